@@ -1,0 +1,331 @@
+"""One configuration: ``tracline.toml`` plus ``TRACLINE_*`` environment variables.
+
+Precedence, lowest first: built-in defaults, ``tracline.toml`` (``$TRACLINE_CONFIG``, or the
+first ``tracline.toml`` found from the working directory upwards), then environment variables:
+
+* ``TRACLINE_DISABLED=1`` turns all of tracline into a no-op;
+* ``TRACLINE_HOME``, ``TRACLINE_NAMESPACE``, ``TRACLINE_OUTBOX``, ``TRACLINE_REGISTRY_URL``,
+  ``TRACLINE_MARQUEZ_URL`` (adds a ``marquez`` sink);
+* ``TRACLINE__SECTION__KEY=value`` sets any key, e.g. ``TRACLINE__SINKS__LAKE__TYPE=file``.
+
+OpenLineage's own configuration is honoured: when ``OPENLINEAGE_URL``, ``OPENLINEAGE_CONFIG``,
+an ``openlineage.yml`` or ``OPENLINEAGE__TRANSPORT__*`` variables are present, a sink named
+``openlineage`` delivers through the transport openlineage-python builds from them, and
+``OPENLINEAGE_DISABLED=true`` disables tracline's emission as it does openlineage-python's.
+
+Relative paths in ``tracline.toml`` are relative to the file's directory.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from tracline.errors import ConfigError
+
+__all__ = ["Config", "SinkConfig", "load_config"]
+
+CONFIG_FILE = "tracline.toml"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+#: Keys each section owned by this module accepts; other sections belong to other parts
+#: (``[prices]``, ``[policy]``, ``[capture]``, ...) and are kept in ``Config.sections``.
+_KNOWN_KEYS: dict[str, set[str]] = {
+    "tracline": {"namespace", "home", "disabled", "producer"},
+    "outbox": {"path", "flush_timeout", "retention_days", "max_backoff"},
+    "registry": {"url"},
+}
+
+
+@attrs.frozen
+class SinkConfig:
+    """Where delivered events go: a name, a type and the type's options."""
+
+    name: str
+    type: str
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Config:
+    """The resolved configuration of one process."""
+
+    disabled: bool = False
+    namespace: str = "default"
+    home: Path = Path(".tracline")
+    outbox_path: Path = Path(".tracline/outbox.db")
+    registry_url: str = "sqlite:///.tracline/tracline.db"
+    sinks: tuple[SinkConfig, ...] = ()
+    #: Seconds an exiting process spends delivering what is still in the outbox.
+    flush_timeout: float = 2.0
+    #: Delivered events older than this are pruned from the outbox.
+    retention_days: float = 7.0
+    #: Upper bound of the retry backoff of an unreachable sink, in seconds.
+    max_backoff: float = 60.0
+    producer: str = "https://github.com/tracline/tracline"
+    #: The file the configuration came from, if any.
+    source: Path | None = None
+    #: Every section of the file and the environment, for the parts that own them.
+    sections: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """Return the raw table ``[name]`` (empty if absent)."""
+        value = self.sections.get(name, {})
+        return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _where(source: Path | None) -> str:
+    return str(source) if source else "environment"
+
+
+def _as_bool(value: Any, key: str, source: Path | None) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(
+        f"{key} = {value!r} in {_where(source)} is not a boolean",
+        hint="use true or false (or 1/0 in environment variables)",
+    )
+
+
+def _as_float(value: Any, key: str, source: Path | None, *, minimum: float = 0.0) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{key} = {value!r} in {_where(source)} is not a number",
+            hint=f"set {key} to a number such as 2.5",
+        ) from None
+    if number < minimum:
+        raise ConfigError(
+            f"{key} = {value!r} in {_where(source)} is below {minimum}",
+            hint=f"set {key} to {minimum} or more",
+        )
+    return number
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """Return ``$TRACLINE_CONFIG`` or the nearest ``tracline.toml`` upwards from ``start``."""
+    explicit = os.environ.get("TRACLINE_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"TRACLINE_CONFIG points to {path}, which is not a file",
+                hint="create it (tracline init) or unset TRACLINE_CONFIG",
+            )
+        return path.resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(
+            f"{path} is not valid TOML: {e}",
+            hint="fix the syntax at that line (strings need quotes, tables [name])",
+        ) from e
+    except OSError as e:
+        raise ConfigError(
+            f"cannot read {path}: {e.strerror}", hint="check the file's permissions"
+        ) from e
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Turn ``TRACLINE__A__B__C=v`` into ``{"a": {"b": {"c": "v"}}}``."""
+    tree: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith("TRACLINE__"):
+            continue
+        parts = [p.lower() for p in key[len("TRACLINE__") :].split("__") if p]
+        if len(parts) < 2:
+            raise ConfigError(
+                f"environment variable {key} names no key",
+                hint="use TRACLINE__SECTION__KEY=value, e.g. TRACLINE__OUTBOX__PATH=/var/tl.db",
+            )
+        node = tree
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment variable {key} conflicts with another")
+        node[parts[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def openlineage_configured(environ: Mapping[str, str], cwd: Path) -> bool:
+    """True when openlineage-python would find a transport configuration of its own."""
+    if environ.get("OPENLINEAGE_URL") or environ.get("OPENLINEAGE_CONFIG"):
+        return True
+    if any(k.startswith("OPENLINEAGE__TRANSPORT") for k in environ):
+        return True
+    return (cwd / "openlineage.yml").is_file()
+
+
+def _resolve_path(value: Any, key: str, base: Path, source: Path | None) -> Path:
+    if not isinstance(value, str | os.PathLike) or not str(value):
+        raise ConfigError(
+            f"{key} = {value!r} in {_where(source)} is not a path",
+            hint=f"set {key} to a file path in quotes",
+        )
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _sinks(
+    data: Mapping[str, Any], base: Path, home: Path, source: Path | None, environ: Mapping[str, str]
+) -> tuple[SinkConfig, ...]:
+    from tracline.emit.sinks import known_sink_types  # local: emit imports config
+
+    table = data.get("sinks", {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(
+            f"[sinks] in {_where(source)} must be a table of named sinks",
+            hint='write e.g. [sinks.marquez] with type = "marquez" and url = "http://..."',
+        )
+    sinks: list[SinkConfig] = []
+    known = known_sink_types()
+    for name, options in table.items():
+        if not isinstance(options, Mapping):
+            raise ConfigError(
+                f"sink {name!r} in {_where(source)} must be a table",
+                hint=f'write [sinks.{name}] with a type = "..." line',
+            )
+        options = dict(options)
+        kind = str(options.pop("type", "")).strip()
+        if not kind:
+            raise ConfigError(
+                f"sink {name!r} in {_where(source)} has no type",
+                hint=f"add type = one of {', '.join(sorted(known))}",
+            )
+        if kind not in known:
+            raise ConfigError(
+                f"sink {name!r} in {_where(source)} has unknown type {kind!r}",
+                hint=f"use one of {', '.join(sorted(known))}",
+            )
+        if "path" in options and kind in {"file", "registry"}:
+            options["path"] = str(_resolve_path(options["path"], f"sinks.{name}.path", base, source))
+        sinks.append(SinkConfig(name=name, type=kind, options=options))
+    if url := environ.get("TRACLINE_MARQUEZ_URL"):
+        sinks = [s for s in sinks if s.name != "marquez"]
+        sinks.append(SinkConfig(name="marquez", type="marquez", options={"url": url}))
+    if not any(s.name == "openlineage" for s in sinks) and openlineage_configured(environ, base):
+        sinks.append(SinkConfig(name="openlineage", type="openlineage"))
+    if not sinks:
+        sinks = [
+            SinkConfig(name="local", type="registry"),
+            SinkConfig(name="file", type="file", options={"path": str(home / "events.jsonl")}),
+        ]
+    return tuple(sinks)
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Config:
+    """Resolve the configuration for this process; raise :class:`ConfigError` if it is bad."""
+    environ = os.environ if environ is None else environ
+    cwd = (cwd or Path.cwd()).resolve()
+    source = find_config_file(cwd)
+    data: dict[str, Any] = _read_toml(source) if source else {}
+    data = _merge(data, _env_overrides(environ))
+    base = source.parent if source else cwd
+
+    for section, keys in _KNOWN_KEYS.items():
+        table = data.get(section, {})
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"[{section}] in {_where(source)} must be a table")
+        unknown = set(table) - keys
+        if unknown:
+            raise ConfigError(
+                f"unknown key {sorted(unknown)[0]!r} in [{section}] of {_where(source)}",
+                hint=f"known keys: {', '.join(sorted(keys))}",
+            )
+
+    main = data.get("tracline", {})
+    outbox = data.get("outbox", {})
+    registry = data.get("registry", {})
+
+    disabled = _as_bool(main.get("disabled", False), "tracline.disabled", source)
+    if "TRACLINE_DISABLED" in environ:
+        disabled = _as_bool(environ["TRACLINE_DISABLED"], "TRACLINE_DISABLED", None)
+    if environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
+        disabled = True
+
+    home = _resolve_path(environ.get("TRACLINE_HOME") or main.get("home", ".tracline"),
+                         "tracline.home", base, source)
+    outbox_path = _resolve_path(
+        environ.get("TRACLINE_OUTBOX") or outbox.get("path", str(home / "outbox.db")),
+        "outbox.path", base, source,
+    )
+    registry_url = str(
+        environ.get("TRACLINE_REGISTRY_URL")
+        or registry.get("url", f"sqlite:///{home / 'tracline.db'}")
+    )
+    if registry_url.startswith("sqlite:///") and not registry_url.startswith("sqlite:////"):
+        relative = registry_url[len("sqlite:///") :]
+        if relative and relative != ":memory:" and not Path(relative).is_absolute():
+            registry_url = f"sqlite:///{base / relative}"
+
+    namespace = str(environ.get("TRACLINE_NAMESPACE") or main.get("namespace", "default"))
+    if not namespace.strip():
+        raise ConfigError("tracline.namespace is empty", hint="set a namespace such as 'ml-team'")
+
+    return Config(
+        disabled=disabled,
+        namespace=namespace,
+        home=home,
+        outbox_path=outbox_path,
+        registry_url=registry_url,
+        sinks=_sinks(data, base, home, source, environ),
+        flush_timeout=_as_float(outbox.get("flush_timeout", 2.0), "outbox.flush_timeout", source),
+        retention_days=_as_float(
+            outbox.get("retention_days", 7.0), "outbox.retention_days", source
+        ),
+        max_backoff=_as_float(outbox.get("max_backoff", 60.0), "outbox.max_backoff", source,
+                              minimum=0.01),
+        producer=str(main.get("producer", Config.producer)),
+        source=source,
+        sections=data,
+    )
+
+
+@functools.cache
+def _cached() -> Config:
+    return load_config()
+
+
+def get_config() -> Config:
+    """The process's configuration, loaded once (``reset_config()`` forgets it)."""
+    return _cached()
+
+
+def reset_config() -> None:
+    """Forget the cached configuration (tests, or after changing the environment)."""
+    _cached.cache_clear()

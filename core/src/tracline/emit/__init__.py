@@ -1,0 +1,18 @@
+"""Emission: a durable local outbox, and delivery to the configured sinks."""
+
+from tracline.emit.delivery import Deliverer, DeliveryReport
+from tracline.emit.emitter import Emitter, emit, flush, get_emitter, reset_emitter
+from tracline.emit.outbox import Outbox, Rejection, SinkState
+
+__all__ = [
+    "Deliverer",
+    "DeliveryReport",
+    "Emitter",
+    "Outbox",
+    "Rejection",
+    "SinkState",
+    "emit",
+    "flush",
+    "get_emitter",
+    "reset_emitter",
+]

@@ -1,0 +1,123 @@
+"""tracline's exception hierarchy.
+
+Every error tracline raises is a :class:`TraclineError`. Each carries a one-line message that
+says what went wrong and which input caused it, and a ``hint`` that says what to do. Errors
+from third-party libraries are translated at tracline's boundary with ``raise ... from e``.
+
+    TraclineError
+    ├── ConfigError            bad or unreadable configuration
+    ├── HashError              a file could not be content-hashed
+    │   └── ChangedWhileHashing
+    ├── CaptureError           a run could not be observed
+    ├── OutboxError            the local outbox cannot be opened or written
+    ├── SinkError              a lineage sink refused or could not take an event
+    ├── StoreError             the registry or request store failed
+    ├── NotFound               a path, digest, run or request is unknown
+    ├── ValidationError        an input value is invalid (names the field)
+    └── RequestError           a training-request operation was refused
+        ├── NotAuthorized
+        ├── InvalidTransition
+        └── ApprovalInvalid
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApprovalInvalid",
+    "CaptureError",
+    "ChangedWhileHashing",
+    "ConfigError",
+    "HashError",
+    "InvalidTransition",
+    "NotAuthorized",
+    "NotFound",
+    "OutboxError",
+    "RequestError",
+    "SinkError",
+    "StoreError",
+    "TraclineError",
+    "ValidationError",
+]
+
+
+class TraclineError(Exception):
+    """Base class of every error tracline raises."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}; {self.hint}"
+        return self.message
+
+
+class ConfigError(TraclineError):
+    """The configuration (tracline.toml, TRACLINE_* variables) is malformed or inconsistent."""
+
+
+class HashError(TraclineError):
+    """A file or directory could not be content-hashed."""
+
+
+class ChangedWhileHashing(HashError):
+    """A file changed while it was being hashed, so no digest can be trusted."""
+
+
+class CaptureError(TraclineError):
+    """A run could not be observed (command not found, tracer unavailable, ...)."""
+
+
+class OutboxError(TraclineError):
+    """The local event outbox cannot be opened or written."""
+
+
+class SinkError(TraclineError):
+    """A lineage sink could not take an event (unreachable, or it refused it)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        permanent: bool = False,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        #: True when retrying cannot help (the sink answered 4xx): the event is set aside.
+        self.permanent = permanent
+        self.status = status
+
+
+class StoreError(TraclineError):
+    """The registry or request store failed."""
+
+
+class NotFound(TraclineError):
+    """A path, digest, run or request is unknown to tracline."""
+
+
+class ValidationError(TraclineError):
+    """An input value is invalid; ``field`` names which one."""
+
+    def __init__(self, field: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{field}: {message}", hint=hint)
+        self.field = field
+
+
+class RequestError(TraclineError):
+    """A training-request operation was refused."""
+
+
+class NotAuthorized(RequestError):
+    """The actor may not perform this operation (self-approval, agent approval, policy)."""
+
+
+class InvalidTransition(RequestError):
+    """The request's current state does not allow this transition."""
+
+
+class ApprovalInvalid(RequestError):
+    """An approval no longer holds (request changed since, approval expired or revoked)."""

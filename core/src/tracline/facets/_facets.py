@@ -1,0 +1,171 @@
+"""tracline's custom facets: attrs classes on openlineage-python's facet bases.
+
+Each class's ``_get_schema()`` names a JSON Schema shipped in ``tracline/facets/schemas``;
+:func:`schema_path` maps the URL to that file. Field names follow the schemas exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+from openlineage.client.generated.base import DatasetFacet, RunFacet
+
+SCHEMA_VERSION = "1-0-0"
+SCHEMA_BASE_URL = f"https://tracline.dev/spec/facets/{SCHEMA_VERSION}/"
+
+
+def _schema_url(name: str) -> str:
+    return f"{SCHEMA_BASE_URL}{name}.json#/$defs/{name}"
+
+
+@attrs.define
+class TraclineContentHashDatasetFacet(DatasetFacet):
+    """The content digest of a dataset at the moment a run read or wrote it."""
+
+    algorithm: str
+    digest: str
+    size: int
+    fileCount: int  # noqa: N815
+    kind: Literal["file", "directory"] | None = attrs.field(default=None)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _schema_url("TraclineContentHashDatasetFacet")
+
+
+@attrs.define
+class CodeVersion:
+    """The code a run executed: a git commit, and whether the tree was dirty."""
+
+    repository: str | None = None
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+    diffDigest: str | None = None  # noqa: N815
+    untracked: int | None = None
+
+
+@attrs.define
+class PackageRef:
+    """One installed distribution."""
+
+    name: str
+    version: str
+
+
+@attrs.define
+class PackageSet:
+    """The packages a run imported, and a digest over the sorted list."""
+
+    lockDigest: str | None = None  # noqa: N815
+    manager: str | None = None
+    items: list[PackageRef] = attrs.field(factory=list)
+
+
+@attrs.define
+class Interpreter:
+    """The interpreter that ran the job."""
+
+    implementation: str | None = None
+    version: str | None = None
+    executable: str | None = None
+
+
+@attrs.define
+class Host:
+    """The machine that ran the job."""
+
+    hostname: str | None = None
+    os: str | None = None
+    platform: str | None = None
+    cpuCount: int | None = None  # noqa: N815
+
+
+@attrs.define
+class TraclineExecutionRunFacet(RunFacet):
+    """The observed recipe of a run: argv, cwd, code, packages, interpreter, host, env."""
+
+    argv: list[str]
+    cwd: str
+    exitCode: int | None = attrs.field(default=None)  # noqa: N815
+    captureMode: str | None = attrs.field(default=None)  # noqa: N815
+    code: CodeVersion | None = attrs.field(default=None)
+    packages: PackageSet | None = attrs.field(default=None)
+    interpreter: Interpreter | None = attrs.field(default=None)
+    host: Host | None = attrs.field(default=None)
+    environment: dict[str, str] | None = attrs.field(default=None)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _schema_url("TraclineExecutionRunFacet")
+
+
+@attrs.define
+class TraclineGpuCostRunFacet(RunFacet):
+    """GPU use and cost of a run, and whether the figures were measured or declared."""
+
+    measurement: Literal["measured", "declared", "estimated"]
+    gpuModel: str  # noqa: N815
+    gpuCount: int  # noqa: N815
+    gpuSeconds: float  # noqa: N815
+    gpuUuids: list[str] | None = attrs.field(default=None)  # noqa: N815
+    wallSeconds: float | None = attrs.field(default=None)  # noqa: N815
+    meanUtilization: float | None = attrs.field(default=None)  # noqa: N815
+    energyJoules: float | None = attrs.field(default=None)  # noqa: N815
+    peakMemoryBytes: int | None = attrs.field(default=None)  # noqa: N815
+    pricePerGpuHour: float | None = attrs.field(default=None)  # noqa: N815
+    currency: str | None = attrs.field(default=None)
+    priceSource: str | None = attrs.field(default=None)  # noqa: N815
+    priceAsOf: str | None = attrs.field(default=None)  # noqa: N815
+    cost: float | None = attrs.field(default=None)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _schema_url("TraclineGpuCostRunFacet")
+
+
+@attrs.define
+class Money:
+    """An amount in an ISO 4217 currency."""
+
+    amount: float
+    currency: str = "USD"
+
+
+@attrs.define
+class Estimate:
+    """An estimated cost with its arithmetic spelled out."""
+
+    amount: float
+    currency: str = "USD"
+    arithmetic: str | None = None
+
+
+@attrs.define
+class TraclineApprovalRunFacet(RunFacet):
+    """The approved training request a run claimed, bound to the request's digest."""
+
+    requestId: str  # noqa: N815
+    requestDigest: str  # noqa: N815
+    approvedBy: list[str]  # noqa: N815
+    decidedAt: str  # noqa: N815
+    budget: Money
+    requester: str | None = attrs.field(default=None)
+    estimate: Estimate | None = attrs.field(default=None)
+    approvedGpuHours: float | None = attrs.field(default=None)  # noqa: N815
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _schema_url("TraclineApprovalRunFacet")
+
+
+#: Facet key (per the spec's custom-facet naming) → class.
+RUN_FACETS: dict[str, type[RunFacet]] = {
+    "tracline_execution": TraclineExecutionRunFacet,
+    "tracline_gpuCost": TraclineGpuCostRunFacet,
+    "tracline_approval": TraclineApprovalRunFacet,
+}
+DATASET_FACETS: dict[str, type[DatasetFacet]] = {
+    "tracline_contentHash": TraclineContentHashDatasetFacet,
+}

@@ -1,0 +1,5 @@
+"""The registry: a content-hash index of runs and artifacts, built from the event stream."""
+
+from tracline.registry._store import ArtifactRow, Registry, RunRow
+
+__all__ = ["ArtifactRow", "Registry", "RunRow"]

@@ -1,0 +1,64 @@
+"""The registry's tables (SQLAlchemy Core): every event, and an index built from them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+#: Every event the registry took, once (keyed by the digest of its canonical JSON).
+events = Table(
+    "lineage_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_key", String(80), nullable=False, unique=True),
+    Column("run_id", String(64), nullable=False),
+    Column("event_type", String(16), nullable=False),
+    Column("event_time", String(40), nullable=False),
+    Column("job_namespace", Text, nullable=False),
+    Column("job_name", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("ix_lineage_events_run", "run_id"),
+)
+
+#: One row per run: its latest state and the merged run facets.
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("job_namespace", Text, nullable=False),
+    Column("job_name", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("started_at", String(40)),
+    Column("ended_at", String(40)),
+    Column("parent_run_id", String(64)),
+    Column("facets", Text, nullable=False, default="{}"),
+    Index("ix_runs_job", "job_namespace", "job_name"),
+    Index("ix_runs_parent", "parent_run_id"),
+)
+
+#: What each run read and wrote, with the content digest at that moment.
+run_io = Table(
+    "run_io",
+    metadata,
+    Column("run_id", String(64), nullable=False),
+    Column("direction", String(3), nullable=False),  # "in" | "out"
+    Column("namespace", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("digest", String(80)),
+    Column("size", BigInteger),
+    Column("file_count", Integer),
+    PrimaryKeyConstraint("run_id", "direction", "namespace", "name"),
+    Index("ix_run_io_digest", "digest"),
+    Index("ix_run_io_name", "namespace", "name"),
+)

@@ -1,0 +1,1 @@
+"""tracline for airflow."""
