@@ -1,15 +1,9 @@
 #!/usr/bin/env bash
-# devstack.sh — a private PostgreSQL and Marquez on loopback, for tracline's tests and for local use.
-#
-#   scripts/devstack.sh install [postgres|marquez]   apt-get PostgreSQL if missing; fetch Marquez via Maven
-#   scripts/devstack.sh start   [postgres|marquez]   initdb/start PostgreSQL, create roles+dbs, start Marquez
-#   scripts/devstack.sh stop    [postgres|marquez]   stop Marquez (TERM, then KILL) and/or PostgreSQL
-#   scripts/devstack.sh status                       one line per service; exit 0 only if both are up
-#   scripts/devstack.sh env                          export lines for the tests (eval "$(... env)")
-#
-# Settings (environment): TRACLINE_CACHE, TRACLINE_STATE, TRACLINE_PG_PORT, TRACLINE_MARQUEZ_PORT,
-# TRACLINE_MARQUEZ_ADMIN_PORT, TRACLINE_MARQUEZ_VERSION, TRACLINE_MARQUEZ_START_TIMEOUT,
-# TRACLINE_MARQUEZ_JAVA_OPTS. See docs/operations/marquez.md.
+# devstack.sh — a private PostgreSQL and Marquez on loopback, for tracline's tests and local use.
+#   install|start|stop [postgres|marquez]   (default: both)
+#   status                                  one line each; exits 0 only if both are up
+#   env                                     export lines for the tests: eval "$(scripts/devstack.sh env)"
+# Settings, ports and file locations: docs/operations/marquez.md.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,6 +34,8 @@ PG_LOG=$PG_HOME/postgres.log
 MQ_CONF=$STATE_DIR/marquez.yml
 MQ_LOG=$STATE_DIR/marquez.log
 MQ_PID=$STATE_DIR/marquez.pid
+# Written when Maven cannot fetch Marquez, so that `start` and `env` can say so plainly.
+UNAVAILABLE=$CACHE_DIR/marquez-$MARQUEZ_VERSION/UNAVAILABLE
 
 say() { printf 'devstack: %s\n' "$*"; }
 die() { printf 'devstack: error: %s\n' "$*" >&2; exit 1; }
@@ -48,18 +44,15 @@ die() { printf 'devstack: error: %s\n' "$*" >&2; exit 1; }
 if ((EUID == 0)); then PG_SUPER=postgres; else PG_SUPER=$(id -un); fi
 as_pg() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
 
+# The newest installed PostgreSQL's bin directory (Debian: /usr/lib/postgresql/<major>/bin).
 pg_bin() {
     local d
     d=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)
-    [[ -n $d && -x $d/initdb ]] || return 1
-    printf '%s\n' "$d"
+    [[ -n $d && -x $d/initdb ]] && printf '%s\n' "$d"
 }
 
 install_postgres() {
-    if pg_bin >/dev/null; then
-        say "postgres: already installed ($(pg_bin))"
-        return
-    fi
+    if pg_bin >/dev/null; then say "postgres: already installed ($(pg_bin))"; return; fi
     ((EUID == 0)) || die "PostgreSQL is missing; install it as root: apt-get install postgresql"
     say "postgres: installing Debian's postgresql package"
     apt-get update -qq
@@ -68,10 +61,7 @@ install_postgres() {
 }
 
 install_marquez() {
-    if [[ -f $LIB_DIR/.complete ]]; then
-        say "marquez: $MARQUEZ_VERSION already cached in $LIB_DIR"
-        return
-    fi
+    if [[ -f $LIB_DIR/.complete ]]; then say "marquez: $MARQUEZ_VERSION already cached in $LIB_DIR"; return; fi
     command -v mvn >/dev/null || die "mvn not found (Maven is needed to fetch Marquez)"
     local tmp=$LIB_DIR.partial log=$CACHE_DIR/marquez-$MARQUEZ_VERSION/mvn.log
     rm -rf "$tmp" && mkdir -p "$tmp"
@@ -79,10 +69,14 @@ install_marquez() {
     # -U: retry artifacts whose earlier "not found" Maven cached in ~/.m2.
     if ! mvn -B -q -U -Dstyle.color=never -f "$SCRIPT_DIR/marquez/pom.xml" -Dmarquez.version="$MARQUEZ_VERSION" \
         dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" >"$log" 2>&1; then
-        sed 's/\x1b\[[0-9;]*m//g' "$log" | tail -n 20 >&2
         rm -rf "$tmp"
-        die "Maven could not fetch marquez-api:$MARQUEZ_VERSION (is it served by your Maven repository or mirror?); full log: $log"
+        printf 'Maven could not fetch io.github.marquezproject:marquez-api:%s from the configured repository (log: %s)\n' \
+            "$MARQUEZ_VERSION" "$log" >"$UNAVAILABLE"
+        say "marquez: NOT AVAILABLE — $(<"$UNAVAILABLE")"
+        say "marquez: put the jar and its dependencies in $LIB_DIR and touch $LIB_DIR/.complete to use your own copy"
+        return 1
     fi
+    rm -f "$UNAVAILABLE"
     local jar=$tmp/marquez-api-$MARQUEZ_VERSION.jar
     [[ -f $jar ]] || die "marquez-api-$MARQUEZ_VERSION.jar missing after the Maven run"
     jar_entries "$jar" | grep -qx "${MARQUEZ_MAIN//.//}.class" || die "$MARQUEZ_MAIN not found in $jar"
@@ -145,12 +139,9 @@ SQL
 }
 
 stop_postgres() {
-    if pg_up; then
-        as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
-        say "postgres: stopped"
-    else
-        say "postgres: not running"
-    fi
+    pg_up || { say "postgres: not running"; return; }
+    as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
+    say "postgres: stopped"
 }
 
 # The pid from the pid file, if that process is alive and is Marquez (not a reused pid).
@@ -231,11 +222,7 @@ start_marquez() {
 
 stop_marquez() {
     local pid i
-    if ! pid=$(marquez_pid); then
-        rm -f "$MQ_PID"
-        say "marquez: not running"
-        return
-    fi
+    pid=$(marquez_pid) || { rm -f "$MQ_PID"; say "marquez: not running"; return; }
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 20; i++)); do
         kill -0 "$pid" 2>/dev/null || break
@@ -263,8 +250,13 @@ status() {
 }
 
 print_env() {
-    printf 'export TRACLINE_TEST_MARQUEZ_URL=http://127.0.0.1:%s\n' "$MQ_PORT"
-    printf 'export TRACLINE_TEST_MARQUEZ_ADMIN_URL=http://127.0.0.1:%s\n' "$MQ_ADMIN_PORT"
+    if [[ -f $LIB_DIR/.complete ]]; then
+        printf 'export TRACLINE_TEST_MARQUEZ_URL=http://127.0.0.1:%s\n' "$MQ_PORT"
+        printf 'export TRACLINE_TEST_MARQUEZ_ADMIN_URL=http://127.0.0.1:%s\n' "$MQ_ADMIN_PORT"
+    else
+        printf 'export TRACLINE_TEST_MARQUEZ_UNAVAILABLE=%q\n' \
+            "$(cat "$UNAVAILABLE" 2>/dev/null || echo "Marquez $MARQUEZ_VERSION is not installed (scripts/devstack.sh install marquez)")"
+    fi
     printf 'export TRACLINE_TEST_PG_URL=postgresql://tracline:tracline@127.0.0.1:%s/tracline_test\n' "$PG_PORT"
 }
 
@@ -276,10 +268,15 @@ what=${2:-all}
 case $verb in
     install)
         [[ $what == marquez ]] || install_postgres
-        [[ $what == postgres ]] || install_marquez ;;
+        # Installing both: a Marquez that cannot be fetched is reported, not fatal.
+        if [[ $what != postgres ]]; then install_marquez || [[ $what == all ]]; fi ;;
     start)
         [[ $what == marquez ]] || start_postgres
-        [[ $what == postgres ]] || start_marquez ;;
+        if [[ $what == all && ! -f $LIB_DIR/.complete ]]; then
+            say "marquez: not installed, not started${UNAVAILABLE:+ ($(cat "$UNAVAILABLE" 2>/dev/null || echo "run: $0 install"))}"
+        elif [[ $what != postgres ]]; then
+            start_marquez
+        fi ;;
     stop)
         [[ $what == postgres ]] || stop_marquez
         [[ $what == marquez ]] || stop_postgres ;;

@@ -53,7 +53,15 @@ def pg_url() -> str:
 
 @pytest.fixture
 def marquez_url() -> str:
-    """The base URL of a running Marquez 0.50 (from scripts/devstack.sh)."""
+    """The base URL of a running Marquez 0.50 (from scripts/devstack.sh).
+
+    Where Marquez could not be obtained at all (devstack reports why in
+    ``TRACLINE_TEST_MARQUEZ_UNAVAILABLE``), the test is skipped with that reason, in CI too:
+    the skip is reported, never counted as a pass.
+    """
+    reason = os.environ.get("TRACLINE_TEST_MARQUEZ_UNAVAILABLE")
+    if reason and not os.environ.get("TRACLINE_TEST_MARQUEZ_URL"):
+        pytest.skip(f"Marquez unavailable: {reason}")
     return require_service("TRACLINE_TEST_MARQUEZ_URL", "Marquez")
 
 
