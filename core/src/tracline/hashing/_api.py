@@ -1,0 +1,134 @@
+"""The public digest functions: one file, one directory, or whichever a path is."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
+
+from tracline.errors import HashError
+from tracline.hashing import _file, _tree
+from tracline.hashing._cache import StatCache, now_ns, resolve_cache
+from tracline.hashing._digest import DEFAULT_ALGORITHM, Digest, check_algorithm, new_hasher
+from tracline.hashing._file import Advance, os_error
+
+__all__ = ["digest_file", "digest_path"]
+
+#: Threads hashing many files at once (each large file also uses blake3's own threads).
+DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def _progress(total: int, label: str, enabled: bool) -> Iterator[Advance | None]:
+    """A byte-counting rich progress bar on stderr, or nothing when not ``enabled``."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def digest_file(
+    path: str | os.PathLike[str],
+    algorithm: str = DEFAULT_ALGORITHM,
+    cache: StatCache | bool | None = True,
+    progress: bool = False,
+) -> Digest:
+    """Digest one regular file (symlinks followed), from the stat cache when unchanged."""
+    check_algorithm(algorithm)
+    name = os.path.abspath(os.fspath(path))
+    store = resolve_cache(cache)
+    started = now_ns()
+    st = _file.stat_regular(name)
+    hexdigest = store.lookup(name, st, algorithm) if store else None
+    if hexdigest is None:
+        with _progress(st.st_size, f"hashing {os.path.basename(name)}", progress) as advance:
+            hexdigest, st = _file.hash_regular(name, algorithm, advance)
+        if store:
+            store.store_many([(name, st, hexdigest)], algorithm, started)
+    return Digest(algorithm, hexdigest, st.st_size, 1, "file")
+
+
+def _digest_tree(
+    root: str, algorithm: str, store: StatCache | None, progress: bool, workers: int
+) -> Digest:
+    started = now_ns()
+    entries = _tree.walk(root)
+    files = [e for e in entries if e.kind == "f"]
+    hits = (
+        store.lookup_many([(e.path, e.st) for e in files if e.st], algorithm, under=root)
+        if store and files
+        else {}
+    )
+    misses = [e for e in files if e.path not in hits]
+    total = sum(e.st.st_size for e in misses if e.st)
+    with _progress(total, f"hashing {os.path.basename(root)}/", progress) as advance:
+        hashed = _tree.hash_many(misses, algorithm, advance, workers)
+    if store and hashed:
+        store.store_many(hashed, algorithm, started)
+    found = {path: (st.st_size, hexdigest) for path, st, hexdigest in hashed}
+    leaves: list[tuple[bytes, str, str]] = []
+    size = 0
+    for entry in entries:
+        if entry.kind == "f":
+            if entry.path in found:
+                nbytes, hexdigest = found[entry.path]
+            else:
+                nbytes, hexdigest = entry.st.st_size if entry.st else 0, hits[entry.path]
+            size += nbytes
+        else:
+            hasher = new_hasher(algorithm)
+            hasher.update(entry.target)
+            hexdigest = hasher.hexdigest()
+        leaves.append((entry.rel, entry.kind, hexdigest))
+    return Digest(algorithm, _tree.merkle_hex(leaves, algorithm), size, len(files), "directory")
+
+
+def digest_path(
+    path: str | os.PathLike[str],
+    algorithm: str = DEFAULT_ALGORITHM,
+    cache: StatCache | bool | None = True,
+    progress: bool = False,
+    *,
+    workers: int | None = None,
+) -> Digest:
+    """Digest a file, or a directory as a Merkle digest of its files (see docs/hashing.md).
+
+    ``cache=True`` uses :func:`default_cache`; ``False``/``None`` reads every file.
+    Raises :class:`HashError` (or :class:`ChangedWhileHashing`) naming the file at fault.
+    """
+    check_algorithm(algorithm)
+    name = os.path.abspath(os.fspath(path))
+    try:
+        mode = os.stat(name).st_mode
+    except OSError as e:
+        raise os_error(name, e, "stat") from e
+    if stat.S_ISDIR(mode):
+        store = resolve_cache(cache)
+        return _digest_tree(name, algorithm, store, progress, workers or DEFAULT_WORKERS)
+    if stat.S_ISREG(mode):
+        return digest_file(name, algorithm, cache, progress)
+    raise HashError(
+        f"refusing to hash {name}: it is {_file.special_kind(mode)}",
+        hint="only regular files and directories can be content-hashed",
+    )

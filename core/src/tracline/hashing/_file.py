@@ -1,0 +1,191 @@
+"""Hashing one regular file: safe open, chunked multi-threaded reads, change detection."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import threading
+from collections.abc import Callable
+
+from tracline.errors import ChangedWhileHashing, HashError
+from tracline.hashing._digest import new_hasher
+
+__all__ = ["hash_regular", "os_error", "special_kind", "stat_regular"]
+
+#: Read size for large files; 8 MiB keeps blake3's threads busy between reads.
+CHUNK = 8 << 20
+#: Files at least this large are hashed with blake3's multi-threaded update.
+THREADED_MIN = 1 << 20
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_buffers = threading.local()
+
+Advance = Callable[[int], object]
+
+
+def special_kind(mode: int) -> str | None:
+    """Name a non-regular file type, or None for a regular file."""
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def describe_loop(path: str) -> str:
+    """Render the symlink chain from ``path`` until it repeats, e.g. ``a -> b -> a``."""
+    chain, seen, current = [path], {os.path.abspath(path)}, path
+    for _ in range(40):
+        try:
+            target = os.readlink(current)
+        except OSError:
+            break
+        current = os.path.join(os.path.dirname(current), target)
+        chain.append(target)
+        key = os.path.abspath(current)
+        if key in seen:
+            break
+        seen.add(key)
+    return " -> ".join(chain)
+
+
+def os_error(path: str, e: OSError, doing: str = "read") -> HashError:
+    """Translate an ``OSError`` on ``path`` into a :class:`HashError` with a hint."""
+    if e.errno == errno.ELOOP:
+        return HashError(
+            f"cannot hash {path}: symlink loop {describe_loop(path)}",
+            hint="point the symlink at a real file or directory, or remove it",
+        )
+    if isinstance(e, PermissionError):
+        return HashError(
+            f"cannot {doing} {path}: permission denied",
+            hint="grant read permission (chmod u+r) or leave the file out",
+        )
+    if isinstance(e, FileNotFoundError):
+        return HashError(
+            f"cannot hash {path}: no such file or directory",
+            hint="check the path; it may have been removed or be a dangling symlink",
+        )
+    return HashError(
+        f"cannot {doing} {path}: {e.strerror or e}", hint="check the file and the disk it is on"
+    )
+
+
+def stat_regular(path: str) -> os.stat_result:
+    """``stat`` ``path`` (following symlinks); refuse anything but a regular file."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise os_error(path, e, "stat") from e
+    kind = special_kind(st.st_mode)
+    if kind is not None:
+        raise HashError(
+            f"refusing to hash {path}: it is {kind}",
+            hint="only regular files (and directories, via digest_path) can be content-hashed",
+        )
+    return st
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _buffer() -> bytearray:
+    buf: bytearray | None = getattr(_buffers, "buf", None)
+    if buf is None:
+        buf = _buffers.buf = bytearray(CHUNK)
+    return buf
+
+
+def _hash_fd(fd: int, algorithm: str, size: int, advance: Advance | None) -> tuple[str, int]:
+    """Hash the open file ``fd`` of expected ``size``; return (hex, bytes read).
+
+    Reading stops at end of file, or once more than ``size`` bytes came (the file grew).
+    """
+    hasher = new_hasher(algorithm, threads=size >= THREADED_MIN)
+    total = 0
+    if size < THREADED_MIN:
+        while True:
+            data = os.read(fd, size + 1 - total)
+            if not data:
+                break
+            hasher.update(data)
+            total += len(data)
+            if total > size or total == size > 0:
+                break
+    else:
+        buf = _buffer()
+        view = memoryview(buf)
+        while total <= size:
+            n = os.readv(fd, [buf])
+            if n == 0:
+                break
+            hasher.update(view[:n])
+            total += n
+            if advance is not None:
+                advance(n)
+        return hasher.hexdigest(), total
+    if advance is not None:
+        advance(total)
+    return hasher.hexdigest(), total
+
+
+def hash_regular(
+    path: str,
+    algorithm: str,
+    advance: Advance | None = None,
+    before: os.stat_result | None = None,
+) -> tuple[str, os.stat_result]:
+    """Hash the regular file at ``path``; return (hex, its stat), or raise :class:`HashError`.
+
+    ``before`` is a fresh stat of ``path`` if the caller has one. The file is opened
+    non-blocking (a FIFO swapped in cannot hang us); its stat before reading must equal the
+    stat of the path after reading, else :class:`ChangedWhileHashing` is raised rather than
+    a digest of a moving target.
+    """
+    if before is None:
+        before = stat_regular(path)
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as e:
+        raise os_error(path, e, "open") from e
+    try:
+        opened = os.fstat(fd)
+        if _identity(opened) != _identity(before) or not stat.S_ISREG(opened.st_mode):
+            raise _changed(path, "was replaced between stat and open")
+        try:
+            hexdigest, nread = _hash_fd(fd, algorithm, opened.st_size, advance)
+        except OSError as e:
+            raise os_error(path, e) from e
+    finally:
+        os.close(fd)
+    try:
+        after = os.stat(path)
+    except OSError as e:
+        raise _changed(path, f"was removed while being hashed ({e.strerror})") from e
+    if nread != opened.st_size or _identity(after) != _identity(opened):
+        raise _changed(path, f"changed while being hashed ({_what_changed(opened, after, nread)})")
+    return hexdigest, opened
+
+
+def _what_changed(before: os.stat_result, after: os.stat_result, nread: int) -> str:
+    if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+        return "replaced by another file"
+    if after.st_size != before.st_size:
+        return f"size {before.st_size} -> {after.st_size}"
+    if nread != before.st_size:
+        return f"expected {before.st_size} bytes, read {nread}"
+    return "modification time changed"
+
+
+def _changed(path: str, what: str) -> ChangedWhileHashing:
+    return ChangedWhileHashing(
+        f"{path} {what}",
+        hint="a writer is still busy with it; hash it again once the writer has finished",
+    )
