@@ -25,7 +25,10 @@ def require_service(variable: str, what: str) -> str:
     value = os.environ.get(variable)
     if value:
         return value
-    message = f"{what} not available: set {variable} (scripts/devstack.sh start; eval $(scripts/devstack.sh env))"
+    message = (
+        f"{what} not available: set {variable}"
+        " (scripts/devstack.sh start; eval $(scripts/devstack.sh env))"
+    )
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
@@ -90,3 +93,31 @@ def _fresh_schema(url: str, name: str) -> str:
     engine.dispose()
     sep = "&" if "?" in url else "?"
     return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if any event emitted by any test breaks the OpenLineage schemas."""
+    from tracline.testing import sweep_outboxes
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or session.config.option.collectonly:
+        return
+    try:
+        base = factory.getbasetemp()
+    except (OSError, ValueError):
+        return
+    count, problems = sweep_outboxes(base)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if problems and "spec folder was not found" in problems[0] and not IN_CI:
+        if reporter:
+            reporter.write_line(f"tracline: event contract sweep skipped: {problems[0]}")
+        return
+    if reporter:
+        reporter.write_line(
+            f"tracline: event contract sweep: {count} emitted events checked,"
+            f" {len(problems)} problem(s)"
+        )
+        for line in problems[:50]:
+            reporter.write_line(f"  {line}")
+    if problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

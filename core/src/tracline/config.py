@@ -230,12 +230,22 @@ def _sinks(
                 f"sink {name!r} in {_where(source)} has unknown type {kind!r}",
                 hint=f"use one of {', '.join(sorted(known))}",
             )
+        if kind in {"marquez", "http"}:
+            url = str(options.get("url", "")).strip()
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(
+                    f"sink {name!r} in {_where(source)} has url {url!r}, not an http(s) URL",
+                    hint=f'set url = "http://host:port" under [sinks.{name}]',
+                )
         if "path" in options and kind in {"file", "registry"}:
-            options["path"] = str(_resolve_path(options["path"], f"sinks.{name}.path", base, source))
+            options["path"] = str(
+                _resolve_path(options["path"], f"sinks.{name}.path", base, source)
+            )
         sinks.append(SinkConfig(name=name, type=kind, options=options))
-    if url := environ.get("TRACLINE_MARQUEZ_URL"):
+    marquez_url = environ.get("TRACLINE_MARQUEZ_URL")
+    if marquez_url:
         sinks = [s for s in sinks if s.name != "marquez"]
-        sinks.append(SinkConfig(name="marquez", type="marquez", options={"url": url}))
+        sinks.append(SinkConfig(name="marquez", type="marquez", options={"url": marquez_url}))
     if not any(s.name == "openlineage" for s in sinks) and openlineage_configured(environ, base):
         sinks.append(SinkConfig(name="openlineage", type="openlineage"))
     if not sinks:
@@ -246,9 +256,7 @@ def _sinks(
     return tuple(sinks)
 
 
-def load_config(
-    environ: Mapping[str, str] | None = None, cwd: Path | None = None
-) -> Config:
+def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
     """Resolve the configuration for this process; raise :class:`ConfigError` if it is bad."""
     environ = os.environ if environ is None else environ
     cwd = (cwd or Path.cwd()).resolve()
@@ -278,11 +286,14 @@ def load_config(
     if environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
         disabled = True
 
-    home = _resolve_path(environ.get("TRACLINE_HOME") or main.get("home", ".tracline"),
-                         "tracline.home", base, source)
+    home = _resolve_path(
+        environ.get("TRACLINE_HOME") or main.get("home", ".tracline"), "tracline.home", base, source
+    )
     outbox_path = _resolve_path(
         environ.get("TRACLINE_OUTBOX") or outbox.get("path", str(home / "outbox.db")),
-        "outbox.path", base, source,
+        "outbox.path",
+        base,
+        source,
     )
     registry_url = str(
         environ.get("TRACLINE_REGISTRY_URL")
@@ -308,8 +319,9 @@ def load_config(
         retention_days=_as_float(
             outbox.get("retention_days", 7.0), "outbox.retention_days", source
         ),
-        max_backoff=_as_float(outbox.get("max_backoff", 60.0), "outbox.max_backoff", source,
-                              minimum=0.01),
+        max_backoff=_as_float(
+            outbox.get("max_backoff", 60.0), "outbox.max_backoff", source, minimum=0.01
+        ),
         producer=str(main.get("producer", Config.producer)),
         source=source,
         sections=data,

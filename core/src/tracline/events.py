@@ -65,8 +65,14 @@ class Artifact:
     kind: str | None = None
 
     @classmethod
-    def file(cls, path: str, digest: str | None = None, size: int | None = None,
-             file_count: int = 1, kind: str | None = None) -> Artifact:
+    def file(
+        cls,
+        path: str,
+        digest: str | None = None,
+        size: int | None = None,
+        file_count: int = 1,
+        kind: str | None = None,
+    ) -> Artifact:
         """A local file or directory: namespace ``file``, name the absolute path."""
         return cls("file", path, digest, size, file_count, kind)
 
@@ -171,7 +177,9 @@ def run_event(
     facets.update(run_facets or {})
     jfacets: dict[str, JobFacet] = {
         "jobType": job_type_job.JobTypeJobFacet(
-            processingType=processing_type, integration=integration, jobType=job_type,
+            processingType=processing_type,
+            integration=integration,
+            jobType=job_type,
             producer=PRODUCER,
         ),
     }

@@ -6,7 +6,10 @@ import sys
 
 import click
 
-from tracline.cli import _outbox  # noqa: F401 - registers `tracline outbox`
+from tracline.cli import (
+    _outbox,  # noqa: F401 - registers `tracline outbox`
+    _serve,  # noqa: F401 - registers `tracline serve`
+)
 from tracline.cli._common import app, err_console
 from tracline.errors import TraclineError
 

@@ -35,12 +35,14 @@ def status(as_json: bool) -> None:
     states = [s for s in outbox.sink_states() if s.name in {c.name for c in config.sinks}]
     rejections = outbox.rejections()
     if as_json:
-        print_json({
-            "outbox": str(config.outbox_path),
-            "events": outbox.count(),
-            "sinks": states,
-            "rejected": rejections,
-        })
+        print_json(
+            {
+                "outbox": str(config.outbox_path),
+                "events": outbox.count(),
+                "sinks": states,
+                "rejected": rejections,
+            }
+        )
         return
     console.print(f"outbox [bold]{config.outbox_path}[/] — {outbox.count()} events stored")
     table = Table("sink", "type", "delivered", "pending", "set aside", "last success", "last error")
@@ -49,8 +51,15 @@ def status(as_json: bool) -> None:
         retry = ""
         if s.last_error and s.next_attempt_at > time.time():
             retry = f" (retry in {s.next_attempt_at - time.time():.0f}s)"
-        table.add_row(s.name, types.get(s.name, "?"), str(s.delivered), str(s.pending),
-                      str(s.rejected), _ago(s.last_success_at), (s.last_error or "") + retry)
+        table.add_row(
+            s.name,
+            types.get(s.name, "?"),
+            str(s.delivered),
+            str(s.pending),
+            str(s.rejected),
+            _ago(s.last_success_at),
+            (s.last_error or "") + retry,
+        )
     console.print(table)
     if rejections:
         console.print(f"[yellow]{len(rejections)} event(s) set aside (refused by a sink):[/]")
@@ -72,8 +81,10 @@ def flush(timeout: float, as_json: bool) -> None:
         print_json(report)
     else:
         for sink in sorted(report.pending):
-            line = (f"{sink}: delivered {report.delivered.get(sink, 0)},"
-                    f" set aside {report.rejected.get(sink, 0)}, pending {report.pending[sink]}")
+            line = (
+                f"{sink}: delivered {report.delivered.get(sink, 0)},"
+                f" set aside {report.rejected.get(sink, 0)}, pending {report.pending[sink]}"
+            )
             if report.pending[sink] and sink in report.errors:
                 line += f" — {report.errors[sink]}"
             console.print(line)

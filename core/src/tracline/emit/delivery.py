@@ -20,7 +20,7 @@ from tracline.emit.outbox import Outbox
 from tracline.emit.sinks import Sink, build_sink, decode
 from tracline.errors import SinkError, TraclineError
 
-__all__ = ["DeliveryReport", "Deliverer"]
+__all__ = ["Deliverer", "DeliveryReport"]
 
 log = logging.getLogger("tracline.delivery")
 
@@ -63,6 +63,10 @@ class Deliverer:
                 self._broken[name] = str(e)
                 log.warning("tracline: sink %r cannot be used: %s", name, e)
                 return None
+            except Exception as e:  # noqa: BLE001 - one broken sink must not stop the others
+                self._broken[name] = f"sink {name!r} cannot be created: {type(e).__name__}: {e}"
+                log.warning("tracline: %s", self._broken[name])
+                return None
         return self._sinks[name]
 
     def next_due(self) -> float:
@@ -78,12 +82,15 @@ class Deliverer:
     def _names(self) -> set[str]:
         return {s.name for s in self.config.sinks}
 
-    def drain(self, deadline: float | None = None, *, ignore_backoff: bool = False) -> DeliveryReport:
+    def drain(
+        self, deadline: float | None = None, *, ignore_backoff: bool = False
+    ) -> DeliveryReport:
         """Deliver what is due to every sink until done or until ``deadline`` (monotonic)."""
         report = DeliveryReport()
         states = {s.name: s for s in self.outbox.sink_states()}
         for spec in self.config.sinks:
             name = spec.name
+            report.delivered[name] = report.rejected[name] = 0
             state = states.get(name)
             if state is None or (not ignore_backoff and state.next_attempt_at > time.time()):
                 if state is not None and state.last_error:

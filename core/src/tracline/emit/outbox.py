@@ -193,8 +193,13 @@ class Outbox:
             ).fetchall()
         return [OutboxEvent(*row) for row in rows]
 
-    def advance(self, sink: str, cursor: int, delivered: int,
-                rejections: Sequence[tuple[int, int | None, str]] = ()) -> None:
+    def advance(
+        self,
+        sink: str,
+        cursor: int,
+        delivered: int,
+        rejections: Sequence[tuple[int, int | None, str]] = (),
+    ) -> None:
         """Record that ``sink`` took every event up to ``cursor``."""
         now = time.time()
         with self._lock:
@@ -223,7 +228,7 @@ class Outbox:
             (attempts,) = self._db.execute(
                 "SELECT attempts FROM sinks WHERE name = ?", (sink,)
             ).fetchone()
-            delay = min(max_backoff, 0.25 * (2 ** min(attempts, 20)))
+            delay = float(min(max_backoff, 0.25 * (2 ** min(int(attempts), 20))))
             self._db.execute(
                 "UPDATE sinks SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
                 " WHERE name = ?",

@@ -53,7 +53,8 @@ class TransportSink:
             permanent = status is not None and 400 <= status < 500 and status not in (408, 429)
             raise SinkError(
                 f"{self.target} answered HTTP {status}: {body}",
-                hint="the event is kept aside; see `tracline outbox status`" if permanent
+                hint="the event is kept aside; see `tracline outbox status`"
+                if permanent
                 else "will retry with backoff",
                 permanent=permanent,
                 status=status,
@@ -147,8 +148,10 @@ def _generic(name: str, kind: str, options: dict[str, Any]) -> TransportSink:
             hint=f"pip install {e.name}" if e.name else "install the transport's extra",
         ) from e
     except (TypeError, ValueError, KeyError, RuntimeError) as e:
-        raise ConfigError(f"sink {name!r} of type {kind!r}: {e}",
-                          hint="check its options against openlineage-python's docs") from e
+        raise ConfigError(
+            f"sink {name!r} of type {kind!r}: {e}",
+            hint="check its options against openlineage-python's docs",
+        ) from e
     return TransportSink(name, transport, f"{kind} sink {name!r}")
 
 

@@ -1,0 +1,177 @@
+"""The outbox: events are committed before emit() returns, delivered in order, at least once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from tests_helpers import pipeline_events
+
+from tracline.config import load_config
+from tracline.emit import Emitter
+from tracline.registry import Registry
+
+
+def test_emit_commits_then_flush_delivers_to_registry_and_file(tracline_home: Path) -> None:
+    """An emitted event is in the outbox at once, and a flush delivers it to both default sinks."""
+    emitter = Emitter(load_config(), background=False)
+    events = pipeline_events(tracline_home.parent)
+    ids = [emitter.emit(e) for e in events]
+    assert all(ids) and ids == sorted(ids)
+    assert emitter.outbox().count() == len(events)
+    report = emitter.flush(10)
+    assert report.complete and report.delivered == {"local": 4, "file": 4}
+    lines = (tracline_home / "events.jsonl").read_text().splitlines()
+    assert [json.loads(x)["eventType"] for x in lines] == ["START", "COMPLETE"] * 2
+    registry = Registry(load_config().registry_url)
+    assert registry.event_count() == 4
+    assert {r.state for r in registry.runs()} == {"COMPLETE"}
+
+
+def test_delivery_keeps_emission_order_per_run(tracline_home: Path) -> None:
+    """Events reach a sink in the order they were emitted, so each run's START precedes its end."""
+    emitter = Emitter(load_config(), background=False)
+    events = pipeline_events(tracline_home.parent) * 3
+    for e in events:
+        emitter.emit(e)
+    emitter.flush(10)
+    delivered = [json.loads(x) for x in (tracline_home / "events.jsonl").read_text().splitlines()]
+    assert [(e["run"]["runId"], e["eventType"]) for e in delivered] == [
+        (e.run.runId, e.eventType.value) for e in events
+    ]
+
+
+def test_flush_twice_delivers_once(tracline_home: Path) -> None:
+    """A second flush finds nothing new: a sink's cursor only moves forward."""
+    emitter = Emitter(load_config(), background=False)
+    for e in pipeline_events(tracline_home.parent):
+        emitter.emit(e)
+    emitter.flush(10)
+    again = emitter.flush(10)
+    assert again.delivered == {"local": 0, "file": 0}
+    assert len((tracline_home / "events.jsonl").read_text().splitlines()) == 4
+
+
+def test_registry_ingest_is_idempotent(tracline_home: Path) -> None:
+    """Re-delivering an event (at-least-once) does not duplicate it in the registry."""
+    registry = Registry(load_config().registry_url)
+    from tracline.events import event_to_dict
+
+    event = event_to_dict(pipeline_events(tracline_home.parent)[0])
+    assert registry.ingest(event) is True
+    assert registry.ingest(event) is False
+    assert registry.event_count() == 1
+
+
+def test_background_delivery_and_exit_flush(tracline_home: Path) -> None:
+    """A process that emits and exits leaves its events delivered (background + exit flush)."""
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+        from tests_helpers import pipeline_events
+        import tracline
+        for e in pipeline_events(__import__("pathlib").Path("."), "bg"):
+            assert tracline.emit(e)
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tracline_home.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len((tracline_home / "events.jsonl").read_text().splitlines()) == 4
+
+
+def test_sigkill_after_emit_loses_nothing(tracline_home: Path) -> None:
+    """Events committed by a process SIGKILLed before delivery are delivered by a later flush."""
+    # The sink is an HTTP backend that is down, so nothing can be delivered before the kill.
+    (tracline_home.parent / "tracline.toml").write_text(
+        '[sinks.backend]\ntype = "http"\nurl = "http://127.0.0.1:9"\n'
+        '[sinks.file]\ntype = "file"\npath = ".tracline/delivered.jsonl"\n'
+    )
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+        from tests_helpers import pipeline_events
+        from tracline.config import load_config
+        from tracline.emit import Emitter
+        emitter = Emitter(load_config(), background=False)
+        for e in pipeline_events(__import__("pathlib").Path("."), "killed") * 5:
+            emitter.emit(e)
+        print("emitted", flush=True)
+        time.sleep(600)
+    """)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=tracline_home.parent, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "emitted"
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+    assert not (tracline_home / "delivered.jsonl").exists()
+
+    flush = subprocess.run(
+        [sys.executable, "-m", "tracline.cli", "outbox", "flush", "--json", "--timeout", "20"],
+        cwd=tracline_home.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(flush.stdout)
+    assert report["delivered"]["file"] == 20
+    assert report["pending"]["backend"] == 20  # still down: kept, not lost
+    assert flush.returncode == 1
+    assert len((tracline_home / "delivered.jsonl").read_text().splitlines()) == 20
+
+
+def test_disabled_is_a_no_op(tracline_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TRACLINE_DISABLED=1 makes emit() return None and write nothing at all."""
+    monkeypatch.setenv("TRACLINE_DISABLED", "1")
+    emitter = Emitter(load_config(), background=False)
+    assert emitter.emit(pipeline_events(tracline_home.parent)[0]) is None
+    assert not tracline_home.exists()
+
+
+def test_openlineage_disabled_is_honoured(
+    tracline_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OPENLINEAGE_DISABLED=true disables tracline's emission as it does openlineage-python's."""
+    monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")
+    assert load_config().disabled
+
+
+def test_emit_never_raises_when_outbox_unwritable(
+    tracline_home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unwritable outbox turns lineage off for the process with one warning; the task goes on."""
+    monkeypatch.setenv("TRACLINE_OUTBOX", "/proc/tracline-cannot-be-here/outbox.db")
+    emitter = Emitter(load_config(), background=False)
+    events = pipeline_events(tracline_home.parent)
+    assert [emitter.emit(e) for e in events] == [None] * len(events)
+    warnings = [r for r in caplog.records if "lineage is off" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "TRACLINE_OUTBOX" in warnings[0].getMessage()
+
+
+def test_forked_child_gets_its_own_emitter(tracline_home: Path) -> None:
+    """A forked child does not reuse the parent's outbox connection; both emit safely."""
+    import tracline
+    from tracline.emit import get_emitter
+
+    parent = get_emitter()
+    event = pipeline_events(tracline_home.parent)[0]
+    assert tracline.emit(event)
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 0 if get_emitter() is not parent and tracline.emit(event) else 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parent.outbox().count() == 2
