@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -13,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.types import TypeEngine
 
 metadata = MetaData()
 
@@ -45,9 +48,12 @@ runs = Table(
     Column("facets", Text, nullable=False, default="{}"),
     Index("ix_runs_job", "job_namespace", "job_name"),
     Index("ix_runs_parent", "parent_run_id"),
+    Index("ix_runs_started", "started_at"),
 )
 
-#: What each run read and wrote, with the content digest at that moment.
+#: What each run read and wrote, with the content digest at that moment. Its indices serve the
+#: lineage queries: producers of a digest (``digest, direction``), a run's inputs (the primary
+#: key) and the versions of a dataset by name, newest first (``name, namespace, event_time``).
 run_io = Table(
     "run_io",
     metadata,
@@ -58,7 +64,14 @@ run_io = Table(
     Column("digest", String(80)),
     Column("size", BigInteger),
     Column("file_count", Integer),
+    Column("kind", String(16)),
+    Column("event_time", String(40)),
     PrimaryKeyConstraint("run_id", "direction", "namespace", "name"),
-    Index("ix_run_io_digest", "digest"),
-    Index("ix_run_io_name", "namespace", "name"),
+    Index("ix_run_io_digest_dir", "digest", "direction"),
+    Index("ix_run_io_name_time", "name", "namespace", "event_time"),
 )
+
+#: Columns added after the first release of a table: created on open when missing.
+ADDED_COLUMNS: dict[str, list[tuple[str, TypeEngine[Any]]]] = {
+    "run_io": [("kind", String(16)), ("event_time", String(40))],
+}

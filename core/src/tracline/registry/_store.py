@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import attrs
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from tracline.db import make_engine
 from tracline.errors import NotFound, StoreError, ValidationError
 from tracline.registry import _schema as t
+from tracline.registry._ingest import index_event
 
 __all__ = ["ArtifactRow", "Registry", "RunRow"]
 
-_TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
+#: Ids per ``IN (...)`` list, well under SQLite's and PostgreSQL's parameter limits.
+_CHUNK = 500
+#: The character after each hex digit in every collation (``9`` → ``a``, ``f`` → ``g``).
+_NEXT_HEX = {**{c: chr(ord(c) + 1) for c in "012345678abcde"}, "9": "a", "f": "g"}
 
 
 @attrs.frozen
@@ -50,6 +54,19 @@ class ArtifactRow:
     digest: str | None
     size: int | None
     file_count: int | None
+    kind: str | None = None
+    event_time: str | None = None
+
+
+def _chunks(items: Iterable[str]) -> Iterator[list[str]]:
+    unique = sorted(set(items))
+    for i in range(0, len(unique), _CHUNK):
+        yield unique[i : i + _CHUNK]
+
+
+def _run_row(row: Any) -> RunRow:
+    raw = row.get("facets")
+    return RunRow(**{**row, "facets": json.loads(raw) if raw else {}})
 
 
 class Registry:
@@ -60,11 +77,24 @@ class Registry:
         self.engine = make_engine(url)
         try:
             t.metadata.create_all(self.engine)
+            self._add_missing_columns()
         except SQLAlchemyError as e:
+            cause = getattr(e, "orig", None) or e
             raise StoreError(
-                f"cannot open the registry at {url}: {e.__class__.__name__}: {e.orig or e}",
+                f"cannot open the registry at {url}: {e.__class__.__name__}: {cause}",
                 hint="check the registry url and that the database is reachable",
             ) from e
+
+    def _add_missing_columns(self) -> None:
+        """Bring a registry written by an earlier version up to the current columns."""
+        inspector = inspect(self.engine)
+        for table, columns in t.ADDED_COLUMNS.items():
+            present = {c["name"] for c in inspector.get_columns(table)}
+            with self.engine.begin() as conn:
+                for name, type_ in columns:
+                    if name not in present:
+                        ddl = type_.compile(dialect=self.engine.dialect)
+                        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -95,95 +125,154 @@ class Registry:
                     event_key=key, run_id=run_id, event_type=event_type, event_time=event_time,
                     job_namespace=job["namespace"], job_name=job["name"], payload=canonical,
                 ))
-                self._index(conn, event, run_id, event_type, event_time)
+                index_event(conn, event, run_id, event_type, event_time)
         except IntegrityError:
             return False
         return True
 
-    def _index(self, conn: Connection, event: dict[str, Any], run_id: str, event_type: str,
-               event_time: str) -> None:
-        facets = (event.get("run") or {}).get("facets") or {}
-        parent = (facets.get("parent") or {}).get("run", {}).get("runId")
-        job = event["job"]
-        row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).mappings().first()
-        if row is None:
-            conn.execute(insert(t.runs).values(
-                run_id=run_id, job_namespace=job["namespace"], job_name=job["name"],
-                state=event_type, parent_run_id=parent, facets=json.dumps(facets),
-                started_at=event_time if event_type == "START" else None,
-                ended_at=event_time if event_type in _TERMINAL else None,
-            ))
-        else:
-            merged = {**json.loads(row["facets"]), **facets}
-            values: dict[str, Any] = {"facets": json.dumps(merged)}
-            # A terminal state is never overwritten by a late START or RUNNING event.
-            if row["state"] not in _TERMINAL or event_type in _TERMINAL:
-                values["state"] = event_type
-            if event_type == "START":
-                values["started_at"] = event_time
-            if event_type in _TERMINAL:
-                values["ended_at"] = event_time
-            if parent:
-                values["parent_run_id"] = parent
-            conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(**values))
-        for direction, datasets in (("in", event.get("inputs")), ("out", event.get("outputs"))):
-            for ds in datasets or []:
-                self._upsert_io(conn, run_id, direction, ds)
-
-    def _upsert_io(self, conn: Connection, run_id: str, direction: str, ds: dict[str, Any]) -> None:
-        facets = ds.get("facets") or {}
-        content = facets.get("tracline_contentHash") or {}
-        digest = content.get("digest") or (facets.get("version") or {}).get("datasetVersion")
-        values = {"digest": digest, "size": content.get("size"),
-                  "file_count": content.get("fileCount")}
-        key = (t.run_io.c.run_id == run_id) & (t.run_io.c.direction == direction) & (
-            t.run_io.c.namespace == ds["namespace"]) & (t.run_io.c.name == ds["name"])
-        if conn.execute(select(t.run_io.c.run_id).where(key)).first() is None:
-            conn.execute(insert(t.run_io).values(
-                run_id=run_id, direction=direction, namespace=ds["namespace"], name=ds["name"],
-                **values))
-        elif digest:
-            conn.execute(update(t.run_io).where(key).values(**values))
-
-    # -- queries -------------------------------------------------------------------------------
+    # -- runs ----------------------------------------------------------------------------------
 
     def run(self, run_id: str) -> RunRow:
+        """The run with this exact id; :class:`NotFound` if there is none."""
         with self._tx() as conn:
             row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).mappings().first()
         if row is None:
             raise NotFound(f"no run {run_id} in the registry at {self.url}",
                            hint="check the id with `tracline outbox status` or list runs")
-        return RunRow(**{**row, "facets": json.loads(row["facets"])})
+        return _run_row(row)
+
+    def find_run(self, ref: str) -> RunRow:
+        """The run whose id is ``ref``, or starts or ends with it (4+ characters, unambiguous)."""
+        ref = ref.strip()
+        if len(ref) < 4:
+            raise ValidationError("run", f"{ref!r} is too short to name a run",
+                                  hint="give the run id, or at least its first 8 characters")
+        c = t.runs.c
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(t.runs).where(c.run_id.startswith(ref, autoescape=True)).limit(3)
+            ).mappings().all()
+            if not rows:  # the random tail shown in trees: a scan, fine for a command line
+                rows = conn.execute(
+                    select(t.runs).where(c.run_id.endswith(ref, autoescape=True)).limit(3)
+                ).mappings().all()
+        exact = [r for r in rows if r["run_id"] == ref]
+        if exact or len(rows) == 1:
+            return _run_row((exact or rows)[0])
+        if not rows:
+            raise NotFound(f"no run {ref} in the registry at {self.url}",
+                           hint="copy the run id from `tracline receipt` or `tracline trace`")
+        raise ValidationError("run", f"{ref!r} matches several runs",
+                              hint="give more characters of the run id")
 
     def runs(self, limit: int = 100) -> list[RunRow]:
+        """The most recently started runs."""
         with self._tx() as conn:
             rows = conn.execute(
                 select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit)
             ).mappings().all()
-        return [RunRow(**{**r, "facets": json.loads(r["facets"])}) for r in rows]
+        return [_run_row(r) for r in rows]
+
+    def runs_by_id(self, run_ids: Iterable[str], *, facets: bool = True) -> dict[str, RunRow]:
+        """Runs by id, in one query per 500 ids; ``facets=False`` skips the facet documents."""
+        columns = list(t.runs.c) if facets else [c for c in t.runs.c if c.name != "facets"]
+        found: dict[str, RunRow] = {}
+        with self._tx() as conn:
+            for chunk in _chunks(run_ids):
+                for row in conn.execute(
+                    select(*columns).where(t.runs.c.run_id.in_(chunk))
+                ).mappings():
+                    found[row["run_id"]] = _run_row(row)
+        return found
+
+    # -- artifacts -----------------------------------------------------------------------------
 
     def io(self, run_id: str) -> list[ArtifactRow]:
+        """What one run read and wrote."""
+        return self.io_of([run_id]).get(run_id, [])
+
+    def io_of(self, run_ids: Iterable[str], direction: str | None = None,
+              ) -> dict[str, list[ArtifactRow]]:
+        """What each run read (``in``), wrote (``out``) or both, ordered by direction and name."""
+        c = t.run_io.c
+        found: dict[str, list[ArtifactRow]] = {}
         with self._tx() as conn:
-            rows = conn.execute(
-                select(t.run_io).where(t.run_io.c.run_id == run_id)
-                .order_by(t.run_io.c.direction, t.run_io.c.name)
-            ).mappings().all()
-        return [ArtifactRow(**r) for r in rows]
+            for chunk in _chunks(run_ids):
+                query = select(t.run_io).where(c.run_id.in_(chunk))
+                if direction is not None:
+                    query = query.where(c.direction == direction)
+                for row in conn.execute(query.order_by(c.direction, c.name)).mappings():
+                    found.setdefault(row["run_id"], []).append(ArtifactRow(**row))
+        return found
 
     def producers(self, digest: str) -> list[ArtifactRow]:
         """The runs that wrote content with this digest."""
+        return self.producers_of([digest]).get(digest, [])
+
+    def producers_of(self, digests: Iterable[str]) -> dict[str, list[ArtifactRow]]:
+        """For each digest, the runs that wrote content with it."""
+        c = t.run_io.c
+        found: dict[str, list[ArtifactRow]] = {}
+        with self._tx() as conn:
+            for chunk in _chunks(digests):
+                for row in conn.execute(
+                    select(t.run_io).where(c.digest.in_(chunk) & (c.direction == "out"))
+                ).mappings():
+                    found.setdefault(row["digest"], []).append(ArtifactRow(**row))
+        return found
+
+    def sightings(self, digest: str, limit: int = 100) -> list[ArtifactRow]:
+        """Every time a run read or wrote content with this digest, newest first."""
+        c = t.run_io.c
         with self._tx() as conn:
             rows = conn.execute(
-                select(t.run_io).where((t.run_io.c.digest == digest)
-                                       & (t.run_io.c.direction == "out"))
+                select(t.run_io).where(c.digest == digest)
+                .order_by(c.event_time.desc()).limit(limit)
             ).mappings().all()
         return [ArtifactRow(**r) for r in rows]
 
-    def event_count(self) -> int:
-        from sqlalchemy import func
+    def versions(self, name: str, namespace: str | None = None, limit: int = 50,
+                 ) -> list[ArtifactRow]:
+        """The dataset ``name`` as runs read or wrote it, newest first."""
+        c = t.run_io.c
+        query = select(t.run_io).where((c.name == name) & c.digest.is_not(None))
+        if namespace is not None:
+            query = query.where(c.namespace == namespace)
+        with self._tx() as conn:
+            rows = conn.execute(query.order_by(c.event_time.desc()).limit(limit)).mappings().all()
+        return [ArtifactRow(**r) for r in rows]
 
+    def last_writer(self, namespace: str, name: str, before: str | None = None,
+                    ) -> ArtifactRow | None:
+        """The latest write of a dataset by name, at or before ``before`` (an ISO time)."""
+        c = t.run_io.c
+        query = select(t.run_io).where(
+            (c.name == name) & (c.namespace == namespace) & (c.direction == "out"))
+        if before is not None:
+            query = query.where(c.event_time <= before)
+        with self._tx() as conn:
+            row = conn.execute(query.order_by(c.event_time.desc()).limit(1)).mappings().first()
+        return ArtifactRow(**row) if row else None
+
+    def digests_starting(self, prefix: str, limit: int = 2) -> list[str]:
+        """Distinct known digests that start with ``prefix`` (``algorithm:hex``)."""
+        hex_part = prefix.partition(":")[2]
+        if not hex_part or any(ch not in _NEXT_HEX for ch in hex_part):
+            raise ValidationError("digest", f"{prefix!r} is not a digest prefix",
+                                  hint="write it as blake3:<hex> (at least 8 hex digits)")
+        upper = prefix[:-1] + _NEXT_HEX[prefix[-1]]
+        c = t.run_io.c
+        query = (select(c.digest).where((c.digest >= prefix) & (c.digest < upper)
+                                        & c.digest.startswith(prefix, autoescape=True))
+                 .distinct().limit(limit))
+        with self._tx() as conn:
+            return [r[0] for r in conn.execute(query)]
+
+    def event_count(self) -> int:
+        """How many distinct events the registry took."""
         with self._tx() as conn:
             return int(conn.execute(select(func.count()).select_from(t.events)).scalar_one())
 
     def close(self) -> None:
+        """Release the database connections."""
         self.engine.dispose()

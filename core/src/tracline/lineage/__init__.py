@@ -1,0 +1,22 @@
+"""Lineage queries over the registry: trace, receipt, reproduce, diff and leakage."""
+
+from tracline.lineage._receipt import CostLine, Receipt, build_receipt, receipt
+from tracline.lineage._receipt_render import render_receipt
+from tracline.lineage._resolve import ResolvedArtifact, resolve
+from tracline.lineage._trace import Trace, TraceNode, trace, trace_artifact
+from tracline.lineage._trace_render import render_trace
+
+__all__ = [
+    "CostLine",
+    "Receipt",
+    "ResolvedArtifact",
+    "Trace",
+    "TraceNode",
+    "build_receipt",
+    "receipt",
+    "render_receipt",
+    "render_trace",
+    "resolve",
+    "trace",
+    "trace_artifact",
+]

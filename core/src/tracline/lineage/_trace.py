@@ -1,0 +1,185 @@
+"""Upstream lineage: artifact → the run that made it → that run's inputs → their makers, …
+
+The walk goes one level at a time with a few batched queries per level, so its cost grows
+with the depth of the lineage and not with the size of the registry. It is cycle-safe (each
+artifact is expanded once; later sightings are marked ``repeat``) and stops at ``depth``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from tracline.errors import ValidationError
+from tracline.lineage._common import RunInfo, open_registry
+from tracline.lineage._resolve import ResolvedArtifact, resolve
+from tracline.registry import ArtifactRow, Registry, RunRow
+
+__all__ = ["Trace", "TraceNode", "trace", "trace_artifact"]
+
+DEFAULT_DEPTH = 50
+
+
+@attrs.define
+class TraceNode:
+    """An artifact in the upstream graph, with the run that produced it and that run's inputs."""
+
+    namespace: str
+    name: str
+    digest: str | None
+    size: int | None = None
+    file_count: int | None = None
+    kind: str | None = None
+    #: The run that wrote this content (None: a source — nothing recorded made it).
+    run: RunInfo | None = None
+    inputs: list[TraceNode] = attrs.field(factory=list)
+    #: How the producer was found: by content ``digest``, or by ``name`` when no digest.
+    matched_by: str | None = None
+    #: Other runs that wrote the same content (re-runs that came out identical).
+    other_producers: int = 0
+    #: Shown in full elsewhere in this trace (shared input, or a cycle).
+    repeat: bool = False
+    #: The depth limit stopped the walk here although a producer exists.
+    truncated: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.digest or f"{self.namespace}\x00{self.name}"
+
+    def walk(self) -> Iterator[TraceNode]:
+        """This node and every node below it, depth first."""
+        yield self
+        for child in self.inputs:
+            yield from child.walk()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace, "name": self.name, "digest": self.digest,
+            "size": self.size, "fileCount": self.file_count, "kind": self.kind,
+            "run": self.run.to_dict() if self.run else None, "matchedBy": self.matched_by,
+            "otherProducers": self.other_producers, "repeat": self.repeat,
+            "truncated": self.truncated, "inputs": [c.to_dict() for c in self.inputs],
+        }
+
+
+@attrs.define
+class Trace:
+    """The upstream lineage of one artifact."""
+
+    root: TraceNode
+    depth: int
+    note: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return any(n.truncated for n in self.root.walk())
+
+    def runs(self) -> list[RunInfo]:
+        """Every run in the trace, producers before the runs that read their outputs."""
+        ordered: dict[str, RunInfo] = {}
+
+        def visit(node: TraceNode) -> None:
+            for child in node.inputs:
+                visit(child)
+            if node.run is not None and node.run.run_id not in ordered:
+                ordered[node.run.run_id] = node.run
+
+        visit(self.root)
+        return list(ordered.values())
+
+    def artifacts(self) -> list[TraceNode]:
+        """Every distinct artifact in the trace (first, fully expanded sighting of each)."""
+        return [n for n in self.root.walk() if not n.repeat]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"artifact": self.root.to_dict(), "depth": self.depth, "note": self.note,
+                "truncated": self.truncated, "runs": [r.to_dict() for r in self.runs()]}
+
+
+def _rank(run: RunRow | None, row: ArtifactRow) -> tuple[int, str]:
+    """Completed runs first, then the earliest: the run that first made this content."""
+    if run is None:
+        return (2, row.event_time or "")
+    return (0 if run.state == "COMPLETE" else 1, run.ended_at or run.started_at or "")
+
+
+def _node(row: ArtifactRow) -> TraceNode:
+    return TraceNode(row.namespace, row.name, row.digest, row.size, row.file_count, row.kind)
+
+
+class _Walker:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def producers(self, frontier: list[TraceNode], consumers: dict[str, RunRow | None],
+                  ) -> dict[str, tuple[RunRow, str, int]]:
+        """For each frontier node key: (producing run, how matched, other producers)."""
+        by_digest = self.registry.producers_of(n.digest for n in frontier if n.digest)
+        runs = self.registry.runs_by_id(
+            (r.run_id for rows in by_digest.values() for r in rows), facets=False)
+        chosen: dict[str, tuple[RunRow, str, int]] = {}
+        for node in frontier:
+            if node.digest:
+                rows = [r for r in by_digest.get(node.digest, []) if r.run_id in runs]
+                if rows:
+                    best = min(rows, key=lambda r: _rank(runs.get(r.run_id), r))
+                    chosen[node.key] = (runs[best.run_id], "digest",
+                                        len({r.run_id for r in rows}) - 1)
+                continue
+            consumer = consumers.get(node.key)
+            before = consumer.started_at if consumer is not None else None
+            writer = self.registry.last_writer(node.namespace, node.name, before)
+            if writer is not None:
+                run = self.registry.runs_by_id([writer.run_id], facets=False).get(writer.run_id)
+                if run is not None:
+                    chosen[node.key] = (run, "name", 0)
+        return chosen
+
+    def walk(self, root: TraceNode, depth: int) -> None:
+        seen = {root.key}
+        frontier = [root]
+        consumers: dict[str, RunRow | None] = {root.key: None}
+        for _level in range(depth):
+            if not frontier:
+                return
+            chosen = self.producers(frontier, consumers)
+            inputs = self.registry.io_of({c[0].run_id for c in chosen.values()}, "in")
+            next_frontier: list[TraceNode] = []
+            for node in frontier:
+                if node.key not in chosen:
+                    continue
+                run, node.matched_by, node.other_producers = chosen[node.key]
+                node.run = RunInfo.of(run)
+                for row in inputs.get(run.run_id, []):
+                    child = _node(row)
+                    node.inputs.append(child)
+                    if child.key in seen:
+                        child.repeat = True
+                    else:
+                        seen.add(child.key)
+                        consumers[child.key] = run
+                        next_frontier.append(child)
+            frontier = next_frontier
+        if frontier:
+            beyond = self.producers(frontier, consumers)
+            for node in frontier:
+                node.truncated = node.key in beyond
+
+
+def trace_artifact(registry: Registry, artifact: ResolvedArtifact,
+                   depth: int = DEFAULT_DEPTH) -> Trace:
+    """The upstream lineage of an artifact already resolved."""
+    if depth < 0:
+        raise ValidationError("depth", f"{depth} is negative", hint="give 0 or more levels")
+    root = TraceNode(artifact.namespace, artifact.name, artifact.digest, artifact.size,
+                     artifact.file_count, artifact.kind)
+    _Walker(registry).walk(root, depth)
+    return Trace(root, depth, artifact.note)
+
+
+def trace(ref: str, *, depth: int = DEFAULT_DEPTH, registry: Registry | None = None) -> Trace:
+    """The upstream lineage of a path, digest or dataset name."""
+    registry = open_registry(registry)
+    return trace_artifact(registry, resolve(registry, ref), depth)
