@@ -11,7 +11,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import attrs
 
@@ -50,6 +50,7 @@ class Deliverer:
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._sinks: dict[str, Sink] = {}
         self._broken: dict[str, str] = {}
+        self._yield_to: Callable[[], bool] | None = None
         outbox.register_sinks(s.name for s in config.sinks)
 
     def _sink(self, name: str) -> Sink | None:
@@ -83,9 +84,18 @@ class Deliverer:
         return {s.name for s in self.config.sinks}
 
     def drain(
-        self, deadline: float | None = None, *, ignore_backoff: bool = False
+        self,
+        deadline: float | None = None,
+        *,
+        ignore_backoff: bool = False,
+        yield_to: Callable[[], bool] | None = None,
     ) -> DeliveryReport:
-        """Deliver what is due to every sink until done or until ``deadline`` (monotonic)."""
+        """Deliver what is due to every sink until done or until ``deadline`` (monotonic).
+
+        ``yield_to`` is polled between events; when it returns True the drain stops early
+        (the background thread uses it to stay off the GIL while the task is emitting).
+        """
+        self._yield_to = yield_to
         report = DeliveryReport()
         states = {s.name: s for s in self.outbox.sink_states()}
         for spec in self.config.sinks:
@@ -123,6 +133,9 @@ class Deliverer:
             failure: SinkError | None = None
             for event in events:
                 if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if self._yield_to is not None and self._yield_to():
+                    deadline = time.monotonic()  # stop after recording progress
                     break
                 try:
                     sink.send(decode(event.payload))

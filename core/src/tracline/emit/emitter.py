@@ -26,6 +26,10 @@ __all__ = ["Emitter", "emit", "flush", "get_emitter", "reset_emitter"]
 
 log = logging.getLogger("tracline")
 
+#: Background delivery starts once the task has not emitted for this long (seconds), and
+#: pauses as soon as it emits again: a burst of emits never competes with delivery.
+_QUIET = 0.05
+
 
 def _serialize(event: Any) -> tuple[str, dict[str, Any]]:
     if isinstance(event, dict):
@@ -52,6 +56,7 @@ class Emitter:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_emit = 0.0
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -105,6 +110,7 @@ class Emitter:
             self._warn_once(type(e).__name__, f"could not record an event: {type(e).__name__}: {e}")
             return None
         if self.background:
+            self._last_emit = time.monotonic()
             self._ensure_thread()
             self._wake.set()
         return event_id
@@ -120,15 +126,21 @@ class Emitter:
                     )
                     self._thread.start()
 
+    def _busy(self) -> bool:
+        """True while the task is emitting: delivery then waits, keeping emit() cheap."""
+        return time.monotonic() - self._last_emit < _QUIET
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait()
             self._wake.clear()
+            while self._busy() and not self._stop.is_set():
+                self._stop.wait(_QUIET)
             if self._stop.is_set():
                 return
             try:
                 deliverer = self.deliverer()
-                deliverer.drain()
+                deliverer.drain(yield_to=self._busy)
                 wait = deliverer.next_due()
             except Exception as e:  # noqa: BLE001 - the thread must survive anything
                 self._warn_once("delivery", f"delivery failed: {type(e).__name__}: {e}")

@@ -1,0 +1,1 @@
+"""Cross-package tests: fixtures come from tracline's pytest plugin (root pyproject)."""
