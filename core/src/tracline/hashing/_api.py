@@ -76,11 +76,11 @@ def _digest_tree(
     entries = _tree.walk(root)
     files = [e for e in entries if e.kind == "f"]
     hits = (
-        store.lookup_many([(e.path, e.st) for e in files if e.st], algorithm, under=root)
+        store.lookup_tree(root, [(e.rel, e.st) for e in files if e.st], algorithm)
         if store and files
         else {}
     )
-    misses = [e for e in files if e.path not in hits]
+    misses = [e for e in files if e.rel not in hits]
     total = sum(e.st.st_size for e in misses if e.st)
     with _progress(total, f"hashing {os.path.basename(root)}/", progress) as advance:
         hashed = _tree.hash_many(misses, algorithm, advance, workers)
@@ -91,11 +91,12 @@ def _digest_tree(
     size = 0
     for entry in entries:
         if entry.kind == "f":
-            if entry.path in found:
-                nbytes, hexdigest = found[entry.path]
+            hexdigest = hits.get(entry.rel) or ""
+            if hexdigest:
+                size += entry.st.st_size if entry.st else 0
             else:
-                nbytes, hexdigest = entry.st.st_size if entry.st else 0, hits[entry.path]
-            size += nbytes
+                nbytes, hexdigest = found[entry.path]
+                size += nbytes
         else:
             hasher = new_hasher(algorithm)
             hasher.update(entry.target)

@@ -133,47 +133,51 @@ class StatCache:
             self._close()
 
     def lookup(self, path: str, st: os.stat_result, algorithm: str) -> str | None:
-        """The cached hex digest of ``path`` if its stat is unchanged, else None."""
-        return self.lookup_many([(path, st)], algorithm).get(path)
+        """The cached hex digest of ``path`` (absolute) if its stat is unchanged, else None."""
 
-    def lookup_many(
-        self, items: Sequence[tuple[str, os.stat_result]], algorithm: str, *, under: str = ""
-    ) -> dict[str, str]:
-        """Cached hex digests of the unchanged files among ``items`` (absolute paths).
-
-        With ``under`` (a directory all items are in) the entries are read in one range scan.
-        """
-
-        def body() -> dict[str, str]:
+        def body() -> str | None:
             assert self._conn is not None
-            if under and len(items) > 1:
-                low = os.fsencode(under.rstrip("/")) + b"/"
-                rows = self._conn.execute(
-                    "SELECT path, dev, ino, size, mtime_ns, ctime_ns, hex FROM entries "
-                    "WHERE algorithm = ? AND path >= ? AND path < ?",
-                    (algorithm, low, low[:-1] + b"0"),
-                )
-                table = {os.fsdecode(r[0]): r[1:] for r in rows}
-            else:
-                table = {}
-                for path, _ in items:
-                    row = self._conn.execute(
-                        "SELECT dev, ino, size, mtime_ns, ctime_ns, hex FROM entries "
-                        "WHERE path = ? AND algorithm = ?", (os.fsencode(path), algorithm),
-                    ).fetchone()
-                    if row is not None:
-                        table[path] = row
-            found: dict[str, str] = {}
-            for path, st in items:
-                row = table.get(path)
-                if row is not None and row[:5] == stat_key(st):
-                    found[path] = row[5]
+            row = self._conn.execute(
+                "SELECT dev, ino, size, mtime_ns, ctime_ns, hex FROM entries "
+                "WHERE path = ? AND algorithm = ?",
+                (os.fsencode(path), algorithm),
+            ).fetchone()
+            return row[5] if row is not None and row[:5] == stat_key(st) else None
+
+        return self._guarded("lookup", None, body)
+
+    def lookup_tree(
+        self, root: str, leaves: Sequence[tuple[bytes, os.stat_result]], algorithm: str
+    ) -> dict[bytes, str]:
+        """Cached hex digests of the unchanged files among ``leaves`` (paths relative to
+        ``root``, an absolute directory), read in one range scan; keyed by relative path."""
+        prefix = os.fsencode(root.rstrip("/")) + b"/"
+        cut = len(prefix)
+
+        def body() -> dict[bytes, str]:
+            assert self._conn is not None
+            rows = self._conn.execute(
+                "SELECT path, dev, ino, size, mtime_ns, ctime_ns, hex FROM entries "
+                "WHERE algorithm = ? AND path >= ? AND path < ?",
+                (algorithm, prefix, prefix[:-1] + b"0"),
+            )
+            table = {row[0][cut:]: row for row in rows}
+            found: dict[bytes, str] = {}
+            for rel, st in leaves:
+                row = table.get(rel)
+                if row is not None and row[1:6] == (
+                    st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+                ):
+                    found[rel] = row[6]
             return found
 
         return self._guarded("lookup", {}, body)
 
     def store_many(
-        self, entries: Iterable[tuple[str, os.stat_result, str]], algorithm: str, started_ns: int
+        self,
+        entries: Iterable[tuple[str | bytes, os.stat_result, str]],
+        algorithm: str,
+        started_ns: int,
     ) -> int:
         """Record digests hashed since ``started_ns`` (``time.time_ns()``); return how many.
 

@@ -22,6 +22,7 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _buffers = threading.local()
 
 Advance = Callable[[int], object]
+FsPath = str | bytes
 
 
 def special_kind(mode: int) -> str | None:
@@ -55,8 +56,9 @@ def describe_loop(path: str) -> str:
     return " -> ".join(chain)
 
 
-def os_error(path: str, e: OSError, doing: str = "read") -> HashError:
-    """Translate an ``OSError`` on ``path`` into a :class:`HashError` with a hint."""
+def os_error(where: FsPath, e: OSError, doing: str = "read") -> HashError:
+    """Translate an ``OSError`` on ``where`` into a :class:`HashError` with a hint."""
+    path = os.fsdecode(where)
     if e.errno == errno.ELOOP:
         return HashError(
             f"cannot hash {path}: symlink loop {describe_loop(path)}",
@@ -77,7 +79,7 @@ def os_error(path: str, e: OSError, doing: str = "read") -> HashError:
     )
 
 
-def stat_regular(path: str) -> os.stat_result:
+def stat_regular(path: FsPath) -> os.stat_result:
     """``stat`` ``path`` (following symlinks); refuse anything but a regular file."""
     try:
         st = os.stat(path)
@@ -86,7 +88,7 @@ def stat_regular(path: str) -> os.stat_result:
     kind = special_kind(st.st_mode)
     if kind is not None:
         raise HashError(
-            f"refusing to hash {path}: it is {kind}",
+            f"refusing to hash {os.fsdecode(path)}: it is {kind}",
             hint="only regular files (and directories, via digest_path) can be content-hashed",
         )
     return st
@@ -137,7 +139,7 @@ def _hash_fd(fd: int, algorithm: str, size: int, advance: Advance | None) -> tup
 
 
 def hash_regular(
-    path: str,
+    path: FsPath,
     algorithm: str,
     advance: Advance | None = None,
     before: os.stat_result | None = None,
@@ -184,8 +186,8 @@ def _what_changed(before: os.stat_result, after: os.stat_result, nread: int) -> 
     return "modification time changed"
 
 
-def _changed(path: str, what: str) -> ChangedWhileHashing:
+def _changed(path: FsPath, what: str) -> ChangedWhileHashing:
     return ChangedWhileHashing(
-        f"{path} {what}",
+        f"{os.fsdecode(path)} {what}",
         hint="a writer is still busy with it; hash it again once the writer has finished",
     )

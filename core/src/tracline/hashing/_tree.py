@@ -27,7 +27,7 @@ _BATCH_BYTES = 16 << 20
 
 
 #: (device, inode) and path of each directory from the root down to the current one.
-_Ancestors = tuple[tuple[tuple[int, int], str], ...]
+_Ancestors = tuple[tuple[tuple[int, int], bytes], ...]
 
 
 class Entry(NamedTuple):
@@ -35,15 +35,15 @@ class Entry(NamedTuple):
 
     rel: bytes
     kind: str
-    path: str
+    path: bytes
     st: os.stat_result | None
     target: bytes = b""
 
 
-def _refuse_special(path: str, mode: int) -> HashError:
+def _refuse_special(path: bytes, mode: int) -> HashError:
     kind = _file.special_kind(mode) or "not a regular file"
     return HashError(
-        f"refusing to hash {path}: it is {kind}",
+        f"refusing to hash {os.fsdecode(path)}: it is {kind}",
         hint="remove it from the directory, or hash the directory's regular files one by one",
     )
 
@@ -55,8 +55,9 @@ def walk(root: str) -> list[Entry]:
     except OSError as e:
         raise os_error(root, e, "stat") from e
     entries: list[Entry] = []
-    stack: list[tuple[str, bytes, _Ancestors]] = [
-        (root, b"", (((root_st.st_dev, root_st.st_ino), root),))
+    top = os.fsencode(root)
+    stack: list[tuple[bytes, bytes, _Ancestors]] = [
+        (top, b"", (((root_st.st_dev, root_st.st_ino), top),))
     ]
     while stack:
         folder, prefix, ancestors = stack.pop()
@@ -66,14 +67,13 @@ def walk(root: str) -> list[Entry]:
             raise os_error(folder, e, "list") from e
         with listing:
             for item in listing:
-                rel = prefix + os.fsencode(item.name)
+                rel = prefix + item.name
                 try:
                     if item.is_symlink():
                         try:
                             st = os.stat(item.path)
                         except FileNotFoundError:
-                            target = os.fsencode(os.readlink(item.path))
-                            entries.append(Entry(rel, "l", item.path, None, target))
+                            entries.append(Entry(rel, "l", item.path, None, os.readlink(item.path)))
                             continue
                     else:
                         st = item.stat(follow_symlinks=False)
@@ -86,8 +86,9 @@ def walk(root: str) -> list[Entry]:
                     for seen, where in ancestors:
                         if seen == ident:
                             raise HashError(
-                                f"cannot hash {root}: symlink loop {item.path} -> "
-                                f"{os.readlink(item.path)} leads back to {where}",
+                                f"cannot hash {root}: symlink loop {os.fsdecode(item.path)} -> "
+                                f"{os.fsdecode(os.readlink(item.path))} leads back to "
+                                f"{os.fsdecode(where)}",
                                 hint="remove the symlink or point it outside the directory",
                             )
                     stack.append((item.path, rel + b"/", (*ancestors, (ident, item.path))))
@@ -124,7 +125,7 @@ def _batches(files: Sequence[Entry]) -> Iterator[list[Entry]]:
 
 def _hash_batch(
     batch: list[Entry], algorithm: str, advance: Advance | None
-) -> list[tuple[str, os.stat_result, str]]:
+) -> list[tuple[bytes, os.stat_result, str]]:
     out = []
     for entry in batch:
         hexdigest, st = _file.hash_regular(entry.path, algorithm, advance, entry.st)
@@ -134,13 +135,13 @@ def _hash_batch(
 
 def hash_many(
     files: Sequence[Entry], algorithm: str, advance: Advance | None, workers: int
-) -> list[tuple[str, os.stat_result, str]]:
+) -> list[tuple[bytes, os.stat_result, str]]:
     """Hash ``files`` with ``workers`` threads; return ``(path, stat, hex)`` per file."""
     if workers <= 1 or len(files) <= 1:
         return _hash_batch(list(files), algorithm, advance)
-    results: list[tuple[str, os.stat_result, str]] = []
+    results: list[tuple[bytes, os.stat_result, str]] = []
     with ThreadPoolExecutor(workers, thread_name_prefix="tracline-hash") as pool:
-        futures: list[Future[list[tuple[str, os.stat_result, str]]]] = [
+        futures: list[Future[list[tuple[bytes, os.stat_result, str]]]] = [
             pool.submit(_hash_batch, batch, algorithm, advance) for batch in _batches(files)
         ]
         try:

@@ -1,0 +1,194 @@
+"""The stat cache: unchanged files are served without reading; changes are always seen."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tracline.config import reset_config
+from tracline.errors import ChangedWhileHashing
+from tracline.hashing import StatCache, _file, default_cache, digest_file, digest_path
+
+
+@pytest.fixture
+def dataset(make_old: Callable[..., None]) -> Callable[..., list[Path]]:
+    """Build a directory of n small files whose mtimes lie an hour back."""
+
+    def build(root: Path, n: int = 20) -> list[Path]:
+        return _dataset(root, n, make_old)
+
+    return build
+
+
+def _dataset(root: Path, n: int, make_old: Callable[..., None]) -> list[Path]:
+    root.mkdir(parents=True)
+    files = []
+    for i in range(n):
+        path = root / f"part-{i:03d}.bin"
+        path.write_bytes(bytes([i]) * (100 + i))
+        files.append(path)
+    make_old(*files)
+    return files
+
+
+def test_unchanged_files_are_not_read_again(
+    dataset: Callable[..., list[Path]], tmp_path: Path, reads: list[int]
+) -> None:
+    """A second digest through a fresh cache object on the same file reads nothing."""
+    dataset(tmp_path / "data")
+    db = tmp_path / "cache.db"
+    first = digest_path(tmp_path / "data", cache=StatCache(db, settle_ns=0))
+    assert len(reads) == 20
+    reads.clear()
+    second = digest_path(tmp_path / "data", cache=StatCache(db, settle_ns=0))
+    assert second == first
+    assert reads == []
+    assert digest_file(tmp_path / "data" / "part-000.bin", cache=StatCache(db)).size == 100
+    assert reads == []
+
+
+def test_content_change_with_same_size_is_seen(
+    dataset: Callable[..., list[Path]], tmp_path: Path, reads: list[int]
+) -> None:
+    """Rewriting one file with different bytes of the same size re-reads exactly that file."""
+    files = dataset(tmp_path / "data")
+    cache = StatCache(tmp_path / "cache.db", settle_ns=0)
+    first = digest_path(tmp_path / "data", cache=cache)
+    reads.clear()
+    files[3].write_bytes(b"\xff" * files[3].stat().st_size)
+    second = digest_path(tmp_path / "data", cache=cache)
+    assert reads == [103]
+    assert second != first
+    assert second == digest_path(tmp_path / "data", cache=False)
+
+
+def test_replaced_file_with_same_size_and_mtime_is_seen(
+    dataset: Callable[..., list[Path]], tmp_path: Path, reads: list[int]
+) -> None:
+    """A file swapped in by rename, with the old size and mtime, is re-read (new inode)."""
+    files = dataset(tmp_path / "data", n=2)
+    cache = StatCache(tmp_path / "cache.db", settle_ns=0)
+    first = digest_path(files[0], cache=cache)
+    old = files[0].stat()
+    fresh = tmp_path / "fresh"
+    fresh.write_bytes(b"\x01" * old.st_size)
+    os.utime(fresh, ns=(old.st_atime_ns, old.st_mtime_ns))
+    os.replace(fresh, files[0])
+    reads.clear()
+    assert digest_path(files[0], cache=cache) != first
+    assert reads == [old.st_size]
+
+
+def test_recently_modified_files_are_not_cached(tmp_path: Path, reads: list[int]) -> None:
+    """A file written within the settle window is hashed but not cached (racy timestamps)."""
+    path = tmp_path / "new.bin"
+    path.write_bytes(b"just written")
+    cache = StatCache(tmp_path / "cache.db")
+    digest_file(path, cache=cache)
+    digest_file(path, cache=cache)
+    assert len(reads) == 2
+
+
+def test_algorithms_are_cached_separately(
+    dataset: Callable[..., list[Path]], tmp_path: Path, reads: list[int]
+) -> None:
+    """A cached blake3 digest is never served for sha256 (and the reverse)."""
+    (path,) = dataset(tmp_path / "data", n=1)
+    cache = StatCache(tmp_path / "cache.db", settle_ns=0)
+    b3 = digest_file(path, cache=cache)
+    sha = digest_file(path, "sha256", cache=cache)
+    assert (b3.algorithm, sha.algorithm) == ("blake3", "sha256")
+    assert digest_file(path, "sha256", cache=cache) == sha
+    assert len(reads) == 2
+
+
+@pytest.mark.parametrize("damage", ["garbage", "torn-page"])
+def test_corrupted_cache_is_reported_once_and_rebuilt(
+    dataset: Callable[..., list[Path]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    damage: str,
+) -> None:
+    """A corrupted cache file warns once, is moved aside, rebuilt, and never breaks hashing."""
+    dataset(tmp_path / "data")
+    db = tmp_path / "cache.db"
+    first = StatCache(db, settle_ns=0)
+    expected = digest_path(tmp_path / "data", cache=first)
+    first.close()
+    if damage == "garbage":
+        db.write_bytes(b"this is not a database" * 500)
+    else:
+        raw = bytearray(db.read_bytes())
+        raw[4096:8192] = b"\xa5" * 4096
+        db.write_bytes(bytes(raw))
+    cache = StatCache(db, settle_ns=0)
+    with caplog.at_level(logging.WARNING, logger="tracline.hashing"):
+        for _ in range(3):
+            assert digest_path(tmp_path / "data", cache=cache) == expected
+    warnings = [r for r in caplog.records if "corrupted" in r.getMessage()]
+    assert len(warnings) == 1
+    assert str(db) in warnings[0].getMessage()
+    assert (tmp_path / "cache.db.corrupt").exists()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM entries").fetchone()[0] == 20
+
+
+def test_unusable_cache_location_falls_back_to_reading(
+    dataset: Callable[..., list[Path]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    reads: list[int],
+) -> None:
+    """A cache path that cannot be a database (a directory) warns once and hashing goes on."""
+    (tmp_path / "cache.db").mkdir()
+    dataset(tmp_path / "data", n=3)
+    cache = StatCache(tmp_path / "cache.db", settle_ns=0)
+    with caplog.at_level(logging.WARNING, logger="tracline.hashing"):
+        one = digest_path(tmp_path / "data", cache=cache)
+        two = digest_path(tmp_path / "data", cache=cache)
+    assert one == two
+    assert len(reads) == 6
+    assert len([r for r in caplog.records if "unusable" in r.getMessage()]) == 1
+
+
+def test_changed_file_is_never_cached(
+    dataset: Callable[..., list[Path]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    reads: list[int],
+) -> None:
+    """A file that changes while hashed raises, and no digest of it is recorded."""
+    (path,) = dataset(tmp_path / "data", n=1)
+    cache = StatCache(tmp_path / "cache.db", settle_ns=0)
+    counting = _file._hash_fd
+
+    def grow(fd: int, algorithm: str, size: int, advance: object) -> tuple[str, int]:
+        result = counting(fd, algorithm, size, advance)
+        with path.open("ab") as handle:
+            handle.write(b"more")
+        return result
+
+    monkeypatch.setattr(_file, "_hash_fd", grow)
+    with pytest.raises(ChangedWhileHashing):
+        digest_file(path, cache=cache)
+    monkeypatch.setattr(_file, "_hash_fd", counting)
+    reads.clear()
+    digest_file(path, cache=cache)
+    assert len(reads) == 1
+
+
+def test_default_cache_lives_in_the_config_home(tracline_home: Path) -> None:
+    """cache=True uses <home>/statcache.db; [hashing] stat_cache = false turns it off."""
+    Path("f.txt").write_text("x")
+    digest_path("f.txt")
+    assert default_cache().path == (tracline_home / "statcache.db").resolve()
+    assert (tracline_home / "statcache.db").exists()
+    Path("tracline.toml").write_text('[hashing]\nstat_cache = false\n[tracline]\nhome = "other"\n')
+    reset_config()
+    digest_path("f.txt")
+    assert not Path("other").exists()
