@@ -46,6 +46,7 @@ services-down:
 # package's tests in its own environment, stops the services; fails if any suite fails or
 # collects no test.
 test: venvs
+	scripts/system-deps.sh
 	scripts/run-tests.sh
 
 lint: $(CORE)/.synced
