@@ -8,6 +8,7 @@ import click
 
 from tracline.cli import (
     _outbox,  # noqa: F401 - registers `tracline outbox`
+    _request,  # noqa: F401 - registers `tracline request` and `tracline spend`
     _serve,  # noqa: F401 - registers `tracline serve`
 )
 from tracline.cli._common import app, err_console

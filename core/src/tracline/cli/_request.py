@@ -1,0 +1,342 @@
+"""`tracline request file|list|show|approve|reject|claim|cancel|amend|complete|fail|audit`
+and `tracline spend`.
+
+The acting identity comes from ``--as``, else ``TRACLINE_ACTOR``, else ``user:$USER``. On one
+machine it is asserted, not authenticated; ``tracline serve`` authenticates its callers.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from tracline.cli._common import app, console, json_option, print_json
+from tracline.config import load_config
+from tracline.errors import ConfigError, ValidationError
+from tracline.facets import TraclineGpuCostRunFacet
+from tracline.requests import (
+    GROUPS,
+    DatasetRef,
+    ModelRef,
+    RequestService,
+    RequestSpec,
+    State,
+    TrainingRequest,
+    approved_time_limit,
+    fit_line,
+)
+from tracline.requests._export import jsonable, request_dict
+from tracline.requests._policy import parse_duration
+from tracline.requests._validate import DIGEST
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _service() -> RequestService:
+    return RequestService(config=load_config())
+
+
+def _actor(value: str | None) -> str:
+    if value:
+        return value
+    return os.environ.get("TRACLINE_ACTOR") or f"user:{getpass.getuser()}"
+
+
+def as_option(func: F) -> F:
+    """Add ``--as ACTOR`` to a command."""
+    return click.option("--as", "actor", default=None, metavar="ACTOR",
+                        help="Who acts: user:NAME or agent:NAME (default $TRACLINE_ACTOR, "
+                        "else user:$USER).")(func)
+
+
+def _ref(text: str) -> tuple[str, str | None]:
+    """``URI@algo:hex`` → (URI, digest); a bare URI or path has no digest."""
+    uri, sep, digest = text.rpartition("@")
+    if sep and DIGEST.match(digest):
+        return uri, digest
+    return text, None
+
+
+def _line(label: str, value: object) -> None:
+    console.print(Text.assemble((f"  {label:<11}", "dim"), str(value)))
+
+
+def _show(svc: RequestService, r: TrainingRequest) -> None:
+    console.print(Text.assemble((r.id, "bold"), "  ", (r.state.value, "cyan"), "  ", r.title))
+    _line("requester", f"{r.requester}   project {r.project}")
+    for d in r.datasets:
+        _line("dataset", f"{d.uri}  {d.digest}")
+    if r.base_model:
+        _line("base model", f"{r.base_model.ref}  {r.base_model.digest}")
+    if r.code_ref:
+        _line("code", r.code_ref)
+    _line("compute", f"{r.compute.gpu_count} × {r.compute.gpu_model} × {r.compute.hours} h = "
+          f"{r.gpu_hours} GPU-h (time limit {approved_time_limit(r)})")
+    _line("estimate", r.estimate.arithmetic)
+    _line("budget", f"{r.budget} — {fit_line(r.budget, r.estimate)}")
+    if r.over_estimate:
+        _line("override", f"budget below estimate accepted: {r.over_estimate}")
+    required = svc.policy.required_approvals(r)
+    _line("reviewers", f"{svc.policy.describe(r)} ({required} approval(s) needed)")
+    now = svc.now()
+    for a in r.approvals:
+        status = ("valid" if a.digest == r.digest and a.expires_at > now else
+                  "void: request changed since" if a.digest != r.digest else "expired")
+        _line("approval", f"{a.actor} at {a.decided_at:%Y-%m-%d %H:%M} UTC, until "
+              f"{a.expires_at:%Y-%m-%d %H:%M} ({status})" + (f" — {a.note}" if a.note else ""))
+    if r.state_note and r.state in {State.REJECTED, State.CANCELLED, State.FAILED}:
+        _line(r.state.value, f"by {r.state_actor}: {r.state_note}")
+    if r.run_id:
+        _line("claimed", f"by run {r.run_id} ({r.claimed_by}) at {r.claimed_at:%Y-%m-%d %H:%M}")
+    if c := r.completion:
+        flag = f"OVERRUN by {c.overrun_by}" if c.overrun else "within budget"
+        _line("actual", f"{c.actual} for {c.gpu_hours.normalize()} GPU-h ({c.measurement}) vs "
+              f"budget {r.budget}: {flag}")
+    _line("expires", f"{r.expires_at:%Y-%m-%d %H:%M} UTC")
+    _line("digest", r.digest)
+    _line("rationale", r.rationale)
+
+
+def _emit(svc: RequestService, r: TrainingRequest, as_json: bool) -> None:
+    if as_json:
+        print_json(request_dict(r, required_approvals=svc.policy.required_approvals(r)))
+    else:
+        _show(svc, r)
+
+
+@app.group("request")
+def request_app() -> None:
+    """File, review, claim and audit training requests."""
+
+
+@request_app.command("file")
+@click.option("--title", required=True)
+@click.option("--requester", default=None, help="user:NAME or agent:NAME (default: --as).")
+@click.option("--project", required=True)
+@click.option("--dataset", "datasets", multiple=True, required=True, metavar="URI[@DIGEST]",
+              help="A dataset URI with its digest, or a local path (hashed). Repeatable.")
+@click.option("--base-model", default=None, metavar="REF[@DIGEST]")
+@click.option("--code-ref", default=None, help="e.g. a git URL and commit.")
+@click.option("--gpu", "gpu_model", required=True, help="GPU model, e.g. H100.")
+@click.option("--gpus", "gpu_count", type=int, required=True, help="Number of GPUs.")
+@click.option("--hours", required=True, help="Wall-clock hours.")
+@click.option("--budget", required=True, help="Most money the run may spend.")
+@click.option("--currency", default="USD", show_default=True)
+@click.option("--rationale", required=True, help="Why this run is worth its cost.")
+@click.option("--reviewer", "reviewers", multiple=True, metavar="user:NAME|group:NAME")
+@click.option("--min-approvals", type=int, default=1, show_default=True)
+@click.option("--expires-in", default=None, help='e.g. "7d" (default: [policy] request_ttl).')
+@click.option("--over-estimate", default=None, metavar="REASON",
+              help="Accept a budget below the estimate, recording why.")
+@as_option
+@json_option
+def file_cmd(*, title: str, requester: str | None, project: str, datasets: tuple[str, ...],
+             base_model: str | None, code_ref: str | None, gpu_model: str, gpu_count: int,
+             hours: str, budget: str, currency: str, rationale: str,
+             reviewers: tuple[str, ...], min_approvals: int, expires_in: str | None,
+             over_estimate: str | None, actor: str | None, as_json: bool) -> None:
+    """File a training request (its estimate and budget fit are shown)."""
+    svc = _service()
+    expires_at = None
+    if expires_in is not None:
+        try:
+            expires_at = svc.now() + parse_duration(expires_in, "--expires-in")
+        except ConfigError as e:
+            raise ValidationError("expires_in", f"{expires_in!r} is not a duration",
+                                  hint=e.hint) from None
+    spec = RequestSpec(
+        title=title, requester=requester or _actor(actor), project=project,
+        datasets=[DatasetRef(*_ref(d)) for d in datasets],
+        base_model=ModelRef(*_ref(base_model)) if base_model else None, code_ref=code_ref,
+        gpu_model=gpu_model, gpu_count=gpu_count, hours=hours, budget=budget,
+        currency=currency.upper(), rationale=rationale, reviewers=reviewers,
+        min_approvals=min_approvals, expires_at=expires_at, over_estimate=over_estimate,
+    )
+    _emit(svc, svc.file(spec), as_json)
+
+
+@request_app.command("list")
+@click.option("--state", default=None, type=click.Choice([s.value for s in State]))
+@click.option("--requester", default=None)
+@click.option("--project", default=None)
+@json_option
+def list_cmd(state: str | None, requester: str | None, project: str | None,
+             as_json: bool) -> None:
+    """List requests, newest first (overdue pending ones are marked expired first)."""
+    svc = _service()
+    svc.expire_overdue()
+    found = svc.list(state=state, requester=requester, project=project)
+    if as_json:
+        print_json([request_dict(r) for r in found])
+        return
+    table = Table("id", "state", "requester", "project", "compute", "estimate", "budget",
+                  "title")
+    for r in found:
+        table.add_row(*(Text(str(v)) for v in (
+            r.id, r.state.value, r.requester, r.project,
+            f"{r.compute.gpu_count}×{r.compute.gpu_model}×{r.compute.hours}h",
+            r.estimate.money, r.budget, r.title)))
+    console.print(table)
+    if not found:
+        console.print("no training requests yet; file one with `tracline request file`")
+
+
+@request_app.command("show")
+@click.argument("request_id")
+@json_option
+def show_cmd(request_id: str, as_json: bool) -> None:
+    """Show one request: estimate arithmetic, budget fit, approvals, outcome, digest."""
+    svc = _service()
+    _emit(svc, svc.get(request_id), as_json)
+
+
+@request_app.command("approve")
+@click.argument("request_id")
+@click.option("--note", default=None)
+@click.option("--digest", default=None, help="The digest you reviewed (refused if it changed).")
+@as_option
+@json_option
+def approve_cmd(request_id: str, note: str | None, digest: str | None, actor: str | None,
+                as_json: bool) -> None:
+    """Approve a request's current content as a reviewer."""
+    svc = _service()
+    _emit(svc, svc.approve(request_id, _actor(actor), note=note, digest=digest), as_json)
+
+
+@request_app.command("reject")
+@click.argument("request_id")
+@click.option("--reason", required=True)
+@as_option
+@json_option
+def reject_cmd(request_id: str, reason: str, actor: str | None, as_json: bool) -> None:
+    """Reject a pending request as a reviewer, saying why."""
+    svc = _service()
+    _emit(svc, svc.reject(request_id, _actor(actor), reason), as_json)
+
+
+@request_app.command("cancel")
+@click.argument("request_id")
+@click.option("--reason", default=None)
+@as_option
+@json_option
+def cancel_cmd(request_id: str, reason: str | None, actor: str | None, as_json: bool) -> None:
+    """Withdraw your own pending request."""
+    svc = _service()
+    _emit(svc, svc.cancel(request_id, _actor(actor), reason), as_json)
+
+
+@request_app.command("claim")
+@click.argument("request_id")
+@click.option("--run-id", required=True, help="The run that spends the approved budget.")
+@as_option
+@json_option
+def claim_cmd(request_id: str, run_id: str, actor: str | None, as_json: bool) -> None:
+    """Claim an approved request for one run (exactly once)."""
+    svc = _service()
+    _emit(svc, svc.claim(request_id, run_id, _actor(actor)), as_json)
+
+
+@request_app.command("amend")
+@click.argument("request_id")
+@click.option("--title", default=None)
+@click.option("--gpu", "gpu_model", default=None)
+@click.option("--gpus", "gpu_count", type=int, default=None)
+@click.option("--hours", default=None)
+@click.option("--budget", default=None)
+@click.option("--rationale", default=None)
+@click.option("--over-estimate", default=None, metavar="REASON")
+@as_option
+@json_option
+def amend_cmd(request_id: str, actor: str | None, as_json: bool, **changes: Any) -> None:
+    """Change your request; approvals of the old content no longer hold."""
+    svc = _service()
+    given = {k: v for k, v in changes.items() if v is not None}
+    _emit(svc, svc.amend(request_id, _actor(actor), **given), as_json)
+
+
+@request_app.command("complete")
+@click.argument("request_id")
+@click.option("--gpu-seconds", type=float, required=True, help="GPU-seconds the run used.")
+@click.option("--cost", type=float, default=None, help="Actual cost (default: from prices).")
+@click.option("--run-id", default=None, help="Must be the run that claimed the request.")
+@json_option
+def complete_cmd(request_id: str, gpu_seconds: float, cost: float | None, run_id: str | None,
+                 as_json: bool) -> None:
+    """Record a claimed run's declared GPU use against the budget (captured runs do this)."""
+    svc = _service()
+    r = svc.get(request_id)
+    facet = TraclineGpuCostRunFacet(measurement="declared", gpuModel=r.compute.gpu_model,
+                                    gpuCount=r.compute.gpu_count, gpuSeconds=gpu_seconds,
+                                    cost=cost, currency=r.budget.currency)
+    _emit(svc, svc.complete(request_id, facet, run_id=run_id), as_json)
+
+
+@request_app.command("fail")
+@click.argument("request_id")
+@click.option("--reason", required=True)
+@json_option
+def fail_cmd(request_id: str, reason: str, as_json: bool) -> None:
+    """Mark a claimed request's run as failed."""
+    svc = _service()
+    _emit(svc, svc.fail(request_id, reason), as_json)
+
+
+@request_app.command("audit")
+@click.argument("request_id", required=False)
+@click.option("--verify", is_flag=True, help="Recompute the hash chain; exit 1 if broken.")
+@json_option
+def audit_cmd(request_id: str | None, verify: bool, as_json: bool) -> None:
+    """Show the audit log (of one request), or verify the whole chain."""
+    svc = _service()
+    if verify:
+        report = svc.verify_audit()
+        if as_json:
+            print_json(jsonable(report))
+        elif report.ok:
+            console.print(f"audit log intact: {report.entries} entries, head {report.head_seq} "
+                          f"{report.head_hash}")
+        else:
+            console.print(f"[red]audit log BROKEN[/] ({report.entries} entries):")
+            for p in report.problems:
+                console.print(Text(f"  seq {p.seq}: {p.problem}"))
+        if not report.ok:
+            raise click.exceptions.Exit(1)
+        return
+    found = svc.audit(request_id)
+    if as_json:
+        print_json(jsonable(found))
+        return
+    table = Table("seq", "at", "actor", "action", "request", "details")
+    for e in found:
+        details = ", ".join(f"{k}={v}" for k, v in sorted(e.details.items()) if v is not None)
+        table.add_row(*(Text(str(v)) for v in (e.seq, e.at[:19], e.actor, e.action,
+                                               e.request_id or "", details)))
+    console.print(table)
+
+
+@app.command("spend")
+@click.option("--by", "group_by", default="requester", show_default=True,
+              type=click.Choice(GROUPS))
+@json_option
+def spend_cmd(group_by: str, as_json: bool) -> None:
+    """GPU-hours and money by requester, agent, kind, project or request: estimate vs actual."""
+    rows = _service().spend(group_by)
+    if as_json:
+        print_json(jsonable(rows))
+        return
+    table = Table(group_by, "requests", "GPU-h approved", "GPU-h used", "estimate", "budget",
+                  "actual", "overruns", "currency")
+    for row in rows:
+        table.add_row(*(Text(str(v)) for v in (
+            row.key, row.requests, row.approved_gpu_hours.normalize(),
+            row.actual_gpu_hours.normalize(), f"{row.estimate:,.2f}", f"{row.budget:,.2f}",
+            f"{row.actual:,.2f}", row.overruns, row.currency)))
+    console.print(table)
+    if not rows:
+        console.print("no approved requests yet")

@@ -1,0 +1,68 @@
+"""Training requests: filed by people or agents, approved by people before the money moves.
+
+A request names its datasets (with digests), base model, code, compute (GPU model × count ×
+hours), budget and the estimate's arithmetic, rationale and reviewers. Approvals bind to the
+request's digest and expire; a run claims an approved request exactly once and its measured
+cost is recorded against the budget. Every change is an entry in a hash-chained audit log.
+
+    from tracline.requests import RequestSpec, open_requests
+
+    requests = open_requests()
+    r = requests.file(RequestSpec(title="...", requester="agent:trainer", ...))
+"""
+
+from __future__ import annotations
+
+from tracline.requests._audit import AuditEntry, AuditProblem, AuditReport
+from tracline.requests._budget import (
+    GROUPS,
+    SpendRow,
+    approval_facet,
+    approved_time_limit,
+)
+from tracline.requests._estimate import estimate, fit_line
+from tracline.requests._model import (
+    TERMINAL,
+    TRANSITIONS,
+    Approval,
+    Completion,
+    Compute,
+    DatasetRef,
+    Estimate,
+    ModelRef,
+    Money,
+    RequestSpec,
+    State,
+    TrainingRequest,
+)
+from tracline.requests._policy import AUTO_APPROVER, EXPIRY_ACTOR, Policy
+from tracline.requests._service import RequestService, open_requests
+
+__all__ = [
+    "AUTO_APPROVER",
+    "EXPIRY_ACTOR",
+    "GROUPS",
+    "TERMINAL",
+    "TRANSITIONS",
+    "Approval",
+    "AuditEntry",
+    "AuditProblem",
+    "AuditReport",
+    "Completion",
+    "Compute",
+    "DatasetRef",
+    "Estimate",
+    "ModelRef",
+    "Money",
+    "Policy",
+    "RequestService",
+    "RequestSpec",
+    "SpendRow",
+    "State",
+    "TrainingRequest",
+    "approval_facet",
+    "approved_time_limit",
+    "estimate",
+    "fit_line",
+    "open_requests",
+]

@@ -1,0 +1,144 @@
+"""The append-only, hash-chained audit log of request changes.
+
+Entry ``n`` stores ``prev_hash`` = the hash of entry ``n-1`` and ``hash`` = sha256 over its own
+canonical content (seq, at, actor, action, request_id, details, prev_hash). Entries are
+appended in the same transaction as the change they record, under a lock on the head row.
+:func:`verify` recomputes the chain and names the first seq at which it breaks: an edited
+entry no longer matches its hash, a deleted one leaves a gap in seq or breaks the link, a
+reordered one breaks the link, and a deleted tail no longer reaches the head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import attrs
+from sqlalchemy import Connection, insert, select, update
+
+from tracline.requests import _schema as t
+from tracline.requests._model import canonical_json
+
+__all__ = ["GENESIS", "AuditEntry", "AuditProblem", "AuditReport", "append", "entries",
+           "verify"]
+
+GENESIS = "sha256:" + "0" * 64
+
+
+@attrs.frozen
+class AuditEntry:
+    """One recorded change: who did what to which request, when, chained to the last."""
+
+    seq: int
+    at: str
+    actor: str
+    action: str
+    request_id: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@attrs.frozen
+class AuditProblem:
+    """Where the chain breaks and how."""
+
+    seq: int
+    problem: str
+
+
+@attrs.frozen
+class AuditReport:
+    """The result of verifying the whole chain."""
+
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    problems: tuple[AuditProblem, ...] = ()
+
+
+def entry_hash(seq: int, at: str, actor: str, action: str, request_id: str | None,  # noqa: PLR0917
+               details: dict[str, Any], prev_hash: str) -> str:
+    """The hash of one entry's content and its predecessor's hash."""
+    body = {"seq": seq, "at": at, "actor": actor, "action": action,
+            "request_id": request_id, "details": details, "prev_hash": prev_hash}
+    return "sha256:" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def ensure_head(conn: Connection) -> None:
+    """Create the head row of an empty log (idempotent)."""
+    if conn.execute(select(t.audit_head.c.id).where(t.audit_head.c.id == 1)).first() is None:
+        conn.execute(insert(t.audit_head).values(id=1, seq=0, hash=GENESIS))
+
+
+def append(conn: Connection, *, at: str, actor: str, action: str, request_id: str | None,
+           details: dict[str, Any]) -> AuditEntry:
+    """Append one entry inside the caller's transaction (locks the head until commit)."""
+    head = conn.execute(
+        select(t.audit_head.c.seq, t.audit_head.c.hash)
+        .where(t.audit_head.c.id == 1)
+        .with_for_update()
+    ).one()
+    seq = int(head.seq) + 1
+    details = json.loads(canonical_json(details))
+    digest = entry_hash(seq, at, actor, action, request_id, details, head.hash)
+    conn.execute(insert(t.audit).values(
+        seq=seq, at=at, actor=actor, action=action, request_id=request_id,
+        details=canonical_json(details), prev_hash=head.hash, hash=digest,
+    ))
+    conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=seq, hash=digest))
+    return AuditEntry(seq, at, actor, action, request_id, details, head.hash, digest)
+
+
+def _entry(row: Any) -> AuditEntry:
+    try:
+        details = json.loads(row.details)
+    except ValueError:
+        details = {"unparseable": row.details}
+    return AuditEntry(int(row.seq), row.at, row.actor, row.action, row.request_id,
+                      details if isinstance(details, dict) else {"value": details},
+                      row.prev_hash, row.hash)
+
+
+def entries(conn: Connection, request_id: str | None = None) -> list[AuditEntry]:
+    """All entries in seq order, or those of one request."""
+    query = select(t.audit).order_by(t.audit.c.seq)
+    if request_id is not None:
+        query = query.where(t.audit.c.request_id == request_id)
+    return [_entry(row) for row in conn.execute(query)]
+
+
+def verify(conn: Connection) -> AuditReport:
+    """Recompute the chain; report each seq where it was edited, cut or reordered."""
+    problems: list[AuditProblem] = []
+    prev_hash, expected = GENESIS, 1
+    rows = entries(conn)
+    for e in rows:
+        if e.seq != expected:
+            span = f"{expected}" if e.seq == expected + 1 else f"{expected}–{e.seq - 1}"
+            problems.append(AuditProblem(expected, f"entry {span} is missing (deleted); the "
+                                         f"log jumps to {e.seq}"))
+        if e.prev_hash != prev_hash:
+            problems.append(AuditProblem(e.seq, f"entry {e.seq} does not follow the entry "
+                                         "before it (an entry was removed, inserted or "
+                                         "reordered here)"))
+        recomputed = entry_hash(e.seq, e.at, e.actor, e.action, e.request_id, e.details,
+                                e.prev_hash)
+        if recomputed != e.hash:
+            problems.append(AuditProblem(e.seq, f"entry {e.seq} was edited: its content no "
+                                         "longer matches its hash"))
+        prev_hash, expected = e.hash, e.seq + 1
+    head = conn.execute(select(t.audit_head.c.seq, t.audit_head.c.hash)
+                        .where(t.audit_head.c.id == 1)).first()
+    head_seq, head_hash = (int(head.seq), head.hash) if head else (0, GENESIS)
+    last = rows[-1].seq if rows else 0
+    if head is None:
+        problems.append(AuditProblem(last, "the head record is missing"))
+    elif last != head_seq or prev_hash != head_hash:
+        where = last + 1 if last < head_seq else last
+        problems.append(AuditProblem(where, f"the log ends at entry {last} but its head "
+                                     f"records entry {head_seq}: entries were deleted from "
+                                     "the end or the head was altered"))
+    return AuditReport(not problems, len(rows), head_seq, head_hash, tuple(problems))

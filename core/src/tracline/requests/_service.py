@@ -1,0 +1,361 @@
+"""The Python API of training requests: what the CLI, the server, agents and gates call."""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from sqlalchemy import Connection, select
+
+from tracline.config import Config, get_config
+from tracline.errors import ApprovalInvalid, InvalidTransition, NotAuthorized, ValidationError
+from tracline.facets import TraclineApprovalRunFacet, TraclineGpuCostRunFacet
+from tracline.requests import _audit, _budget
+from tracline.requests import _schema as t
+from tracline.requests._audit import AuditEntry, AuditReport
+from tracline.requests._model import (
+    Approval,
+    RequestSpec,
+    State,
+    TrainingRequest,
+    content_digest,
+    iso,
+    request_content,
+)
+from tracline.requests._policy import AUTO_APPROVER, EXPIRY_ACTOR, Policy
+from tracline.requests._store import Store, completion_json
+from tracline.requests._validate import check_actor, check_text, validate_spec
+
+__all__ = ["RequestService", "open_requests"]
+
+_AMENDABLE = {f.name for f in attrs.fields(RequestSpec)} - {"requester"}
+
+
+def _build(request_id: str, state: State, fields: dict[str, Any], created: dt.datetime,
+           updated: dt.datetime, **extra: Any) -> TrainingRequest:
+    draft = TrainingRequest(id=request_id, state=state, digest="", created_at=created,
+                            updated_at=updated, **fields, **extra)
+    return attrs.evolve(draft, digest=content_digest(request_content(draft)))
+
+
+class RequestService:
+    """Training requests in the store at ``url`` (default: the configured registry database)."""
+
+    def __init__(self, url: str | None = None, config: Config | None = None, *,
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.config = config or get_config()
+        self.url = url or str(self.config.section("requests").get("url")
+                              or self.config.registry_url)
+        self.policy = Policy.from_config(self.config)
+        self.store = Store(self.url)
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    def now(self) -> dt.datetime:
+        """The service's clock (UTC)."""
+        return self._clock().astimezone(dt.UTC)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.store.engine.dispose()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get(self, request_id: str) -> TrainingRequest:
+        """One request by id; :class:`NotFound` if there is none."""
+        with self.store.read() as conn:
+            return self.store.load(conn, request_id)
+
+    def list(self, *, state: State | str | None = None, requester: str | None = None,
+             project: str | None = None) -> builtins.list[TrainingRequest]:
+        """Requests, newest first, optionally only those in ``state``, of a requester/project."""
+        if state is not None:
+            try:
+                state = State(state)
+            except ValueError:
+                raise ValidationError("state", f"{state!r} is not a request state",
+                                      hint=f"use one of {', '.join(s.value for s in State)}"
+                                      ) from None
+        with self.store.read() as conn:
+            return self.store.load_all(conn, state=state.value if state else None,
+                                       requester=requester, project=project)
+
+    def audit(self, request_id: str | None = None) -> builtins.list[AuditEntry]:
+        """The audit log, or the entries of one request."""
+        with self.store.read() as conn:
+            return _audit.entries(conn, request_id)
+
+    def verify_audit(self) -> AuditReport:
+        """Recompute the audit chain and report where it was edited, cut or reordered."""
+        with self.store.read() as conn:
+            return _audit.verify(conn)
+
+    def spend(self, group_by: str = "requester") -> builtins.list[_budget.SpendRow]:
+        """Approved and actual GPU-hours and money by requester|agent|kind|project|request."""
+        return _budget.spend(self.list(), group_by)
+
+    def approval_facet(self, request_id: str) -> TraclineApprovalRunFacet:
+        """The ``tracline_approval`` facet of an approved or claimed request."""
+        return _budget.approval_facet(self.get(request_id))
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def _log(self, conn: Connection, actor: str, action: str, request_id: str,
+             **details: Any) -> None:
+        _audit.append(conn, at=iso(self.now()), actor=actor, action=action,
+                      request_id=request_id, details=details)
+
+    def _enough(self, r: TrainingRequest, now: dt.datetime) -> bool:
+        valid = r.valid_approvals(now)
+        if any(a.actor == AUTO_APPROVER for a in valid):
+            return True
+        return len({a.actor for a in valid}) >= self.policy.required_approvals(r)
+
+    def _intact(self, conn: Connection, r: TrainingRequest) -> None:
+        recorded = self.store.recorded_digest(conn, r.id)
+        if recorded != r.digest:
+            raise ApprovalInvalid(
+                f"{r.id}'s stored content no longer matches its recorded digest {recorded} "
+                f"(now {r.digest}): it was changed outside tracline",
+                hint="restore it, or file a new request; approvals never carry over",
+            )
+
+    def _maybe_auto_approve(self, conn: Connection, r: TrainingRequest) -> None:
+        if not self.policy.auto_approves(r):
+            return
+        now = self.now()
+        note = f"budget under [policy] auto_approve_below {self.policy.auto_approve_below}"
+        self.store.add_approval(conn, r.id, Approval(AUTO_APPROVER, r.digest, now,
+                                                     now + self.policy.approval_ttl, note))
+        self.store.transition(conn, r.id, State.PENDING, State.APPROVED,
+                              state_actor=AUTO_APPROVER, state_note=note,
+                              updated_at=iso(now))
+        self._log(conn, AUTO_APPROVER, "approve", r.id, digest=r.digest, note=note,
+                  state=State.APPROVED.value)
+
+    def file(self, spec: RequestSpec) -> TrainingRequest:
+        """Validate and store a request (approved at once if policy auto-approves it)."""
+        now = self.now()
+        fields = validate_spec(spec, self.config, self.policy, now)
+        r = _build("req-" + secrets.token_hex(6), State.PENDING, fields, now, now,
+                   state_actor=fields["requester"])
+        with self.store.write() as conn:
+            self.store.insert(conn, r)
+            self._log(conn, r.requester, "file", r.id, digest=r.digest, title=r.title,
+                      budget=str(r.budget), estimate=r.estimate.arithmetic,
+                      over_estimate=r.over_estimate)
+            self._maybe_auto_approve(conn, r)
+        return self.get(r.id)
+
+    def amend(self, request_id: str, actor: str, **changes: Any) -> TrainingRequest:
+        """Change a pending or approved request; any approval of the old content is void."""
+        actor = check_actor("actor", actor)
+        unknown = set(changes) - _AMENDABLE
+        if unknown:
+            raise ValidationError(sorted(unknown)[0], "cannot be amended",
+                                  hint=f"amendable: {', '.join(sorted(_AMENDABLE))}")
+        now = self.now()
+        with self.store.write() as conn:
+            r = self.store.load(conn, request_id, lock=True)
+            if actor != r.requester:
+                raise NotAuthorized(f"{actor} did not file {r.id} and may not amend it",
+                                    hint=f"ask {r.requester}, or file a new request")
+            if r.state not in {State.PENDING, State.APPROVED}:
+                raise InvalidTransition(f"{r.id} is {r.state}; only a pending or approved "
+                                        "request can be amended", hint="file a new request")
+            spec = attrs.evolve(_spec_of(r), **changes)
+            fields = validate_spec(spec, self.config, self.policy, now)
+            new = _build(r.id, State.PENDING, fields, r.created_at, now)
+            if new.digest == r.digest:
+                return r
+            voided = sorted({a.actor for a in r.approvals if a.digest == r.digest})
+            self.store.set_content(conn, new)
+            self._log(conn, actor, "amend", r.id, old_digest=r.digest, digest=new.digest,
+                      changed=sorted(changes), voided_approvals=voided,
+                      state=State.PENDING.value)
+            self._maybe_auto_approve(conn, new)
+        return self.get(request_id)
+
+    def approve(self, request_id: str, actor: str, *, note: str | None = None,
+                digest: str | None = None) -> TrainingRequest:
+        """Approve the request's current content (``digest``: what the reviewer saw)."""
+        actor = check_actor("actor", actor)
+        note = check_text("note", note, 2000, multiline=True, required=False)
+        now = self.now()
+        with self.store.write() as conn:
+            r = self.store.load(conn, request_id, lock=True)
+            self.policy.check_reviewer(r, actor, "approve")
+            renewing = r.state == State.APPROVED and not self._enough(r, now)
+            if r.state != State.PENDING and not renewing:
+                raise InvalidTransition(f"{r.id} is {r.state}; only a pending request (or an "
+                                        "approved one whose approval lapsed) can be approved")
+            if r.state == State.PENDING and r.expires_at <= now:
+                raise InvalidTransition(f"{r.id} expired at {iso(r.expires_at)}",
+                                        hint="the requester can file it again")
+            self._intact(conn, r)
+            if digest is not None and digest != r.digest:
+                raise ApprovalInvalid(
+                    f"you reviewed {r.id} as {digest}, but it is now {r.digest}: it changed "
+                    f"at {iso(r.updated_at)}",
+                    hint=f"review it again: tracline request show {r.id}",
+                )
+            if any(a.actor == actor for a in r.valid_approvals(now)):
+                raise NotAuthorized(f"{actor} has already approved {r.id}",
+                                    hint="another reviewer must give the next approval")
+            approval = Approval(actor, r.digest, now, now + self.policy.approval_ttl, note)
+            self.store.add_approval(conn, r.id, approval)
+            done = self._enough(attrs.evolve(r, approvals=(*r.approvals, approval)), now)
+            if done and r.state == State.PENDING:
+                self.store.transition(conn, r.id, State.PENDING, State.APPROVED,
+                                      state_actor=actor, state_note=note, updated_at=iso(now))
+            self._log(conn, actor, "approve", r.id, digest=r.digest, note=note,
+                      state=(State.APPROVED if done else r.state).value,
+                      approvals=len({a.actor for a in r.valid_approvals(now)}) + 1,
+                      required=self.policy.required_approvals(r))
+        return self.get(request_id)
+
+    def reject(self, request_id: str, actor: str, reason: str) -> TrainingRequest:
+        """A reviewer turns a pending request down, saying why."""
+        actor = check_actor("actor", actor)
+        reason_text = check_text("reason", reason, 2000, multiline=True)
+        return self._close(request_id, actor, State.REJECTED, reason_text, reviewer=True)
+
+    def cancel(self, request_id: str, actor: str, reason: str | None = None) -> TrainingRequest:
+        """The requester withdraws a pending request."""
+        actor = check_actor("actor", actor)
+        reason_text = check_text("reason", reason, 2000, multiline=True, required=False)
+        return self._close(request_id, actor, State.CANCELLED, reason_text, reviewer=False)
+
+    def _close(self, request_id: str, actor: str, new: State, reason: str | None, *,
+               reviewer: bool) -> TrainingRequest:
+        now = self.now()
+        verb = "reject" if new == State.REJECTED else "cancel"
+        with self.store.write() as conn:
+            r = self.store.load(conn, request_id, lock=True)
+            if reviewer:
+                self.policy.check_reviewer(r, actor, verb)
+            elif actor != r.requester:
+                raise NotAuthorized(f"{actor} did not file {r.id} and may not cancel it",
+                                    hint=f"ask {r.requester}; reviewers reject instead")
+            if r.state != State.PENDING:
+                raise InvalidTransition(f"{r.id} is {r.state}; only a pending request can be "
+                                        f"{new.value}")
+            self.store.transition(conn, r.id, State.PENDING, new, state_actor=actor,
+                                  state_note=reason, updated_at=iso(now))
+            self._log(conn, actor, verb, r.id, digest=r.digest, reason=reason, state=new.value)
+        return self.get(request_id)
+
+    def expire_overdue(self) -> builtins.list[str]:
+        """Move pending requests past their expiry to ``expired``; return their ids."""
+        now = self.now()
+        with self.store.write() as conn:
+            due = list(conn.execute(
+                select(t.requests.c.id).where(t.requests.c.state == State.PENDING.value,
+                                              t.requests.c.expires_at <= iso(now))
+                .order_by(t.requests.c.id)
+            ).scalars())
+            for request_id in due:
+                self.store.transition(conn, request_id, State.PENDING, State.EXPIRED,
+                                      state_actor=EXPIRY_ACTOR, updated_at=iso(now))
+                self._log(conn, EXPIRY_ACTOR, "expire", request_id, state=State.EXPIRED.value)
+        return due
+
+    def claim(self, request_id: str, run_id: str, actor: str | None = None) -> TrainingRequest:
+        """Bind one run to an approved request, exactly once, however many runs try at once."""
+        run_id = check_text("run_id", run_id, 128) or ""
+        now = self.now()
+        with self.store.write() as conn:
+            r = self.store.load(conn, request_id, lock=True)
+            who = check_actor("actor", actor) if actor is not None else r.requester
+            if r.state == State.CLAIMED or r.run_id:
+                raise InvalidTransition(
+                    f"{r.id} was already claimed by run {r.run_id} at "
+                    f"{iso(r.claimed_at) if r.claimed_at else '?'}",
+                    hint="an approval pays for one run; file a new request for another")
+            if r.state == State.PENDING and r.approvals:
+                voided = sorted({a.actor for a in r.approvals if a.digest != r.digest})
+                if voided:
+                    raise ApprovalInvalid(
+                        f"{r.id} changed after {', '.join(voided)} approved it, so that "
+                        "approval no longer holds", hint="ask its reviewers to approve again")
+            if r.state != State.APPROVED:
+                raise InvalidTransition(f"{r.id} is {r.state}; only an approved request can be "
+                                        "claimed")
+            self._intact(conn, r)
+            if not self._enough(r, now):
+                lapsed = [a for a in r.approvals if a.digest == r.digest and a.expires_at <= now]
+                detail = "; ".join(f"{a.actor}'s approval expired at {iso(a.expires_at)}"
+                                   for a in lapsed) or "not enough valid approvals"
+                raise ApprovalInvalid(f"{r.id} cannot be claimed: {detail}",
+                                      hint=f"a reviewer renews it: tracline request approve {r.id}")
+            other = conn.execute(select(t.requests.c.id)
+                                 .where(t.requests.c.run_id == run_id)).scalar()
+            if other is not None:
+                raise InvalidTransition(f"run {run_id} already claimed {other}",
+                                        hint="one run claims one request")
+            won = self.store.transition(conn, r.id, State.APPROVED, State.CLAIMED,
+                                        digest=r.digest, run_id=run_id, claimed_by=who,
+                                        claimed_at=iso(now), state_actor=who,
+                                        state_note=None, updated_at=iso(now))
+            if not won:
+                raise InvalidTransition(f"{r.id} was claimed by another run at the same time")
+            self._log(conn, who, "claim", r.id, digest=r.digest, run_id=run_id,
+                      approved_gpu_hours=str(r.gpu_hours), budget=str(r.budget))
+        return self.get(request_id)
+
+    def complete(self, request_id: str, gpu_cost: TraclineGpuCostRunFacet, *,
+                 run_id: str | None = None) -> TrainingRequest:
+        """Record the claimed run's measured cost against the budget; flag an overrun."""
+        return self._finish(request_id, State.COMPLETED, gpu_cost, run_id, None)
+
+    def fail(self, request_id: str, reason: str, *,
+             gpu_cost: TraclineGpuCostRunFacet | None = None,
+             run_id: str | None = None) -> TrainingRequest:
+        """The claimed run failed; record why, and its cost if known."""
+        reason_text = check_text("reason", reason, 2000, multiline=True)
+        return self._finish(request_id, State.FAILED, gpu_cost, run_id, reason_text)
+
+    def _finish(self, request_id: str, new: State, gpu_cost: TraclineGpuCostRunFacet | None,
+                run_id: str | None, reason: str | None) -> TrainingRequest:
+        now = self.now()
+        with self.store.write() as conn:
+            r = self.store.load(conn, request_id, lock=True)
+            if r.state != State.CLAIMED or r.run_id is None:
+                raise InvalidTransition(f"{r.id} is {r.state}; only a claimed request can be "
+                                        f"{new.value}")
+            if run_id is not None and run_id != r.run_id:
+                raise NotAuthorized(f"run {run_id} did not claim {r.id} (run {r.run_id} did)")
+            done = (_budget.completion(r, gpu_cost, r.run_id, self.config, now)
+                    if gpu_cost is not None else None)
+            self.store.transition(conn, r.id, State.CLAIMED, new, state_actor=r.claimed_by,
+                                  state_note=reason, updated_at=iso(now),
+                                  completion=completion_json(done) if done else None)
+            details: dict[str, Any] = {"run_id": r.run_id, "state": new.value, "reason": reason,
+                                       "budget": str(r.budget)}
+            if done:
+                details |= {"actual": str(done.actual), "overrun": done.overrun,
+                            "overrun_by": str(done.overrun_by),
+                            "gpu_hours": str(done.gpu_hours),
+                            "approved_gpu_hours": str(r.gpu_hours),
+                            "measurement": done.measurement}
+            action = "complete" if new == State.COMPLETED else "fail"
+            self._log(conn, r.claimed_by or r.requester, action, r.id, **details)
+        return self.get(request_id)
+
+
+def _spec_of(r: TrainingRequest) -> RequestSpec:
+    return RequestSpec(
+        title=r.title, requester=r.requester, project=r.project, datasets=r.datasets,
+        gpu_model=r.compute.gpu_model, gpu_count=r.compute.gpu_count, hours=r.compute.hours,
+        budget=r.budget.amount, rationale=r.rationale, currency=r.budget.currency,
+        base_model=r.base_model, code_ref=r.code_ref, reviewers=r.reviewers,
+        min_approvals=r.min_approvals, expires_at=r.expires_at, over_estimate=r.over_estimate,
+    )
+
+
+def open_requests(config: Config | None = None) -> RequestService:
+    """The request service of this configuration (``[requests] url`` or the registry URL)."""
+    return RequestService(config=config)
