@@ -1,5 +1,7 @@
 """Lineage queries over the registry: trace, receipt, reproduce, diff and leakage."""
 
+from tracline.lineage._diff import Change, RunDiff, compare_runs, diff_runs
+from tracline.lineage._leakage import FileMatch, LeakageReport, RowOverlap, leakage
 from tracline.lineage._receipt import CostLine, Receipt, build_receipt, receipt
 from tracline.lineage._receipt_render import render_receipt
 from tracline.lineage._resolve import ResolvedArtifact, resolve
@@ -7,12 +9,20 @@ from tracline.lineage._trace import Trace, TraceNode, trace, trace_artifact
 from tracline.lineage._trace_render import render_trace
 
 __all__ = [
+    "Change",
     "CostLine",
+    "FileMatch",
+    "LeakageReport",
     "Receipt",
     "ResolvedArtifact",
+    "RowOverlap",
+    "RunDiff",
     "Trace",
     "TraceNode",
     "build_receipt",
+    "compare_runs",
+    "diff_runs",
+    "leakage",
     "receipt",
     "render_receipt",
     "render_trace",
