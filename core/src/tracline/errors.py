@@ -14,6 +14,7 @@ from third-party libraries are translated at tracline's boundary with ``raise ..
     ├── StoreError             the registry or request store failed
     ├── NotFound               a path, digest, run or request is unknown
     ├── ValidationError        an input value is invalid (names the field)
+    ├── ReproduceError         a recorded run cannot be set up again (no checkout, no commit)
     └── RequestError           a training-request operation was refused
         ├── NotAuthorized
         ├── InvalidTransition
@@ -32,6 +33,7 @@ __all__ = [
     "NotAuthorized",
     "NotFound",
     "OutboxError",
+    "ReproduceError",
     "RequestError",
     "SinkError",
     "StoreError",
@@ -105,6 +107,10 @@ class ValidationError(TraclineError):
     def __init__(self, field: str, message: str, *, hint: str | None = None) -> None:
         super().__init__(f"{field}: {message}", hint=hint)
         self.field = field
+
+
+class ReproduceError(TraclineError):
+    """A recorded run cannot be set up again (no git checkout, unknown commit, no command)."""
 
 
 class RequestError(TraclineError):
