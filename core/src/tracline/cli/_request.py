@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import click
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -24,6 +26,7 @@ from tracline.requests import (
     GROUPS,
     DatasetRef,
     ModelRef,
+    Money,
     RequestService,
     RequestSpec,
     State,
@@ -64,11 +67,12 @@ def _ref(text: str) -> tuple[str, str | None]:
 
 
 def _line(label: str, value: object) -> None:
-    console.print(Text.assemble((f"  {label:<11}", "dim"), str(value)))
+    console.print(Text.assemble((f"  {label:<11}", "dim"), str(value)), soft_wrap=True)
 
 
 def _show(svc: RequestService, r: TrainingRequest) -> None:
-    console.print(Text.assemble((r.id, "bold"), "  ", (r.state.value, "cyan"), "  ", r.title))
+    console.print(Text.assemble((r.id, "bold"), "  ", (r.state.value, "cyan"), "  ", r.title),
+                  soft_wrap=True)
     _line("requester", f"{r.requester}   project {r.project}")
     for d in r.datasets:
         _line("dataset", f"{d.uri}  {d.digest}")
@@ -96,6 +100,8 @@ def _show(svc: RequestService, r: TrainingRequest) -> None:
         _line("claimed", f"by run {r.run_id} ({r.claimed_by}) at {r.claimed_at:%Y-%m-%d %H:%M}")
     if c := r.completion:
         flag = f"OVERRUN by {c.overrun_by}" if c.overrun else "within budget"
+        if c.gpu_hours_over:
+            flag += f"; more than the approved {r.gpu_hours} GPU-h"
         _line("actual", f"{c.actual} for {c.gpu_hours.normalize()} GPU-h ({c.measurement}) vs "
               f"budget {r.budget}: {flag}")
     _line("expires", f"{r.expires_at:%Y-%m-%d %H:%M} UTC")
@@ -175,14 +181,11 @@ def list_cmd(state: str | None, requester: str | None, project: str | None,
     if as_json:
         print_json([request_dict(r) for r in found])
         return
-    table = Table("id", "state", "requester", "project", "compute", "estimate", "budget",
-                  "title")
-    for r in found:
-        table.add_row(*(Text(str(v)) for v in (
-            r.id, r.state.value, r.requester, r.project,
-            f"{r.compute.gpu_count}×{r.compute.gpu_model}×{r.compute.hours}h",
-            r.estimate.money, r.budget, r.title)))
-    console.print(table)
+    console.print(_table(
+        ("id", "state", "requester", "project", "compute", "estimate", "budget", "title"),
+        [(r.id, r.state.value, r.requester, r.project,
+          f"{r.compute.gpu_count}×{r.compute.gpu_model}×{r.compute.hours}h",
+          r.estimate.money, r.budget, r.title) for r in found]))
     if not found:
         console.print("no training requests yet; file one with `tracline request file`")
 
@@ -312,12 +315,27 @@ def audit_cmd(request_id: str | None, verify: bool, as_json: bool) -> None:
     if as_json:
         print_json(jsonable(found))
         return
-    table = Table("seq", "at", "actor", "action", "request", "details")
+    rows = []
     for e in found:
-        details = ", ".join(f"{k}={v}" for k, v in sorted(e.details.items()) if v is not None)
-        table.add_row(*(Text(str(v)) for v in (e.seq, e.at[:19], e.actor, e.action,
-                                               e.request_id or "", details)))
-    console.print(table)
+        details = ", ".join(f"{k}={_short(v)}" for k, v in sorted(e.details.items())
+                            if v is not None and k not in {"estimate", "title"})
+        rows.append((e.seq, e.at[:19], e.actor, e.action, e.request_id or "", details))
+    console.print(_table(("seq", "at", "actor", "action", "request", "details"), rows))
+
+
+def _table(headers: tuple[str, ...], rows: Sequence[tuple[object, ...]]) -> Table:
+    """A compact table whose first two columns never wrap (ids and names stay whole)."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, header in enumerate(headers):
+        table.add_column(header, no_wrap=i < 2, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(str(v)) for v in row))
+    return table
+
+
+def _short(value: object, limit: int = 24) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @app.command("spend")
@@ -330,13 +348,12 @@ def spend_cmd(group_by: str, as_json: bool) -> None:
     if as_json:
         print_json(jsonable(rows))
         return
-    table = Table(group_by, "requests", "GPU-h approved", "GPU-h used", "estimate", "budget",
-                  "actual", "overruns", "currency")
-    for row in rows:
-        table.add_row(*(Text(str(v)) for v in (
-            row.key, row.requests, row.approved_gpu_hours.normalize(),
-            row.actual_gpu_hours.normalize(), f"{row.estimate:,.2f}", f"{row.budget:,.2f}",
-            f"{row.actual:,.2f}", row.overruns, row.currency)))
-    console.print(table)
+    console.print(_table(
+        (group_by, "requests", "GPU-h approved", "GPU-h used", "estimate", "budget", "actual",
+         "overruns"),
+        [(row.key, row.requests, row.approved_gpu_hours.normalize(),
+          row.actual_gpu_hours.quantize(Decimal("0.01")), Money(row.estimate, row.currency),
+          Money(row.budget, row.currency), Money(row.actual, row.currency), row.overruns)
+         for row in rows]))
     if not rows:
         console.print("no approved requests yet")

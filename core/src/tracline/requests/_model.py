@@ -44,12 +44,13 @@ class State(enum.StrEnum):
     FAILED = "failed"
 
 
-#: The only transitions there are; anything else is refused.
+#: The only transitions there are; anything else is refused. approved → pending happens only
+#: when the requester amends an approved request, which voids its approvals.
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.PENDING: frozenset(
         {State.APPROVED, State.REJECTED, State.EXPIRED, State.CANCELLED}
     ),
-    State.APPROVED: frozenset({State.CLAIMED}),
+    State.APPROVED: frozenset({State.CLAIMED, State.PENDING}),
     State.CLAIMED: frozenset({State.COMPLETED, State.FAILED}),
 }
 TERMINAL = frozenset(State) - set(TRANSITIONS)
