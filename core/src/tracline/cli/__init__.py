@@ -7,6 +7,7 @@ import sys
 import click
 
 from tracline.cli import (
+    _lineage,  # noqa: F401 - registers `tracline trace|receipt|reproduce|diff|leakage`
     _outbox,  # noqa: F401 - registers `tracline outbox`
     _request,  # noqa: F401 - registers `tracline request` and `tracline spend`
     _serve,  # noqa: F401 - registers `tracline serve`

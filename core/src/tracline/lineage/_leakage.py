@@ -198,7 +198,8 @@ def leakage(model: str, test_set: str | os.PathLike[str], *, depth: int = DEFAUL
     if not test_path.exists():
         raise ValidationError("test", f"{test_path} does not exist",
                               hint="give the test set's file or folder")
-    tree = trace_artifact(registry, resolve(registry, model), depth)
+    # Every run that made this content counts: a leak through any of them is a leak.
+    tree = trace_artifact(registry, resolve(registry, model), depth, all_producers=True)
     test = _TestSet(test_path)
     shared = _upstream_of_test(registry, test, depth)
     report = LeakageReport(

@@ -109,24 +109,28 @@ def _node(row: ArtifactRow) -> TraceNode:
     return TraceNode(row.namespace, row.name, row.digest, row.size, row.file_count, row.kind)
 
 
+_Chosen = tuple[RunRow, str, list[RunRow]]
+
+
 class _Walker:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, all_producers: bool) -> None:
         self.registry = registry
+        self.all_producers = all_producers
 
     def producers(self, frontier: list[TraceNode], consumers: dict[str, RunRow | None],
-                  ) -> dict[str, tuple[RunRow, str, int]]:
-        """For each frontier node key: (producing run, how matched, other producers)."""
+                  ) -> dict[str, _Chosen]:
+        """For each frontier node key: (producing run, how matched, the other producers)."""
         by_digest = self.registry.producers_of(n.digest for n in frontier if n.digest)
         runs = self.registry.runs_by_id(
             (r.run_id for rows in by_digest.values() for r in rows), facets=False)
-        chosen: dict[str, tuple[RunRow, str, int]] = {}
+        chosen: dict[str, _Chosen] = {}
         for node in frontier:
             if node.digest:
                 rows = [r for r in by_digest.get(node.digest, []) if r.run_id in runs]
                 if rows:
                     best = min(rows, key=lambda r: _rank(runs.get(r.run_id), r))
-                    chosen[node.key] = (runs[best.run_id], "digest",
-                                        len({r.run_id for r in rows}) - 1)
+                    others = {r.run_id: runs[r.run_id] for r in rows if r.run_id != best.run_id}
+                    chosen[node.key] = (runs[best.run_id], "digest", list(others.values()))
                 continue
             consumer = consumers.get(node.key)
             before = consumer.started_at if consumer is not None else None
@@ -134,7 +138,7 @@ class _Walker:
             if writer is not None:
                 run = self.registry.runs_by_id([writer.run_id], facets=False).get(writer.run_id)
                 if run is not None:
-                    chosen[node.key] = (run, "name", 0)
+                    chosen[node.key] = (run, "name", [])
         return chosen
 
     def walk(self, root: TraceNode, depth: int) -> None:
@@ -145,14 +149,19 @@ class _Walker:
             if not frontier:
                 return
             chosen = self.producers(frontier, consumers)
-            inputs = self.registry.io_of({c[0].run_id for c in chosen.values()}, "in")
+            expand = {run.run_id for run, _, others in chosen.values()
+                      for run in ([run, *others] if self.all_producers else [run])}
+            inputs = self.registry.io_of(expand, "in")
             next_frontier: list[TraceNode] = []
             for node in frontier:
                 if node.key not in chosen:
                     continue
-                run, node.matched_by, node.other_producers = chosen[node.key]
-                node.run = RunInfo.of(run)
-                for row in inputs.get(run.run_id, []):
+                run, node.matched_by, others = chosen[node.key]
+                node.run, node.other_producers = RunInfo.of(run), len(others)
+                rows = inputs.get(run.run_id, [])
+                if self.all_producers:
+                    rows = rows + [r for o in others for r in inputs.get(o.run_id, [])]
+                for row in rows:
                     child = _node(row)
                     node.inputs.append(child)
                     if child.key in seen:
@@ -169,13 +178,18 @@ class _Walker:
 
 
 def trace_artifact(registry: Registry, artifact: ResolvedArtifact,
-                   depth: int = DEFAULT_DEPTH) -> Trace:
-    """The upstream lineage of an artifact already resolved."""
+                   depth: int = DEFAULT_DEPTH, *, all_producers: bool = False) -> Trace:
+    """The upstream lineage of an artifact already resolved.
+
+    Content made by several runs (identical re-runs) is traced through the first run that
+    made it; ``all_producers`` also takes in the inputs of the others (as leakage does, to
+    miss nothing), listing them under the first.
+    """
     if depth < 0:
         raise ValidationError("depth", f"{depth} is negative", hint="give 0 or more levels")
     root = TraceNode(artifact.namespace, artifact.name, artifact.digest, artifact.size,
                      artifact.file_count, artifact.kind)
-    _Walker(registry).walk(root, depth)
+    _Walker(registry, all_producers).walk(root, depth)
     return Trace(root, depth, artifact.note)
 
 

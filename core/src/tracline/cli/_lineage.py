@@ -1,0 +1,144 @@
+"""`tracline trace|receipt|reproduce|diff|leakage`: lineage queries over the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+import click
+
+from tracline.cli._common import app, console, err_console, json_option, print_json
+from tracline.config import load_config
+from tracline.errors import TraclineError
+from tracline.lineage import (
+    diff_runs,
+    leakage,
+    receipt,
+    render_receipt,
+    render_trace,
+    reproduce,
+    trace,
+)
+from tracline.lineage._common import short_digest
+from tracline.lineage._receipt_render import FORMATS, receipt_renderable
+from tracline.lineage._trace_render import trace_tree
+from tracline.lineage._views import diff_renderable, leakage_renderable, reproduce_renderable
+from tracline.registry import Registry
+
+_DEPTH = click.option("--depth", default=50, show_default=True, type=click.IntRange(0),
+                      help="How many levels of runs to walk upstream.")
+
+
+def _registry() -> Registry:
+    """The configured registry, after delivering what the outbox still holds for it."""
+    config = load_config()
+    sinks = tuple(s for s in config.sinks if s.type == "registry")
+    if sinks and config.outbox_path.exists():
+        from tracline.emit import Emitter
+
+        try:
+            Emitter(attrs.evolve(config, sinks=sinks), background=False).flush(10)
+        except TraclineError as e:  # the query still answers from what was delivered
+            err_console.print(f"tracline: warning: could not deliver pending events: {e}",
+                              markup=False)
+    return Registry(config.registry_url)
+
+
+def _note(text: str | None) -> None:
+    if text:
+        err_console.print(f"note: {text}", style="yellow", markup=False)
+
+
+@app.command("trace")
+@click.argument("artifact")
+@click.option("--format", "fmt", type=click.Choice(["tree", "mermaid", "dot"]), default="tree",
+              show_default=True, help="Tree for people; Mermaid or Graphviz DOT for diagrams.")
+@_DEPTH
+@json_option
+def trace_cmd(artifact: str, fmt: str, depth: int, as_json: bool) -> None:
+    """Show the upstream lineage of ARTIFACT (a path, a digest or its prefix, a dataset name)."""
+    result = trace(artifact, depth=depth, registry=_registry())
+    if as_json:
+        print_json(result.to_dict())
+        return
+    _note(result.note)
+    if fmt == "tree":
+        console.print(trace_tree(result))
+    else:
+        click.echo(render_trace(result, fmt), nl=False)
+
+
+@app.command("receipt")
+@click.argument("artifact")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="text",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the receipt to this file instead of the terminal.")
+@_DEPTH
+def receipt_cmd(artifact: str, fmt: str, output: Path | None, depth: int) -> None:
+    """One page on how ARTIFACT was made: run, recipe, cost, approval, upstream digests."""
+    made = receipt(artifact, depth=depth, registry=_registry())
+    if output is not None:
+        try:
+            output.write_text(render_receipt(made, fmt), encoding="utf-8")
+        except OSError as e:
+            raise TraclineError(f"cannot write {output}: {e.strerror}",
+                                hint="check the folder exists and is writable") from e
+        _note(made.trace.note)
+        console.print(f"wrote the {fmt} receipt of {short_digest(made.artifact.digest)} "
+                      f"to {output}", markup=False)
+    elif fmt == "text":
+        _note(made.trace.note)
+        console.print(receipt_renderable(made))
+    else:
+        click.echo(render_receipt(made, fmt), nl=False)
+
+
+@app.command("reproduce")
+@click.argument("artifact")
+@click.option("--run", "execute", is_flag=True,
+              help="Re-run the plan in a scratch git worktree and compare the outputs.")
+@click.option("--keep", is_flag=True, help="Keep the scratch worktree to inspect it.")
+@_DEPTH
+@json_option
+def reproduce_cmd(artifact: str, execute: bool, keep: bool, depth: int, as_json: bool) -> None:
+    """Show the steps that made ARTIFACT, in order; with --run, repeat them and compare."""
+    report = reproduce(artifact, run=execute, keep=keep, depth=depth, registry=_registry())
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _note(report.plan.trace.note)
+        console.print(reproduce_renderable(report, executed=execute))
+    if execute and not report.identical:
+        raise click.exceptions.Exit(1)
+
+
+@app.command("diff")
+@click.argument("run_a")
+@click.argument("run_b")
+@json_option
+def diff_cmd(run_a: str, run_b: str, as_json: bool) -> None:
+    """Compare two runs: command, code, packages, environment, inputs, outputs and cost."""
+    result = diff_runs(run_a, run_b, registry=_registry())
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        console.print(diff_renderable(result))
+
+
+@app.command("leakage")
+@click.argument("model")
+@click.option("--test", "test_set", required=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="The test set: a file or a folder of files.")
+@_DEPTH
+@json_option
+def leakage_cmd(model: str, test_set: Path, depth: int, as_json: bool) -> None:
+    """Check MODEL's upstream data against a test set, by file and by row; exit 1 on a leak."""
+    report = leakage(model, test_set, depth=depth, registry=_registry())
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        console.print(leakage_renderable(report))
+    if report.leaked:
+        raise click.exceptions.Exit(1)
