@@ -95,7 +95,7 @@ def test_bad_input_is_one_clear_line(pipeline: Pipeline, capsys: pytest.CaptureF
         (["diff", "0000aaaa", pipeline.runs["prepare"]], "no run 0000aaaa"),
     ]
     for argv, message in cases:
-        code, out, err = _run(capsys, *argv)
+        code, _, err = _run(capsys, *argv)
         assert code == 2, argv
         assert err.startswith("tracline: error:") and message in err, err
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
