@@ -40,7 +40,7 @@ def require_service(variable: str, what: str) -> str:
 def tracline_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An isolated working directory with its own .tracline home and no inherited config."""
     for key in list(os.environ):
-        if key.startswith(("TRACLINE", "OPENLINEAGE")):
+        if key.startswith(("TRACLINE", "OPENLINEAGE")) and not key.startswith("TRACLINE_TEST_"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     reset_config()
