@@ -9,6 +9,7 @@ from third-party libraries are translated at tracline's boundary with ``raise ..
     ├── HashError              a file could not be content-hashed
     │   └── ChangedWhileHashing
     ├── CaptureError           a run could not be observed
+    │   └── CommandNotFound    the command to run does not exist or is not executable
     ├── OutboxError            the local outbox cannot be opened or written
     ├── SinkError              a lineage sink refused or could not take an event
     ├── StoreError             the registry or request store failed
@@ -27,6 +28,7 @@ __all__ = [
     "ApprovalInvalid",
     "CaptureError",
     "ChangedWhileHashing",
+    "CommandNotFound",
     "ConfigError",
     "HashError",
     "InvalidTransition",
@@ -70,6 +72,14 @@ class ChangedWhileHashing(HashError):
 
 class CaptureError(TraclineError):
     """A run could not be observed (command not found, tracer unavailable, ...)."""
+
+
+class CommandNotFound(CaptureError):
+    """The command to run does not exist (exit 127) or cannot be executed (126), as in a shell."""
+
+    def __init__(self, message: str, *, hint: str | None = None, exit_code: int = 127) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
 
 
 class OutboxError(TraclineError):
