@@ -122,6 +122,7 @@ def test_version_facet_carries_the_digest() -> None:
         (("run", "facets", "tracline_gpuCost", "gpuCount"), -1, "minimum"),
         (("run", "facets", "tracline_gpuCost", "measurement"), "guessed", "is not one of"),
         (("run", "facets", "tracline_approval", "approvedBy"), ["agent:bot"], "does not match"),
+        (("run", "facets", "tracline_approval", "approvedBy"), [], "should be non-empty"),
         (("outputs", 0, "facets", "tracline_contentHash", "digest"), "md5:abc", "does not match"),
         (("run", "runId"), "not-a-uuid", "uuid"),
     ],
