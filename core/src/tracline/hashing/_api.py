@@ -73,15 +73,10 @@ def _digest_tree(
     root: str, algorithm: str, store: StatCache | None, progress: bool, workers: int
 ) -> Digest:
     started = now_ns()
-    entries = _tree.walk(root)
-    files = [e for e in entries if e.kind == "f"]
-    hits = (
-        store.lookup_tree(root, [(e.rel, e.st) for e in files if e.st], algorithm)
-        if store and files
-        else {}
-    )
-    misses = [e for e in files if e.rel not in hits]
-    total = sum(e.st.st_size for e in misses if e.st)
+    files, links = _tree.walk(root)
+    hits = store.lookup_tree(root, files, algorithm) if store and files else {}
+    misses = [f for f in files if f[0] not in hits]
+    total = sum(st.st_size for _, _, st in misses)
     with _progress(total, f"hashing {os.path.basename(root)}/", progress) as advance:
         hashed = _tree.hash_many(misses, algorithm, advance, workers)
     if store and hashed:
@@ -89,19 +84,18 @@ def _digest_tree(
     found = {path: (st.st_size, hexdigest) for path, st, hexdigest in hashed}
     leaves: list[tuple[bytes, str, str]] = []
     size = 0
-    for entry in entries:
-        if entry.kind == "f":
-            hexdigest = hits.get(entry.rel) or ""
-            if hexdigest:
-                size += entry.st.st_size if entry.st else 0
-            else:
-                nbytes, hexdigest = found[entry.path]
-                size += nbytes
+    for rel, path, st in files:
+        hexdigest = hits.get(rel)
+        if hexdigest is None:
+            nbytes, hexdigest = found[path]
+            size += nbytes
         else:
-            hasher = new_hasher(algorithm)
-            hasher.update(entry.target)
-            hexdigest = hasher.hexdigest()
-        leaves.append((entry.rel, entry.kind, hexdigest))
+            size += st.st_size
+        leaves.append((rel, "f", hexdigest))
+    for rel, target in links:
+        hasher = new_hasher(algorithm)
+        hasher.update(target)
+        leaves.append((rel, "l", hasher.hexdigest()))
     return Digest(algorithm, _tree.merkle_hex(leaves, algorithm), size, len(files), "directory")
 
 

@@ -147,10 +147,10 @@ class StatCache:
         return self._guarded("lookup", None, body)
 
     def lookup_tree(
-        self, root: str, leaves: Sequence[tuple[bytes, os.stat_result]], algorithm: str
+        self, root: str, files: Sequence[tuple[bytes, bytes, os.stat_result]], algorithm: str
     ) -> dict[bytes, str]:
-        """Cached hex digests of the unchanged files among ``leaves`` (paths relative to
-        ``root``, an absolute directory), read in one range scan; keyed by relative path."""
+        """Cached hex digests of the unchanged ``files`` (relative path, path, stat) under
+        ``root`` (an absolute directory), read in one range scan; keyed by relative path."""
         prefix = os.fsencode(root.rstrip("/")) + b"/"
         cut = len(prefix)
 
@@ -163,7 +163,7 @@ class StatCache:
             )
             table = {row[0][cut:]: row for row in rows}
             found: dict[bytes, str] = {}
-            for rel, st in leaves:
+            for rel, _path, st in files:
                 row = table.get(rel)
                 if row is not None and row[1:6] == (
                     st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns

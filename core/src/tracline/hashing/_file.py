@@ -1,4 +1,4 @@
-"""Hashing one regular file: safe open, chunked multi-threaded reads, change detection."""
+"""Hashing one regular file: safe open, multi-threaded hashing, change detection."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from tracline.errors import ChangedWhileHashing, HashError
 from tracline.hashing._digest import new_hasher
+from tracline.hashing._mapped import MAP_MIN, hash_mapped
 
 __all__ = ["hash_regular", "os_error", "special_kind", "stat_regular"]
 
@@ -108,7 +109,8 @@ def _buffer() -> bytearray:
 def _hash_fd(fd: int, algorithm: str, size: int, advance: Advance | None) -> tuple[str, int]:
     """Hash the open file ``fd`` of expected ``size``; return (hex, bytes read).
 
-    Reading stops at end of file, or once more than ``size`` bytes came (the file grew).
+    Large files are mapped where that is safe (see ``_mapped``), else read in chunks; reading
+    stops at end of file, or once more than ``size`` bytes came (the file grew).
     """
     hasher = new_hasher(algorithm, threads=size >= THREADED_MIN)
     total = 0
@@ -122,6 +124,9 @@ def _hash_fd(fd: int, algorithm: str, size: int, advance: Advance | None) -> tup
             if total > size or total == size > 0:
                 break
     else:
+        total = hash_mapped(fd, hasher, size, advance) if size >= MAP_MIN else 0
+        if total:
+            os.lseek(fd, total, os.SEEK_SET)
         buf = _buffer()
         view = memoryview(buf)
         while total <= size:

@@ -9,14 +9,13 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import NamedTuple
 
 from tracline.errors import HashError
 from tracline.hashing import _file
 from tracline.hashing._digest import new_hasher
 from tracline.hashing._file import Advance, os_error
 
-__all__ = ["HEADER", "Entry", "hash_many", "merkle_hex", "walk"]
+__all__ = ["HEADER", "File", "Link", "hash_many", "merkle_hex", "walk"]
 
 #: Domain separation: a directory's digest never equals the digest of a file's bytes.
 HEADER = b"tracline-tree-v1\0"
@@ -29,15 +28,10 @@ _BATCH_BYTES = 16 << 20
 #: (device, inode) and path of each directory from the root down to the current one.
 _Ancestors = tuple[tuple[tuple[int, int], bytes], ...]
 
-
-class Entry(NamedTuple):
-    """One leaf of a directory: a regular file (``f``) or a dangling symlink (``l``)."""
-
-    rel: bytes
-    kind: str
-    path: bytes
-    st: os.stat_result | None
-    target: bytes = b""
+#: A regular file under the root: (relative path, path, stat).
+File = tuple[bytes, bytes, os.stat_result]
+#: A dangling symlink under the root: (relative path, target text).
+Link = tuple[bytes, bytes]
 
 
 def _refuse_special(path: bytes, mode: int) -> HashError:
@@ -48,13 +42,14 @@ def _refuse_special(path: bytes, mode: int) -> HashError:
     )
 
 
-def walk(root: str) -> list[Entry]:
+def walk(root: str) -> tuple[list[File], list[Link]]:
     """List the leaves under ``root`` (symlinks followed, loops refused), unsorted."""
     try:
         root_st = os.stat(root)
     except OSError as e:
         raise os_error(root, e, "stat") from e
-    entries: list[Entry] = []
+    files: list[File] = []
+    links: list[Link] = []
     top = os.fsencode(root)
     stack: list[tuple[bytes, bytes, _Ancestors]] = [
         (top, b"", (((root_st.st_dev, root_st.st_ino), top),))
@@ -73,14 +68,14 @@ def walk(root: str) -> list[Entry]:
                         try:
                             st = os.stat(item.path)
                         except FileNotFoundError:
-                            entries.append(Entry(rel, "l", item.path, None, os.readlink(item.path)))
+                            links.append((rel, os.readlink(item.path)))
                             continue
                     else:
                         st = item.stat(follow_symlinks=False)
                 except OSError as e:
                     raise os_error(item.path, e, "stat") from e
                 if stat.S_ISREG(st.st_mode):
-                    entries.append(Entry(rel, "f", item.path, st))
+                    files.append((rel, item.path, st))
                 elif stat.S_ISDIR(st.st_mode):
                     ident = (st.st_dev, st.st_ino)
                     for seen, where in ancestors:
@@ -94,7 +89,7 @@ def walk(root: str) -> list[Entry]:
                     stack.append((item.path, rel + b"/", (*ancestors, (ident, item.path))))
                 else:
                     raise _refuse_special(item.path, st.st_mode)
-    return entries
+    return files, links
 
 
 def merkle_hex(leaves: Sequence[tuple[bytes, str, str]], algorithm: str) -> str:
@@ -110,12 +105,12 @@ def merkle_hex(leaves: Sequence[tuple[bytes, str, str]], algorithm: str) -> str:
     return hasher.hexdigest()
 
 
-def _batches(files: Sequence[Entry]) -> Iterator[list[Entry]]:
-    batch: list[Entry] = []
+def _batches(files: Sequence[File]) -> Iterator[list[File]]:
+    batch: list[File] = []
     size = 0
     for entry in files:
         batch.append(entry)
-        size += entry.st.st_size if entry.st else 0
+        size += entry[2].st_size
         if len(batch) >= _BATCH_FILES or size >= _BATCH_BYTES:
             yield batch
             batch, size = [], 0
@@ -124,17 +119,17 @@ def _batches(files: Sequence[Entry]) -> Iterator[list[Entry]]:
 
 
 def _hash_batch(
-    batch: list[Entry], algorithm: str, advance: Advance | None
+    batch: list[File], algorithm: str, advance: Advance | None
 ) -> list[tuple[bytes, os.stat_result, str]]:
     out = []
-    for entry in batch:
-        hexdigest, st = _file.hash_regular(entry.path, algorithm, advance, entry.st)
-        out.append((entry.path, st, hexdigest))
+    for _rel, path, before in batch:
+        hexdigest, st = _file.hash_regular(path, algorithm, advance, before)
+        out.append((path, st, hexdigest))
     return out
 
 
 def hash_many(
-    files: Sequence[Entry], algorithm: str, advance: Advance | None, workers: int
+    files: Sequence[File], algorithm: str, advance: Advance | None, workers: int
 ) -> list[tuple[bytes, os.stat_result, str]]:
     """Hash ``files`` with ``workers`` threads; return ``(path, stat, hex)`` per file."""
     if workers <= 1 or len(files) <= 1:
