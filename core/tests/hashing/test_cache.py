@@ -124,7 +124,7 @@ def test_corrupted_cache_is_reported_once_and_rebuilt(
         db.write_bytes(b"this is not a database" * 500)
     else:
         raw = bytearray(db.read_bytes())
-        raw[4096:8192] = b"\xa5" * 4096
+        raw[4096:] = b"\xa5" * (len(raw) - 4096)
         db.write_bytes(bytes(raw))
     cache = StatCache(db, settle_ns=0)
     with caplog.at_level(logging.WARNING, logger="tracline.hashing"):
@@ -192,3 +192,39 @@ def test_default_cache_lives_in_the_config_home(tracline_home: Path) -> None:
     reset_config()
     digest_path("f.txt")
     assert not Path("other").exists()
+
+
+def test_damaged_directory_snapshot_is_reported_and_replaced(
+    dataset: Callable[..., list[Path]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    reads: list[int],
+) -> None:
+    """A snapshot blob whose checksum fails is ignored (warned once) and written afresh."""
+    dataset(tmp_path / "data")
+    db = tmp_path / "cache.db"
+    expected = digest_path(tmp_path / "data", cache=StatCache(db, settle_ns=0))
+    with sqlite3.connect(db) as conn:
+        (blob,) = conn.execute("SELECT snapshot FROM trees").fetchone()
+        flipped = blob[:40] + bytes([blob[40] ^ 1]) + blob[41:]
+        conn.execute("UPDATE trees SET snapshot = ?", (flipped,))
+    cache = StatCache(db, settle_ns=0)
+    reads.clear()
+    with caplog.at_level(logging.WARNING, logger="tracline.hashing"):
+        assert digest_path(tmp_path / "data", cache=cache) == expected
+        assert digest_path(tmp_path / "data", cache=cache) == expected
+    assert reads == []
+    assert len([r for r in caplog.records if "checksum" in r.getMessage()]) == 1
+
+
+def test_subdirectory_is_served_from_its_files_rows(
+    dataset: Callable[..., list[Path]], tmp_path: Path, reads: list[int]
+) -> None:
+    """After digesting a tree, digesting one of its subdirectories reads nothing."""
+    dataset(tmp_path / "data" / "inner")
+    cache = StatCache(tmp_path / "cache.db", settle_ns=0)
+    digest_path(tmp_path / "data", cache=cache)
+    reads.clear()
+    inner = digest_path(tmp_path / "data" / "inner", cache=cache)
+    assert reads == []
+    assert inner == digest_path(tmp_path / "data" / "inner", cache=False)

@@ -74,24 +74,26 @@ def _digest_tree(
 ) -> Digest:
     started = now_ns()
     files, links = _tree.walk(root)
-    hits = store.lookup_tree(root, files, algorithm) if store and files else {}
+    hits, fresh = store.lookup_tree(root, files, algorithm) if store else ({}, True)
     misses = [f for f in files if f[0] not in hits]
     total = sum(st.st_size for _, _, st in misses)
     with _progress(total, f"hashing {os.path.basename(root)}/", progress) as advance:
         hashed = _tree.hash_many(misses, algorithm, advance, workers)
-    if store and hashed:
-        store.store_many(hashed, algorithm, started)
-    found = {path: (st.st_size, hexdigest) for path, st, hexdigest in hashed}
+    found = {path: (st, hexdigest) for path, st, hexdigest in hashed}
+    known: list[tuple[bytes, os.stat_result, str]] = []
     leaves: list[tuple[bytes, str, str]] = []
     size = 0
     for rel, path, st in files:
         hexdigest = hits.get(rel)
         if hexdigest is None:
-            nbytes, hexdigest = found[path]
-            size += nbytes
-        else:
-            size += st.st_size
+            st, hexdigest = found[path]
+        size += st.st_size
+        known.append((rel, st, hexdigest))
         leaves.append((rel, "f", hexdigest))
+    if store and hashed:
+        store.store_many(hashed, algorithm, started)
+    if store and not fresh:
+        store.store_tree(root, known, algorithm, started)
     for rel, target in links:
         hasher = new_hasher(algorithm)
         hasher.update(target)

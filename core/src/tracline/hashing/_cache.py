@@ -1,177 +1,144 @@
-"""The stat cache: digests of unchanged files served from SQLite for the price of a ``stat``."""
+"""The stat cache: digests of unchanged files served from SQLite for the price of a ``stat``.
+
+Two tables. ``entries`` holds one row per file: path, algorithm, (device, inode, size,
+mtime_ns, ctime_ns) and the hex digest. ``trees`` holds, per directory digested as a whole, a
+snapshot of the same facts for all its files in one checksummed blob, so that re-digesting a
+large unchanged directory is one row read plus a ``stat`` per file.
+"""
 
 from __future__ import annotations
 
 import functools
-import logging
+import marshal
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
-__all__ = ["StatCache", "default_cache", "resolve_cache"]
+import blake3
 
-log = logging.getLogger("tracline.hashing")
+from tracline.hashing._sqlite import SelfHealingDb, log
+
+__all__ = ["SETTLE_NS", "StatCache", "default_cache", "now_ns", "resolve_cache"]
 
 #: File timestamps move in ticks (a few ms on ext4/xfs, 1-2 s on some network and FAT file
 #: systems). A file modified less than this before it was hashed could change again within
 #: the same tick without its stat changing, so its digest is not cached.
 SETTLE_NS = 2_000_000_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    path BLOB NOT NULL,
-    algorithm TEXT NOT NULL,
-    dev INTEGER NOT NULL,
-    ino INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    ctime_ns INTEGER NOT NULL,
-    hex TEXT NOT NULL,
-    PRIMARY KEY (path, algorithm)
-) WITHOUT ROWID
-"""
-_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+_ENTRIES = """CREATE TABLE IF NOT EXISTS entries (
+    path BLOB NOT NULL, algorithm TEXT NOT NULL,
+    dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, hex TEXT NOT NULL,
+    PRIMARY KEY (path, algorithm)) WITHOUT ROWID"""
+_TREES = """CREATE TABLE IF NOT EXISTS trees (
+    root BLOB NOT NULL, algorithm TEXT NOT NULL, snapshot BLOB NOT NULL,
+    PRIMARY KEY (root, algorithm)) WITHOUT ROWID"""
+_SELECT_ONE = (
+    "SELECT dev, ino, size, mtime_ns, ctime_ns, hex FROM entries WHERE path=? AND algorithm=?"
+)
 
-Key = tuple[int, int, int, int, int]
-T = TypeVar("T")
+#: A file as the tree walk sees it: (relative path, path, stat).
+File = tuple[bytes, bytes, os.stat_result]
+#: (device, inode, size, mtime_ns, ctime_ns, hex)
+Row = tuple[Any, ...]
 
 
-def stat_key(st: os.stat_result) -> Key:
+def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
     """The part of a stat that must be unchanged for a cached digest to hold."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-class StatCache:
+def _encode(snapshot: dict[bytes, Row]) -> bytes:
+    payload = marshal.dumps(snapshot, 4)
+    return blake3.blake3(payload).digest() + payload
+
+
+def _decode(blob: object) -> dict[bytes, Row] | None:
+    """The snapshot in ``blob``, or None if its type, checksum or shape is wrong."""
+    if not isinstance(blob, bytes):
+        return None
+    payload = blob[32:]
+    if blake3.blake3(payload).digest() != blob[:32]:
+        return None
+    try:
+        value = marshal.loads(payload)
+    except (ValueError, EOFError, TypeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class StatCache(SelfHealingDb):
     """Digests keyed by path, (device, inode, size, mtime_ns, ctime_ns) and algorithm.
 
-    Best effort by design: a corrupted database file is reported once, moved aside and
-    rebuilt; a locked or unwritable one is skipped. No method raises to its caller.
+    Best effort by design: no method raises. ``settle_ns``: see :data:`SETTLE_NS`.
     """
 
+    SCHEMA = (_ENTRIES, _TREES)
+
     def __init__(self, path: str | os.PathLike[str], *, settle_ns: int = SETTLE_NS) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.settle_ns = settle_ns
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._broken = False
-        self._reported = False
 
-    def _connect(self) -> sqlite3.Connection | None:
-        if self._conn is None and not self._broken:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=2.0, check_same_thread=False)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(_SCHEMA)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
-        return self._conn
-
-    def _guarded(self, operation: str, default: T, body: Callable[[], T]) -> T:
-        """Run ``body`` under the lock; on a database error recover and return ``default``."""
-        with self._lock:
-            for attempt in (1, 2):
-                try:
-                    if self._connect() is None:
-                        return default
-                    return body()
-                except (sqlite3.Error, OSError) as e:
-                    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
-                    corrupt = code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-                    if corrupt and attempt == 1 and self._rebuild(e):
-                        continue
-                    self._give_up(operation, e)
-                    return default
-            return default
-
-    def _rebuild(self, error: Exception) -> bool:
-        """Move the corrupted file aside for a fresh one; False if that is impossible."""
-        self._close()
-        aside = self.path.with_name(self.path.name + ".corrupt")
-        try:
-            for suffix in ("-wal", "-shm"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-            os.replace(self.path, aside)
-        except OSError:
-            return False
-        if not self._reported:
-            self._reported = True
-            log.warning(
-                "stat cache %s was corrupted (%s); moved it to %s and started a new one "
-                "(files will be re-read once)", self.path, error, aside,
-            )
-        return True
-
-    def _give_up(self, operation: str, error: Exception) -> None:
-        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
-            log.debug("stat cache %s busy during %s; skipped", self.path, operation)
-            return
-        self._close()
-        self._broken = True
-        if not self._reported:
-            self._reported = True
-            log.warning(
-                "stat cache %s unusable during %s (%s); hashing without it", self.path,
-                operation, error,
-            )
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def close(self) -> None:
-        """Close the database connection (it reopens on next use)."""
-        with self._lock:
-            self._close()
+    def _settled(self, st: os.stat_result, started_ns: int) -> bool:
+        return max(st.st_mtime_ns, st.st_ctime_ns) < started_ns - self.settle_ns
 
     def lookup(self, path: str, st: os.stat_result, algorithm: str) -> str | None:
         """The cached hex digest of ``path`` (absolute) if its stat is unchanged, else None."""
 
-        def body() -> str | None:
-            assert self._conn is not None
-            row = self._conn.execute(
-                "SELECT dev, ino, size, mtime_ns, ctime_ns, hex FROM entries "
-                "WHERE path = ? AND algorithm = ?",
-                (os.fsencode(path), algorithm),
-            ).fetchone()
-            return row[5] if row is not None and row[:5] == stat_key(st) else None
+        def body(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(_SELECT_ONE, (os.fsencode(path), algorithm)).fetchone()
+            return row[5] if row is not None and row[:5] == _key(st) else None
 
-        return self._guarded("lookup", None, body)
+        return self.guarded("lookup", None, body)
 
     def lookup_tree(
-        self, root: str, files: Sequence[tuple[bytes, bytes, os.stat_result]], algorithm: str
-    ) -> dict[bytes, str]:
-        """Cached hex digests of the unchanged ``files`` (relative path, path, stat) under
-        ``root`` (an absolute directory), read in one range scan; keyed by relative path."""
+        self, root: str, files: Sequence[File], algorithm: str
+    ) -> tuple[dict[bytes, str], bool]:
+        """Cached digests of the unchanged ``files`` under ``root`` (absolute), by relative
+        path, and whether the stored snapshot of ``root`` is already exactly current."""
         prefix = os.fsencode(root.rstrip("/")) + b"/"
-        cut = len(prefix)
 
-        def body() -> dict[bytes, str]:
-            assert self._conn is not None
-            rows = self._conn.execute(
-                "SELECT path, dev, ino, size, mtime_ns, ctime_ns, hex FROM entries "
-                "WHERE algorithm = ? AND path >= ? AND path < ?",
-                (algorithm, prefix, prefix[:-1] + b"0"),
-            )
-            table = {row[0][cut:]: row for row in rows}
+        def body(conn: sqlite3.Connection) -> tuple[dict[bytes, str], bool]:
+            row = conn.execute(
+                "SELECT snapshot FROM trees WHERE root = ? AND algorithm = ?",
+                (prefix, algorithm),
+            ).fetchone()
+            snapshot = _decode(row[0]) if row is not None else None
+            if row is not None and snapshot is None:
+                self.report("stat cache %s: a directory snapshot failed its checksum", self.path)
             found: dict[bytes, str] = {}
+            if snapshot is not None:
+                for rel, _path, st in files:
+                    cached = snapshot.get(rel)
+                    if cached is not None and cached[:5] == _key(st):
+                        found[rel] = cached[5]
+                fresh = len(found) == len(files) == len(snapshot)
+                for rel, path, st in files:
+                    if rel not in found:
+                        one = conn.execute(_SELECT_ONE, (path, algorithm)).fetchone()
+                        if one is not None and one[:5] == _key(st):
+                            found[rel] = one[5]
+                return found, fresh
+            cut = len(prefix)
+            table = {
+                r[0][cut:]: r[1:]
+                for r in conn.execute(
+                    "SELECT path, dev, ino, size, mtime_ns, ctime_ns, hex FROM entries "
+                    "WHERE algorithm = ? AND path >= ? AND path < ?",
+                    (algorithm, prefix, prefix[:-1] + b"0"),
+                )
+            }
             for rel, _path, st in files:
-                row = table.get(rel)
-                if row is not None and row[1:6] == (
-                    st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-                ):
-                    found[rel] = row[6]
-            return found
+                cached = table.get(rel)
+                if cached is not None and cached[:5] == _key(st):
+                    found[rel] = cached[5]
+            return found, False
 
-        return self._guarded("lookup", {}, body)
+        nothing: tuple[dict[bytes, str], bool] = ({}, False)
+        return self.guarded("lookup", nothing, body)
 
     def store_many(
         self,
@@ -183,24 +150,43 @@ class StatCache:
 
         Files modified within ``settle_ns`` of ``started_ns`` are left out (see SETTLE_NS).
         """
-        limit = started_ns - self.settle_ns
         rows = [
-            (os.fsencode(path), algorithm, *stat_key(st), hexdigest)
+            (os.fsencode(path), algorithm, *_key(st), hexdigest)
             for path, st, hexdigest in entries
-            if max(st.st_mtime_ns, st.st_ctime_ns) < limit
+            if self._settled(st, started_ns)
         ]
-        if not rows:
-            return 0
 
-        def body() -> int:
-            assert self._conn is not None
-            with self._conn:
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
-                )
+        def body(conn: sqlite3.Connection) -> int:
+            with conn:
+                conn.executemany("INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?)", rows)
             return len(rows)
 
-        return self._guarded("store", 0, body)
+        return self.guarded("store", 0, body) if rows else 0
+
+    def store_tree(
+        self,
+        root: str,
+        files: Iterable[tuple[bytes, os.stat_result, str]],
+        algorithm: str,
+        started_ns: int,
+    ) -> None:
+        """Record the snapshot of ``root``: (relative path, stat, hex) of its settled files."""
+        prefix = os.fsencode(root.rstrip("/")) + b"/"
+        blob = _encode(
+            {
+                rel: (*_key(st), hexdigest)
+                for rel, st, hexdigest in files
+                if self._settled(st, started_ns)
+            }
+        )
+
+        def body(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO trees VALUES (?, ?, ?)", (prefix, algorithm, blob)
+                )
+
+        self.guarded("store", None, body)
 
 
 def now_ns() -> int:
@@ -229,5 +215,6 @@ def resolve_cache(cache: StatCache | bool | None) -> StatCache | None:
     from tracline.config import get_config
 
     if str(get_config().section("hashing").get("stat_cache", True)).lower() in {"false", "0"}:
+        log.debug("stat cache disabled by [hashing] stat_cache")
         return None
     return default_cache()
