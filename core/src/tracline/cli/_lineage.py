@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import attrs
 import click
+from rich.console import RenderableType
 
 from tracline.cli._common import app, console, err_console, json_option, print_json
-from tracline.config import load_config
+from tracline.config import get_config
 from tracline.errors import TraclineError
 from tracline.lineage import (
     diff_runs,
@@ -19,9 +19,9 @@ from tracline.lineage import (
     reproduce,
     trace,
 )
-from tracline.lineage._common import short_digest
+from tracline.lineage._common import deliver_to_registry, short_digest
 from tracline.lineage._receipt_render import FORMATS, receipt_renderable
-from tracline.lineage._trace_render import trace_tree
+from tracline.lineage._trace_render import plain, trace_tree
 from tracline.lineage._views import diff_renderable, leakage_renderable, reproduce_renderable
 from tracline.registry import Registry
 
@@ -31,17 +31,19 @@ _DEPTH = click.option("--depth", default=50, show_default=True, type=click.IntRa
 
 def _registry() -> Registry:
     """The configured registry, after delivering what the outbox still holds for it."""
-    config = load_config()
-    sinks = tuple(s for s in config.sinks if s.type == "registry")
-    if sinks and config.outbox_path.exists():
-        from tracline.emit import Emitter
+    error = deliver_to_registry()
+    if error:  # the query still answers from what was delivered
+        err_console.print(f"tracline: warning: pending events not delivered: {error}",
+                          markup=False)
+    return Registry(get_config().registry_url)
 
-        try:
-            Emitter(attrs.evolve(config, sinks=sinks), background=False).flush(10)
-        except TraclineError as e:  # the query still answers from what was delivered
-            err_console.print(f"tracline: warning: could not deliver pending events: {e}",
-                              markup=False)
-    return Registry(config.registry_url)
+
+def _show(renderable: RenderableType) -> None:
+    """Print for a terminal; piped or redirected, as wide plain text (digests never cut)."""
+    if console.is_terminal:
+        console.print(renderable)
+    else:
+        click.echo(plain(renderable, width=max(console.width, 200)), nl=False)
 
 
 def _note(text: str | None) -> None:
@@ -63,7 +65,7 @@ def trace_cmd(artifact: str, fmt: str, depth: int, as_json: bool) -> None:
         return
     _note(result.note)
     if fmt == "tree":
-        console.print(trace_tree(result))
+        _show(trace_tree(result))
     else:
         click.echo(render_trace(result, fmt), nl=False)
 
@@ -89,7 +91,7 @@ def receipt_cmd(artifact: str, fmt: str, output: Path | None, depth: int) -> Non
                       f"to {output}", markup=False)
     elif fmt == "text":
         _note(made.trace.note)
-        console.print(receipt_renderable(made))
+        _show(receipt_renderable(made))
     else:
         click.echo(render_receipt(made, fmt), nl=False)
 
@@ -108,7 +110,7 @@ def reproduce_cmd(artifact: str, execute: bool, keep: bool, depth: int, as_json:
         print_json(report.to_dict())
     else:
         _note(report.plan.trace.note)
-        console.print(reproduce_renderable(report, executed=execute))
+        _show(reproduce_renderable(report, executed=execute))
     if execute and not report.identical:
         raise click.exceptions.Exit(1)
 
@@ -123,7 +125,7 @@ def diff_cmd(run_a: str, run_b: str, as_json: bool) -> None:
     if as_json:
         print_json(result.to_dict())
     else:
-        console.print(diff_renderable(result))
+        _show(diff_renderable(result))
 
 
 @app.command("leakage")
@@ -139,6 +141,6 @@ def leakage_cmd(model: str, test_set: Path, depth: int, as_json: bool) -> None:
     if as_json:
         print_json(report.to_dict())
     else:
-        console.print(leakage_renderable(report))
+        _show(leakage_renderable(report))
     if report.leaked:
         raise click.exceptions.Exit(1)

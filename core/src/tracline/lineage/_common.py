@@ -10,7 +10,14 @@ import attrs
 
 from tracline.registry import Registry, RunRow
 
-__all__ = ["RunInfo", "display_name", "open_registry", "short_digest", "short_run"]
+__all__ = [
+    "RunInfo",
+    "deliver_to_registry",
+    "display_name",
+    "open_registry",
+    "short_digest",
+    "short_run",
+]
 
 
 @attrs.frozen
@@ -40,6 +47,23 @@ def open_registry(registry: Registry | None = None) -> Registry:
     from tracline.config import get_config
 
     return Registry(get_config().registry_url)
+
+
+def deliver_to_registry(timeout: float = 10.0) -> str | None:
+    """Deliver what the outbox still holds for the registry sinks; the error, if any."""
+    from tracline.config import get_config
+    from tracline.emit import Emitter
+    from tracline.errors import TraclineError
+
+    config = get_config()
+    sinks = tuple(s for s in config.sinks if s.type == "registry")
+    if not sinks or not config.outbox_path.exists():
+        return None
+    try:
+        report = Emitter(attrs.evolve(config, sinks=sinks), background=False).flush(timeout)
+    except TraclineError as e:
+        return str(e)
+    return None if report.complete else "; ".join(report.errors.values()) or "timed out"
 
 
 def short_digest(digest: str | None, length: int = 12) -> str:

@@ -72,7 +72,7 @@ def _recipe(recipe: dict[str, Any] | None) -> list[tuple[str, str]]:
     interp = recipe.get("interpreter") or {}
     host = recipe.get("host") or {}
     env = recipe.get("environment") or {}
-    return [
+    rows = [
         ("command", " ".join(recipe.get("argv") or [])),
         ("working directory", str(recipe.get("cwd") or "")),
         ("exit code", str(recipe.get("exitCode"))),
@@ -84,6 +84,7 @@ def _recipe(recipe: dict[str, Any] | None) -> list[tuple[str, str]]:
         ("host", f"{host.get('hostname') or '?'} ({host.get('platform') or host.get('os')})"),
         ("environment", ", ".join(f"{k}={v}" for k, v in sorted(env.items())) or "-"),
     ]
+    return [(k, v) for k, v in rows if k or v]
 
 
 def _cost(receipt: Receipt) -> list[tuple[str, str]]:
@@ -153,17 +154,15 @@ def blocks(receipt: Receipt) -> list[_Block]:
 def _tree_lines(node: TraceNode) -> list[tuple[int, str]]:
     """(depth, line) pairs: artifacts at even depths, the runs that made them below each."""
     lines: list[tuple[int, str]] = []
-
-    def walk(n: TraceNode, depth: int) -> None:
+    stack = [(node, 0)]
+    while stack:  # iterative: lineage may be deeper than Python's recursion limit
+        n, depth = stack.pop()
         mark = " (shown above)" if n.repeat else " (source)" if n.run is None else ""
         mark = " (more upstream: raise --depth)" if n.truncated else mark
         lines.append((depth, f"{display_name(n.namespace, n.name)} {n.digest or '-'}{mark}"))
         if n.run is not None and not n.repeat:
             lines.append((depth + 1, f"made by {n.run.job_name} run {n.run.run_id}"))
-            for child in n.inputs:
-                walk(child, depth + 2)
-
-    walk(node, 0)
+            stack.extend((child, depth + 2) for child in reversed(n.inputs))
     return lines
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import attrs
 
-from tracline.errors import HashError, ReproduceError
+from tracline.errors import HashError, ReproduceError, TraclineError
 from tracline.hashing import digest_path
-from tracline.lineage._common import display_name, open_registry
+from tracline.lineage._common import deliver_to_registry, display_name, open_registry
 from tracline.lineage._diff import Change, RunDiff
 from tracline.lineage._plan import Plan, Step, make_plan
 from tracline.lineage._resolve import resolve
@@ -110,13 +110,21 @@ def _environment(step: Step) -> dict[str, str]:
 
 def _execute(step: Step, argv: list[str], cwd: str, env: dict[str, str],
              ) -> tuple[int, str | None]:
-    """Run one step; (exit code, id of the recorded re-run or None when capture is absent)."""
+    """Run one step; (exit code, id of the recorded re-run, or None when not recorded)."""
     try:
-        done = subprocess.run(argv, cwd=cwd, env=env, check=False)
-    except OSError as e:
-        raise ReproduceError(f"cannot start {argv[0]!r} for step {step.run.job_name}: {e}",
-                             hint="install the program the step ran") from e
-    return done.returncode, None
+        from tracline.capture import capture_command
+    except ImportError:  # capture is optional here: compare the outputs all the same
+        try:
+            done = subprocess.run(argv, cwd=cwd, env=env, check=False)
+        except OSError as e:
+            raise ReproduceError(f"cannot start {argv[0]!r} for step {step.run.job_name}: {e}",
+                                 hint="install the program the step ran") from e
+        return done.returncode, None
+    record = capture_command(argv, job=step.run.job_name, namespace=step.run.job_namespace,
+                             cwd=cwd, env=env)
+    deliver_to_registry()
+    code = record.exit_code if record.exit_code is not None else 128 + (record.signal or 0)
+    return code, record.run_id
 
 
 def _recipe_changes(registry: Registry, step: Step, new_run_id: str, scratch: Scratch,
@@ -129,8 +137,9 @@ def _recipe_changes(registry: Registry, step: Step, new_run_id: str, scratch: Sc
     io = registry.io_of([step.run.run_id, new_run_id])
     diff: RunDiff = compare_runs(step.run, io.get(step.run.run_id, []), new,
                                  io.get(new_run_id, []), rename=scratch.unmap)
-    return [c for c in diff.changes
-            if c.section in {"argv", "code", "packages", "environment"}]
+    # A scratch worktree is on no branch, and may be named by its path: not differences.
+    return [c for c in diff.changes if c.section in {"argv", "code", "packages", "environment"}
+            and not (c.section == "code" and c.key in {"branch", "repository"})]
 
 
 def _run_step(registry: Registry, step: Step, scratch: Scratch) -> StepResult:
@@ -149,7 +158,11 @@ def _run_step(registry: Registry, step: Step, scratch: Scratch) -> StepResult:
             Path(scratch.map(output.name)).parent.mkdir(parents=True, exist_ok=True)
     cwd = scratch.map(step.cwd or str(scratch.repo))
     argv = [scratch.map_text(a) for a in step.argv]
-    result.exit_code, result.new_run_id = _execute(step, argv, cwd, _environment(step))
+    try:
+        result.exit_code, result.new_run_id = _execute(step, argv, cwd, _environment(step))
+    except TraclineError as e:  # e.g. the program is not installed here
+        result.error = str(e)
+        return result
     if result.exit_code != 0:
         result.error = f"exited with {result.exit_code}"
     for output in step.outputs:

@@ -46,21 +46,25 @@ class TraceNode:
 
     @property
     def key(self) -> str:
-        return self.digest or f"{self.namespace}\x00{self.name}"
+        """The node's identity in the graph: its digest, or its name when it has none."""
+        return self.digest or f"name:{self.namespace}:{self.name}"
 
     def walk(self) -> Iterator[TraceNode]:
-        """This node and every node below it, depth first."""
-        yield self
-        for child in self.inputs:
-            yield from child.walk()
+        """This node and every node below it, depth first (iterative: any depth is fine)."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.inputs))
 
     def to_dict(self) -> dict[str, Any]:
+        """This artifact without its inputs (see :meth:`Trace.to_dict` for the graph)."""
         return {
-            "namespace": self.namespace, "name": self.name, "digest": self.digest,
-            "size": self.size, "fileCount": self.file_count, "kind": self.kind,
-            "run": self.run.to_dict() if self.run else None, "matchedBy": self.matched_by,
-            "otherProducers": self.other_producers, "repeat": self.repeat,
-            "truncated": self.truncated, "inputs": [c.to_dict() for c in self.inputs],
+            "id": self.key, "namespace": self.namespace, "name": self.name,
+            "digest": self.digest, "size": self.size, "fileCount": self.file_count,
+            "kind": self.kind, "madeBy": self.run.run_id if self.run else None,
+            "matchedBy": self.matched_by, "otherProducers": self.other_producers,
+            "truncated": self.truncated,
         }
 
 
@@ -76,26 +80,62 @@ class Trace:
     def truncated(self) -> bool:
         return any(n.truncated for n in self.root.walk())
 
-    def runs(self) -> list[RunInfo]:
-        """Every run in the trace, producers before the runs that read their outputs."""
-        ordered: dict[str, RunInfo] = {}
-
-        def visit(node: TraceNode) -> None:
-            for child in node.inputs:
-                visit(child)
-            if node.run is not None and node.run.run_id not in ordered:
-                ordered[node.run.run_id] = node.run
-
-        visit(self.root)
-        return list(ordered.values())
-
     def artifacts(self) -> list[TraceNode]:
         """Every distinct artifact in the trace (first, fully expanded sighting of each)."""
         return [n for n in self.root.walk() if not n.repeat]
 
+    def _run_graph(self) -> tuple[dict[str, RunInfo], dict[str, list[str]]]:
+        """Runs by id, and for each run the runs that made its inputs (in input order)."""
+        made_by: dict[str, str] = {}
+        runs: dict[str, RunInfo] = {}
+        for node in self.artifacts():
+            if node.run is not None:
+                made_by[node.key] = node.run.run_id
+                runs.setdefault(node.run.run_id, node.run)
+        deps: dict[str, dict[str, None]] = {run_id: {} for run_id in runs}
+        for node in self.artifacts():
+            if node.run is not None:
+                for child in node.inputs:
+                    maker = made_by.get(child.key)
+                    if maker is not None and maker != node.run.run_id:
+                        deps[node.run.run_id][maker] = None
+        return runs, {run_id: list(d) for run_id, d in deps.items()}
+
+    def runs(self) -> list[RunInfo]:
+        """Every run in the trace, each after the runs that made its inputs (topological)."""
+        runs, deps = self._run_graph()
+        order: list[str] = []
+        state: set[str] = set()
+        for start in runs:
+            if start in state:
+                continue
+            state.add(start)
+            stack = [(start, iter(deps[start]))]
+            while stack:  # depth-first post-order; a cycle is cut where it closes
+                run_id, pending = stack[-1]
+                nxt = next(pending, None)
+                if nxt is None:
+                    stack.pop()
+                    order.append(run_id)
+                elif nxt not in state:
+                    state.add(nxt)
+                    stack.append((nxt, iter(deps[nxt])))
+        return [runs[r] for r in order]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"artifact": self.root.to_dict(), "depth": self.depth, "note": self.note,
-                "truncated": self.truncated, "runs": [r.to_dict() for r in self.runs()]}
+        """The graph, flat: artifacts (each naming the run that made it) and runs in order."""
+        _, deps = self._run_graph()
+        inputs: dict[str, list[str]] = {}
+        for node in self.artifacts():
+            if node.run is not None:
+                inputs.setdefault(node.run.run_id, [c.key for c in node.inputs])
+        return {
+            "artifact": self.root.key, "depth": self.depth, "note": self.note,
+            "truncated": self.truncated,
+            "artifacts": [n.to_dict() for n in self.artifacts()],
+            "runs": [{**r.to_dict(), "inputs": inputs.get(r.run_id, []),
+                      "after": deps.get(r.run_id, [])} for r in self.runs()],
+        }
 
 
 def _rank(run: RunRow | None, row: ArtifactRow) -> tuple[int, str]:

@@ -37,18 +37,17 @@ def _node_label(node: TraceNode) -> str:
 
 def trace_tree(trace: Trace) -> Tree:
     """The trace as a rich tree: artifact ← run ← its inputs ← …"""
-
-    def grow(branch: Tree, node: TraceNode) -> None:
+    tree = Tree(_node_label(trace.root))
+    stack = [(tree, trace.root)]
+    while stack:  # iterative: lineage may be deeper than Python's recursion limit
+        branch, node = stack.pop()
         if node.run is None or node.repeat:
-            return
+            continue
         others = f" (+{node.other_producers} identical re-run(s))" if node.other_producers else ""
         via = " [yellow]matched by name[/]" if node.matched_by == "name" else ""
         run_branch = branch.add(f"← {_run_label(node.run)}{others}{via}")
-        for child in node.inputs:
-            grow(run_branch.add(_node_label(child)), child)
-
-    tree = Tree(_node_label(trace.root))
-    grow(tree, trace.root)
+        children = [(run_branch.add(_node_label(child)), child) for child in node.inputs]
+        stack.extend(reversed(children))
     return tree
 
 

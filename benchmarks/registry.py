@@ -1,0 +1,244 @@
+"""Benchmark: `trace` and `receipt` on a registry of 100,000 runs, against a trivial lookup.
+
+    .venv/core/bin/python benchmarks/registry.py [--runs 100000] [--url URL] [--repeat 20]
+
+The registry is filled with a realistic DAG: 1,000 projects of 100 runs each; within a project
+every run reads the previous run's output (a chain 100 runs deep), sometimes an older output
+of the same project (fan-in) and sometimes a raw dataset, and a few runs read a dataset shared
+across projects. Each run carries the facets `tracline run` records (execution recipe with 20
+packages, GPU cost). Rows go into the index tables in bulk (the raw-event table is left empty;
+ingest through the normal path is timed on a sample). The deep artifact is the last output of
+one project: its trace walks 100 levels. Target: `trace` and `receipt` under 100 ms each.
+
+The baseline, measured in the same run, is the cheapest registry query: one run by id.
+SQLite query plans of every statement a trace issues are printed (`EXPLAIN QUERY PLAN`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, insert, text
+
+from tracline.cli import main as cli_main
+from tracline.lineage import receipt, render_receipt, trace
+from tracline.registry import Registry
+from tracline.registry import _schema as t
+
+PROJECT_RUNS = 100
+PACKAGES = [{"name": f"pkg{i}", "version": f"1.{i}.0"} for i in range(20)]
+
+
+def _digest(rng: random.Random) -> str:
+    return f"blake3:{rng.getrandbits(256):064x}"
+
+
+def _facets(project: int, step: int, rng: random.Random) -> str:
+    gpu_seconds = rng.uniform(60, 7200)
+    return json.dumps({
+        "tracline_execution": {
+            "argv": ["python", "train.py", f"--step={step}"], "cwd": f"/work/p{project}",
+            "exitCode": 0, "captureMode": "audit",
+            "code": {"repository": f"/work/p{project}", "commit": f"{rng.getrandbits(160):040x}",
+                     "branch": "main", "dirty": False},
+            "packages": {"lockDigest": _digest(rng), "manager": "pip", "items": PACKAGES},
+            "interpreter": {"implementation": "CPython", "version": "3.11.9"},
+            "host": {"hostname": f"worker-{project % 16}", "os": "Linux"},
+            "environment": {"PYTHONHASHSEED": "0", "CUDA_VISIBLE_DEVICES": "0,1"}},
+        "tracline_gpuCost": {
+            "measurement": "measured", "gpuModel": "NVIDIA H100 80GB HBM3", "gpuCount": 2,
+            "gpuSeconds": gpu_seconds, "pricePerGpuHour": 2.5, "currency": "USD",
+            "priceSource": "price table", "priceAsOf": "2025-01-01",
+            "cost": round(gpu_seconds / 3600 * 2 * 2.5, 4)}})
+
+
+def fill(registry: Registry, total: int, seed: int = 7) -> str:
+    """Insert ``total`` runs in bulk; return the digest of the deepest artifact of project 0."""
+    rng = random.Random(seed)
+    shared = [_digest(rng) for _ in range(50)]
+    runs: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    deep = ""
+
+    def flush() -> None:
+        with registry.engine.begin() as conn:
+            if runs:
+                conn.execute(insert(t.runs), runs)
+            if rows:
+                conn.execute(insert(t.run_io), rows)
+        runs.clear()
+        rows.clear()
+
+    for project in range(max(1, total // PROJECT_RUNS)):
+        outputs: list[str] = []
+        for step in range(PROJECT_RUNS):
+            run_id = f"{project:06d}-{step:04d}-{rng.getrandbits(64):016x}"
+            at = f"2025-01-01T00:{project % 60:02d}:{step % 60:02d}.{step:06d}+00:00"
+            runs.append({"run_id": run_id, "job_namespace": f"p{project}",
+                         "job_name": f"step{step % 7}", "state": "COMPLETE", "started_at": at,
+                         "ended_at": at, "parent_run_id": None,
+                         "facets": _facets(project, step, rng)})
+            reads = {outputs[-1]} if outputs else {_digest(rng)}
+            if len(outputs) > 2 and rng.random() < 0.3:
+                reads.add(outputs[-rng.randint(2, min(10, len(outputs)))])
+            if rng.random() < 0.3:
+                reads.add(_digest(rng))
+            if rng.random() < 0.02:
+                reads.add(rng.choice(shared))
+            for n, digest in enumerate(sorted(reads)):
+                rows.append({"run_id": run_id, "direction": "in", "namespace": "file",
+                             "name": f"/work/p{project}/in/{step}-{n}", "digest": digest,
+                             "size": 1000, "file_count": 1, "kind": "file", "event_time": at})
+            made = [_digest(rng) for _ in range(1 + (rng.random() < 0.5))]
+            for n, digest in enumerate(made):
+                rows.append({"run_id": run_id, "direction": "out", "namespace": "file",
+                             "name": f"/work/p{project}/out/{step}-{n}", "digest": digest,
+                             "size": 5000, "file_count": 1, "kind": "file", "event_time": at})
+            outputs.append(made[0])
+            if project == 0:
+                deep = made[0]
+        if len(runs) >= 20_000:
+            flush()
+    flush()
+    return deep
+
+
+def timed(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``fn`` in milliseconds, after one warm-up call."""
+    fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+@contextlib.contextmanager
+def statements(registry: Registry) -> Iterator[list[tuple[str, Any]]]:
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, params: Any, _ctx: Any, _many: bool) -> None:
+        seen.append((sql, params))
+
+    event.listen(registry.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(registry.engine, "before_cursor_execute", record)
+
+
+def query_plans(registry: Registry, digest: str) -> list[str]:
+    """SQLite's plan for each distinct statement a trace and a receipt issue."""
+    with statements(registry) as seen:
+        receipt(digest, registry=registry)
+    plans: dict[str, int] = {}
+    with registry.engine.connect() as conn:
+        for sql, params in seen:
+            if not sql.lstrip().upper().startswith("SELECT"):
+                continue
+            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+            where = sql[sql.find("WHERE"):][:70] if "WHERE" in sql else sql[:70]
+            where = where.split(" IN ")[0] + (" IN (…)" if " IN " in where else "")
+            line = " / ".join(r[-1] for r in rows) + f"   <- {where}"
+            plans[line] = plans.get(line, 0) + 1
+    return [f"{n:4d}×  {line}" for line, n in plans.items()]
+
+
+def cli(*argv: str) -> None:
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli_main(list(argv)) == 0
+
+
+def ingest_rate(url: str) -> float:
+    """Events per second through ``Registry.ingest`` (the path the outbox delivers through)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core" / "tests"))
+    from tests_helpers import pipeline_events
+
+    from tracline.events import event_to_dict
+
+    events = [event_to_dict(e) for _ in range(100) for e in pipeline_events(Path("/data"), "b")]
+    registry = Registry(url)
+    start = time.perf_counter()
+    for e in events:
+        registry.ingest(e)
+    return len(events) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--url", help="registry URL (default: a new SQLite file)")
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="tracline-bench-"))
+    url = args.url or f"sqlite:///{tmp / 'registry.db'}"
+    registry = Registry(url)
+    start = time.perf_counter()
+    deep = fill(registry, args.runs)
+    if url.startswith("sqlite"):
+        with registry.engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    fill_s = time.perf_counter() - start
+    one = trace(deep, registry=registry)
+
+    def depth(node: Any) -> int:
+        return 1 + max((depth(c) for c in node.inputs if not c.repeat), default=0) \
+            if node.run else 0
+
+    print(f"registry: {url}\nfilled {args.runs:,} runs in {fill_s:.1f}s; deep artifact "
+          f"{deep[:19]}…: {len(one.runs())} upstream runs, "
+          f"{len(one.artifacts())} artifacts, {depth(one.root)} levels of runs")
+    any_run = one.runs()[0].run_id
+    base = timed(lambda: registry.run(any_run), args.repeat)
+    cases = [
+        ("baseline: one run by id", base),
+        ("trace (Python API)", timed(lambda: trace(deep, registry=registry), args.repeat)),
+        ("receipt (Python API, JSON)", timed(
+            lambda: render_receipt(receipt(deep, registry=registry), "json"), args.repeat)),
+        ("receipt (Python API, HTML)", timed(
+            lambda: render_receipt(receipt(deep, registry=registry), "html"), args.repeat)),
+    ]
+    import os
+
+    os.environ["TRACLINE_REGISTRY_URL"] = url
+    os.environ["TRACLINE_HOME"] = str(tmp / "home")
+    cases += [
+        ("tracline trace --json (CLI, in process)", timed(
+            lambda: cli("trace", deep, "--json"), args.repeat)),
+        ("tracline receipt (CLI, in process)", timed(
+            lambda: cli("receipt", deep, "--format", "markdown"), args.repeat)),
+    ]
+    exe = str(Path(sys.executable).with_name("tracline"))
+    startup = timed(lambda: subprocess.run([exe, "--version"], check=True,
+                                           capture_output=True), 5)
+    whole = timed(lambda: subprocess.run([exe, "trace", deep, "--json"], check=True,
+                                         capture_output=True), 5)
+    print(f"\n{'operation':44} {'median ms':>10} {'× baseline':>11}  target")
+    for name, ms in cases:
+        target = "< 100 ms " + ("ok" if ms < 100 else "MISSED") if "Python" in name or \
+            "CLI" in name else ""
+        print(f"{name:44} {ms:10.2f} {ms / base:11.0f}  {target}")
+    print(f"{'tracline trace (new process) minus startup':44} {whole - startup:10.2f} "
+          f"{(whole - startup) / base:11.0f}  (startup {startup:.0f} ms: `tracline --version`)")
+    print(f"\ningest through Registry.ingest: {ingest_rate(url):,.0f} events/s")
+    if url.startswith("sqlite"):
+        print("\nSQLite query plans (every statement of a receipt):")
+        for line in query_plans(registry, deep):
+            print("  " + line)
+
+
+if __name__ == "__main__":
+    main()
