@@ -228,3 +228,31 @@ def test_subdirectory_is_served_from_its_files_rows(
     inner = digest_path(tmp_path / "data" / "inner", cache=cache)
     assert reads == []
     assert inner == digest_path(tmp_path / "data" / "inner", cache=False)
+
+
+def test_cached_tree_digest_follows_every_change(
+    dataset: Callable[..., list[Path]], tmp_path: Path
+) -> None:
+    """Adding, removing or renaming a file or retargeting a dangling link is never missed."""
+    root = tmp_path / "data"
+    files = dataset(root, n=4)
+    cache = StatCache(tmp_path / "cache.db", settle_ns=0)
+
+    def check() -> str:
+        cached = digest_path(root, cache=cache)
+        assert cached == digest_path(root, cache=cache) == digest_path(root, cache=False)
+        return cached.digest
+
+    seen = {check()}
+    (root / "latest").symlink_to("run-1")
+    seen.add(check())
+    (root / "latest").unlink()
+    (root / "latest").symlink_to("run-2")
+    seen.add(check())
+    (root / "extra").write_bytes(b"new")
+    seen.add(check())
+    files[0].unlink()
+    seen.add(check())
+    files[1].rename(root / "renamed")
+    seen.add(check())
+    assert len(seen) == 6

@@ -74,7 +74,9 @@ def _digest_tree(
 ) -> Digest:
     started = now_ns()
     files, links = _tree.walk(root)
-    hits, fresh = store.lookup_tree(root, files, algorithm) if store else ({}, True)
+    hits, tree = store.lookup_tree(root, files, links, algorithm) if store else ({}, None)
+    if tree is not None:
+        return Digest(algorithm, tree[0], tree[1], len(files), "directory")
     misses = [f for f in files if f[0] not in hits]
     total = sum(st.st_size for _, _, st in misses)
     with _progress(total, f"hashing {os.path.basename(root)}/", progress) as advance:
@@ -90,15 +92,18 @@ def _digest_tree(
         size += st.st_size
         known.append((rel, st, hexdigest))
         leaves.append((rel, "f", hexdigest))
-    if store and hashed:
-        store.store_many(hashed, algorithm, started)
-    if store and not fresh:
-        store.store_tree(root, known, algorithm, started)
     for rel, target in links:
         hasher = new_hasher(algorithm)
         hasher.update(target)
         leaves.append((rel, "l", hasher.hexdigest()))
-    return Digest(algorithm, _tree.merkle_hex(leaves, algorithm), size, len(files), "directory")
+    tree_hex = _tree.merkle_hex(leaves, algorithm)
+    if store:
+        if hashed:
+            store.store_many(hashed, algorithm, started)
+        store.store_tree(
+            root, known, links, algorithm, started_ns=started, tree=(tree_hex, size)
+        )
+    return Digest(algorithm, tree_hex, size, len(files), "directory")
 
 
 def digest_path(

@@ -42,8 +42,12 @@ _SELECT_ONE = (
 
 #: A file as the tree walk sees it: (relative path, path, stat).
 File = tuple[bytes, bytes, os.stat_result]
+#: A dangling symlink: (relative path, target).
+Link = tuple[bytes, bytes]
 #: (device, inode, size, mtime_ns, ctime_ns, hex)
 Row = tuple[Any, ...]
+#: What a directory snapshot holds: its files' rows, its dangling links, its digest and size.
+Snapshot = tuple[dict[bytes, Row], tuple[Link, ...], str, int]
 
 
 def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
@@ -51,12 +55,12 @@ def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _encode(snapshot: dict[bytes, Row]) -> bytes:
+def _encode(snapshot: Snapshot) -> bytes:
     payload = marshal.dumps(snapshot, 4)
     return blake3.blake3(payload).digest() + payload
 
 
-def _decode(blob: object) -> dict[bytes, Row] | None:
+def _decode(blob: object) -> Snapshot | None:
     """The snapshot in ``blob``, or None if its type, checksum or shape is wrong."""
     if not isinstance(blob, bytes):
         return None
@@ -67,7 +71,10 @@ def _decode(blob: object) -> dict[bytes, Row] | None:
         value = marshal.loads(payload)
     except (ValueError, EOFError, TypeError):
         return None
-    return value if isinstance(value, dict) else None
+    shape = (dict, tuple, str, int)
+    if isinstance(value, tuple) and len(value) == 4 and all(map(isinstance, value, shape)):
+        return value
+    return None
 
 
 class StatCache(SelfHealingDb):
@@ -95,13 +102,13 @@ class StatCache(SelfHealingDb):
         return self.guarded("lookup", None, body)
 
     def lookup_tree(
-        self, root: str, files: Sequence[File], algorithm: str
-    ) -> tuple[dict[bytes, str], bool]:
+        self, root: str, files: Sequence[File], links: Sequence[Link], algorithm: str
+    ) -> tuple[dict[bytes, str], tuple[str, int] | None]:
         """Cached digests of the unchanged ``files`` under ``root`` (absolute), by relative
-        path, and whether the stored snapshot of ``root`` is already exactly current."""
+        path; and the directory's (hex, size) when its snapshot is entirely current."""
         prefix = os.fsencode(root.rstrip("/")) + b"/"
 
-        def body(conn: sqlite3.Connection) -> tuple[dict[bytes, str], bool]:
+        def body(conn: sqlite3.Connection) -> tuple[dict[bytes, str], tuple[str, int] | None]:
             row = conn.execute(
                 "SELECT snapshot FROM trees WHERE root = ? AND algorithm = ?",
                 (prefix, algorithm),
@@ -111,17 +118,19 @@ class StatCache(SelfHealingDb):
                 self.report("stat cache %s: a directory snapshot failed its checksum", self.path)
             found: dict[bytes, str] = {}
             if snapshot is not None:
+                table, stored_links, tree_hex, size = snapshot
                 for rel, _path, st in files:
-                    cached = snapshot.get(rel)
+                    cached = table.get(rel)
                     if cached is not None and cached[:5] == _key(st):
                         found[rel] = cached[5]
-                fresh = len(found) == len(files) == len(snapshot)
+                if len(found) == len(files) == len(table) and stored_links == tuple(sorted(links)):
+                    return found, (tree_hex, size)
                 for rel, path, st in files:
                     if rel not in found:
                         one = conn.execute(_SELECT_ONE, (path, algorithm)).fetchone()
                         if one is not None and one[:5] == _key(st):
                             found[rel] = one[5]
-                return found, fresh
+                return found, None
             cut = len(prefix)
             table = {
                 r[0][cut:]: r[1:]
@@ -135,9 +144,9 @@ class StatCache(SelfHealingDb):
                 cached = table.get(rel)
                 if cached is not None and cached[:5] == _key(st):
                     found[rel] = cached[5]
-            return found, False
+            return found, None
 
-        nothing: tuple[dict[bytes, str], bool] = ({}, False)
+        nothing: tuple[dict[bytes, str], tuple[str, int] | None] = ({}, None)
         return self.guarded("lookup", nothing, body)
 
     def store_many(
@@ -167,18 +176,21 @@ class StatCache(SelfHealingDb):
         self,
         root: str,
         files: Iterable[tuple[bytes, os.stat_result, str]],
+        links: Sequence[Link],
         algorithm: str,
+        *,
         started_ns: int,
+        tree: tuple[str, int],
     ) -> None:
-        """Record the snapshot of ``root``: (relative path, stat, hex) of its settled files."""
+        """Record the snapshot of ``root``: (relative path, stat, hex) of its settled files,
+        its dangling links and its (hex, size)."""
         prefix = os.fsencode(root.rstrip("/")) + b"/"
-        blob = _encode(
-            {
-                rel: (*_key(st), hexdigest)
-                for rel, st, hexdigest in files
-                if self._settled(st, started_ns)
-            }
-        )
+        table = {
+            rel: (*_key(st), hexdigest)
+            for rel, st, hexdigest in files
+            if self._settled(st, started_ns)
+        }
+        blob = _encode((table, tuple(sorted(links)), *tree))
 
         def body(conn: sqlite3.Connection) -> None:
             with conn:
