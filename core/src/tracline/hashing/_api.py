@@ -15,8 +15,27 @@ from tracline.hashing._file import Advance, os_error
 
 __all__ = ["digest_file", "digest_path"]
 
-#: Threads hashing many files at once (each large file also uses blake3's own threads).
-DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
+#: Threads hashing many files at once. More than the cores: while files are read from disk
+#: or network, the threads wait on I/O, not on the CPU (each large file additionally uses
+#: blake3's own threads). Set ``[hashing] workers`` in tracline.toml to change it.
+DEFAULT_WORKERS = 8
+
+
+def _workers() -> int:
+    from tracline.config import get_config
+    from tracline.errors import ConfigError
+
+    value = get_config().section("hashing").get("workers", DEFAULT_WORKERS)
+    try:
+        workers = int(value)
+    except (TypeError, ValueError):
+        workers = 0
+    if workers < 1:
+        raise ConfigError(
+            f"[hashing] workers = {value!r} is not a positive whole number",
+            hint="set it to the number of threads hashing files at once, e.g. 8",
+        )
+    return workers
 
 
 @contextlib.contextmanager
@@ -127,7 +146,7 @@ def digest_path(
         raise os_error(name, e, "stat") from e
     if stat.S_ISDIR(mode):
         store = resolve_cache(cache)
-        return _digest_tree(name, algorithm, store, progress, workers or DEFAULT_WORKERS)
+        return _digest_tree(name, algorithm, store, progress, workers or _workers())
     if stat.S_ISREG(mode):
         return digest_file(name, algorithm, cache, progress)
     raise HashError(
