@@ -1,6 +1,8 @@
 """tracline: every ML run describes itself as OpenLineage events — files read and written
 (content-hashed), recipe, GPU cost and approval — delivered through a durable outbox."""
 
+from typing import TYPE_CHECKING
+
 from tracline._version import __version__
 from tracline.config import Config, SinkConfig, get_config, load_config
 from tracline.emit import Emitter, emit, flush, get_emitter
@@ -19,7 +21,21 @@ from tracline.errors import (
     TraclineError,
     ValidationError,
 )
-from tracline.events import Artifact, ParentRun, RunState, new_run_id, run_event
+
+if TYPE_CHECKING:
+    from tracline.events import Artifact, ParentRun, RunState, new_run_id, run_event
+
+#: Names from ``tracline.events``, which imports openlineage-python (a few hundred ms):
+#: loaded on first use, so that ``import tracline`` (and every CLI command) stays fast.
+_FROM_EVENTS = {"Artifact", "ParentRun", "RunState", "new_run_id", "run_event"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _FROM_EVENTS:
+        from tracline import events
+
+        return getattr(events, name)
+    raise AttributeError(f"module 'tracline' has no attribute {name!r}")
 
 __all__ = [
     "ApprovalInvalid",

@@ -211,7 +211,7 @@ def _sinks(
             hint='write e.g. [sinks.marquez] with type = "marquez" and url = "http://..."',
         )
     sinks: list[SinkConfig] = []
-    known = known_sink_types()
+    known = known_sink_types() if table else set()  # imports openlineage-python: only if needed
     for name, options in table.items():
         if not isinstance(options, Mapping):
             raise ConfigError(

@@ -6,14 +6,25 @@ import sys
 
 import click
 
-from tracline.cli import (
-    _lineage,  # noqa: F401 - registers `tracline trace|receipt|reproduce|diff|leakage`
-    _outbox,  # noqa: F401 - registers `tracline outbox`
-    _request,  # noqa: F401 - registers `tracline request` and `tracline spend`
-    _serve,  # noqa: F401 - registers `tracline serve`
-)
-from tracline.cli._common import app, err_console
+from tracline.cli import _common
+from tracline.cli._common import LazyGroup, app
 from tracline.errors import TraclineError
+
+#: Subcommand -> the module that registers it. Modules load on first use, so that e.g.
+#: `tracline run` does not pay for importing every other command's dependencies.
+COMMANDS = {
+    "diff": "tracline.cli._lineage",
+    "leakage": "tracline.cli._lineage",
+    "outbox": "tracline.cli._outbox",
+    "receipt": "tracline.cli._lineage",
+    "reproduce": "tracline.cli._lineage",
+    "request": "tracline.cli._request",
+    "run": "tracline.cli._run",
+    "serve": "tracline.cli._serve",
+    "spend": "tracline.cli._request",
+    "trace": "tracline.cli._lineage",
+}
+LazyGroup.lazy = COMMANDS
 
 __all__ = ["app", "main"]
 
@@ -23,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, prog_name="tracline", standalone_mode=False)
     except TraclineError as e:
-        err_console.print(f"tracline: error: {e}", markup=False, soft_wrap=True)
+        _common.err_console.print(f"tracline: error: {e}", markup=False, soft_wrap=True)
         return 2
     except click.exceptions.Exit as e:
         return e.exit_code
@@ -31,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         e.show()
         return e.exit_code
     except click.exceptions.Abort:
-        err_console.print("tracline: aborted")
+        _common.err_console.print("tracline: aborted")
         return 130
     return result if isinstance(result, int) else 0
 

@@ -1,0 +1,53 @@
+"""Capture: observe a run's files, recipe and GPU use, and record it as OpenLineage events.
+
+    from tracline.capture import capture_command, capture_in_process
+
+    record = capture_command(["python", "train.py"])      # what `tracline run` does
+    with capture_in_process(job="train") as capture:        # inside an orchestrator's task
+        train()
+    capture.record.inputs, capture.record.run_facets()
+
+See ``docs/capture.md`` for how files are observed and which are ignored.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracline.capture._classify import IgnoreRules, glob_regex
+    from tracline.capture._inproc import InProcessCapture, capture_in_process
+    from tracline.capture._record import FileRecord, RunRecord
+    from tracline.capture._redact import REDACTED, redact_argv, redact_env, redact_text
+    from tracline.capture._run import capture_command, find_strace
+
+#: Public name -> the module defining it; loaded on first use to keep `tracline run` fast.
+_EXPORTS = {
+    "FileRecord": "_record", "IgnoreRules": "_classify", "InProcessCapture": "_inproc",
+    "REDACTED": "_redact", "RunRecord": "_record", "capture_command": "_run",
+    "capture_in_process": "_inproc", "find_strace": "_run", "glob_regex": "_classify",
+    "redact_argv": "_redact", "redact_env": "_redact", "redact_text": "_redact",
+}
+
+__all__ = [
+    "REDACTED",
+    "FileRecord",
+    "IgnoreRules",
+    "InProcessCapture",
+    "RunRecord",
+    "capture_command",
+    "capture_in_process",
+    "find_strace",
+    "glob_regex",
+    "redact_argv",
+    "redact_env",
+    "redact_text",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"tracline.capture.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,273 @@
+"""Audit hooks that report a Python process's file accesses to a capture log.
+
+Standard library only: the bootstrap ``sitecustomize`` loads this file by path into every
+captured Python process (whatever its environment), and ``capture_in_process`` imports it
+into the orchestrator's own process. Each record is one line appended to the log with one
+``write``: ``<kind> TAB <pid> (TAB <field>)*``, tabs, newlines and backslashes escaped.
+
+Kinds: ``H`` hello (ppid, executable, implementation, version, prefix, base prefix, then
+``sys.path``), ``R`` read, ``W`` created or truncated, ``U`` opened for update, ``D`` removed,
+``N`` renamed (source, destination), ``X`` started a program, ``T`` a tracer follows a child
+(tracer pid, trace file), ``Z`` a non-Python child ran untraced, ``M`` imported top-level
+modules at exit (name, file, name, file, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+ENV_LOG = "TRACLINE_CAPTURE_LOG"
+ENV_DIR = "TRACLINE_CAPTURE_DIR"
+ENV_STRACE = "TRACLINE_CAPTURE_STRACE"
+ENV_TRACED = "TRACLINE_CAPTURE_TRACED"
+ENV_BOOT = "TRACLINE_CAPTURE_BOOT"
+CAPTURE_ENV = (ENV_LOG, ENV_DIR, ENV_STRACE, ENV_TRACED, ENV_BOOT)
+
+_TRUNCATE = os.O_TRUNC | os.O_EXCL
+_MODIFY = os.O_CREAT | os.O_APPEND | os.O_TRUNC
+_OWN_MODULES = ("tracline", "_tracline_capture_hooks", "_tracline_capture_spawn", "sitecustomize")
+
+
+def escape(text: str) -> str:
+    """Escape a field so that it fits on one tab-separated line."""
+    if "\\" in text or "\t" in text or "\n" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    return text
+
+
+def _path(value: Any) -> str | None:
+    """An absolute, normalized path for an audit argument, or None for descriptors."""
+    if value is None or isinstance(value, int):
+        return None
+    text: str = os.fsdecode(os.fspath(value))
+    if not text:
+        return None
+    if not text.startswith("/"):
+        text = os.path.join(os.getcwd(), text)
+    return os.path.normpath(text)
+
+
+class Recorder:
+    """Appends one process's file accesses to a capture log, once per (kind, path)."""
+
+    def __init__(self, log_path: str, *, files: bool = True) -> None:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        self.fd = os.open(log_path, flags, 0o600)
+        self.log_path = log_path
+        self.files = files
+        self.active = True
+        self.seen: set[tuple[str, str]] = set()
+        #: The thread that reads a program's first line (shebang): its opens are not the run's.
+        self.quiet_thread: int | None = None
+        #: Modules loaded before the program started (by ``.pth`` files): not the run's.
+        self.preloaded = set(sys.modules)
+        #: Called on a ``subprocess.Popen`` event, before the child is started.
+        self.on_popen: Callable[[], None] | None = None
+
+    def retarget(self, log_path: str) -> None:
+        """Write to another log from now on (a new in-process capture)."""
+        old, self.fd = self.fd, os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                                        | os.O_CLOEXEC, 0o600)
+        self.log_path = log_path
+        self.seen = set()
+        os.close(old)
+
+    def write(self, kind: str, *fields: str) -> None:
+        line = kind + "\t" + str(os.getpid())
+        for field in fields:
+            line += "\t" + escape(field)
+        os.write(self.fd, (line + "\n").encode("utf-8", "surrogateescape"))
+
+    def file(self, kind: str, path: str) -> None:
+        key = (kind, path)
+        if key not in self.seen:
+            self.seen.add(key)
+            self.write(kind, path)
+
+    def hello(self) -> None:
+        """Describe this interpreter (its prefixes tell the parent what to ignore)."""
+        impl = sys.implementation.name
+        version = ".".join(str(v) for v in sys.version_info[:3])
+        self.write("H", str(os.getppid()), sys.executable or "", impl, version, sys.prefix,
+                   sys.base_prefix, *[p for p in sys.path if p])
+
+    def modules(self) -> None:
+        """Report the top-level non-standard-library modules this process imported."""
+        if not self.active:
+            return
+        stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
+        fields: list[str] = []
+        for name, module in list(sys.modules.items()):
+            if "." in name or name in stdlib or name in sys.builtin_module_names:
+                continue
+            if name in self.preloaded:
+                continue
+            if name.startswith(_OWN_MODULES):
+                continue
+            where = getattr(module, "__file__", None)
+            if not where:
+                paths = getattr(module, "__path__", None)
+                where = next(iter(paths), None) if paths else None
+            if where:
+                fields += [name, str(where)]
+        self.write("M", *fields)
+
+    # -- the audit hook --------------------------------------------------------------------
+
+    def hook(self, event: str, args: tuple[Any, ...]) -> None:
+        handler = _HANDLERS.get(event)
+        if handler is None or not self.active:
+            return
+        try:
+            handler(self, args)
+        except Exception:  # noqa: BLE001 - an observer must never break the program
+            pass
+
+
+def _on_open(rec: Recorder, args: tuple[Any, ...]) -> None:
+    if not rec.files or (rec.quiet_thread is not None and _thread_id() == rec.quiet_thread):
+        return
+    path = _path(args[0])
+    flags = args[2] if len(args) > 2 and isinstance(args[2], int) else os.O_RDONLY
+    if path is None or flags & os.O_DIRECTORY:
+        return
+    if flags & os.O_ACCMODE == os.O_RDONLY and not flags & _MODIFY:
+        rec.file("R", path)
+    elif flags & os.O_TRUNC or (flags & os.O_CREAT and flags & os.O_EXCL):
+        rec.file("W", path)
+    else:
+        rec.file("U" if os.path.exists(path) else "W", path)
+
+
+def _on_rename(rec: Recorder, args: tuple[Any, ...]) -> None:
+    src, dst = _path(args[0]), _path(args[1])
+    if rec.files and src and dst:
+        rec.write("N", src, dst)
+
+
+def _on_remove(rec: Recorder, args: tuple[Any, ...]) -> None:
+    path = _path(args[0])
+    if rec.files and path:
+        rec.write("D", path)
+
+
+def _on_truncate(rec: Recorder, args: tuple[Any, ...]) -> None:
+    path = _path(args[0])
+    if rec.files and path:
+        rec.file("U", path)
+
+
+def _on_link(rec: Recorder, args: tuple[Any, ...]) -> None:
+    path = _path(args[1])
+    if rec.files and path:
+        rec.file("W", path)
+
+
+def _on_sqlite(rec: Recorder, args: tuple[Any, ...]) -> None:
+    if args and isinstance(args[0], (str, bytes, os.PathLike)) and args[0] != ":memory:":
+        path = _path(args[0])
+        if rec.files and path:
+            rec.file("U" if os.path.exists(path) else "W", path)
+
+
+def _program(value: Any) -> str:
+    if isinstance(value, (str, bytes, os.PathLike)):
+        return os.fsdecode(value)
+    if isinstance(value, Sequence) and value:
+        return os.fsdecode(value[0])
+    return "?"
+
+
+def _on_popen(rec: Recorder, args: tuple[Any, ...]) -> None:
+    rec.write("X", _program(args[0] if args[0] is not None else args[1]))
+    if rec.on_popen is not None:
+        rec.on_popen()
+
+
+def _on_exec(rec: Recorder, args: tuple[Any, ...]) -> None:
+    rec.write("X", _program(args[0]))
+
+
+def _on_spawn(rec: Recorder, args: tuple[Any, ...]) -> None:
+    rec.write("X", _program(args[1]))
+
+
+def _on_system(rec: Recorder, args: tuple[Any, ...]) -> None:
+    rec.write("X", "/bin/sh")
+
+
+def _thread_id() -> int:
+    import _thread
+
+    return _thread.get_ident()
+
+
+_HANDLERS: dict[str, Callable[[Recorder, tuple[Any, ...]], None]] = {
+    "open": _on_open,
+    "os.rename": _on_rename,
+    "os.remove": _on_remove,
+    "os.truncate": _on_truncate,
+    "os.link": _on_link,
+    "shutil.rmtree": _on_remove,
+    "sqlite3.connect": _on_sqlite,
+    "subprocess.Popen": _on_popen,
+    "os.exec": _on_exec,
+    "os.posix_spawn": _on_exec,
+    "os.spawn": _on_spawn,
+    "os.system": _on_system,
+}
+
+_recorder: Recorder | None = None
+
+
+def current() -> Recorder | None:
+    """The recorder installed in this process, if any."""
+    return _recorder
+
+
+def install(log_path: str, *, files: bool = True) -> Recorder:
+    """Install (once per process) the audit hook that writes to ``log_path``."""
+    global _recorder  # noqa: PLW0603
+    if _recorder is not None:
+        if _recorder.log_path != log_path:
+            _recorder.retarget(log_path)
+        _recorder.files = files
+        _recorder.active = True
+        return _recorder
+    recorder = Recorder(log_path, files=files)
+    _recorder = recorder
+    sys.addaudithook(recorder.hook)
+    return recorder
+
+
+def start_child() -> None:
+    """Bootstrap entry point: observe this process as the parent's environment asks."""
+    log_path = os.environ.get(ENV_LOG)
+    if not log_path or not hasattr(sys, "addaudithook"):
+        return
+    traced = os.environ.get(ENV_TRACED) == "1"
+    recorder = install(log_path, files=not traced)
+    recorder.hello()
+    import atexit
+
+    atexit.register(recorder.modules)
+    strace = os.environ.get(ENV_STRACE, "")
+    if not traced:
+        here = os.path.dirname(os.path.abspath(__file__))
+        spawn = _load("_tracline_capture_spawn", os.path.join(here, "_spawn.py"))
+        spawn.install(recorder, strace, os.environ.get(ENV_DIR, ""))
+
+
+def _load(name: str, path: str) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

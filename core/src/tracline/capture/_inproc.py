@@ -1,0 +1,150 @@
+"""``capture_in_process``: observe a task that runs inside this process (an orchestrator's).
+
+    with capture_in_process(job="train") as capture:
+        train()                       # the task's own code, any threads it starts
+    capture.record.inputs             # FileRecords with digests
+    capture.record.run_facets()       # {"tracline_execution": ..., "tracline_gpuCost": ...}
+
+The audit hook is installed once per process and is idle outside a capture; inside one it
+records every file the process opens, and child processes started meanwhile report through
+the same bootstrap as under ``tracline run`` (non-Python ones under strace).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import attrs
+
+from tracline.capture import _hooks, _spawn
+from tracline.capture._classify import IgnoreRules
+from tracline.capture._observe import PythonProcess
+from tracline.capture._recipe import git_info, host_info, interpreter_info, packages_for
+from tracline.capture._record import RunRecord, event_dict, new_run_id, utcnow
+from tracline.capture._redact import redact_argv, redact_env
+from tracline.capture._run import _Capture, child_environment, find_strace
+from tracline.capture._watch import Hashes, Watcher
+from tracline.config import Config, get_config
+
+__all__ = ["InProcessCapture", "capture_in_process"]
+
+
+@attrs.define
+class InProcessCapture:
+    """Filled in when the ``with`` block ends: ``record`` holds what the task did."""
+
+    record: RunRecord
+
+
+@contextmanager
+def capture_in_process(
+    job: str = "task",
+    *,
+    namespace: str | None = None,
+    argv: list[str] | None = None,
+    gpus: int | None = None,
+    gpu_model: str | None = None,
+    config: Config | None = None,
+    emit: bool = False,
+    run_id: str | None = None,
+) -> Iterator[InProcessCapture]:
+    """Observe the files this process (and its children) touch while the block runs.
+
+    With ``emit=True`` the START and COMPLETE/FAIL events are emitted as ``tracline run``
+    does (FAIL when the block raises); by default the integration emits its own events
+    with ``record.run_facets()`` and the records' artifacts.
+    """
+    config = config or get_config()
+    record = RunRecord(run_id=run_id or new_run_id(), job=job,
+                       namespace=namespace or config.namespace,
+                       argv=redact_argv(argv if argv is not None else sys.argv),
+                       cwd=os.getcwd(), started_at=utcnow(), capture_mode="in-process")
+    result = InProcessCapture(record)
+    if config.disabled:
+        yield result
+        return
+    capture = _Capture(record, argv or sys.argv, sys.executable, dict(os.environ), config,
+                       emit=emit)
+    section = capture.section
+    capture_dir = os.path.join(capture.home, "capture", record.run_id)
+    os.makedirs(capture_dir, mode=0o700)
+    strace = find_strace(section)
+    saved = {k: os.environ.get(k) for k in (*_hooks.CAPTURE_ENV, "PYTHONPATH")}
+    os.environ.update(child_environment(
+        {k: os.environ.get(k, "") for k in ("PYTHONPATH",) if os.environ.get(k)},
+        capture_dir, strace))
+    log_path = os.environ[_hooks.ENV_LOG]
+    rules = IgnoreRules.build(cwd=record.cwd, home=capture.home, argv=[],
+                              ignore=section.get("ignore", ()), keep=section.get("keep", ()))
+    hashes = Hashes(str(section.get("algorithm", "blake3")))
+    recorder = _hooks.install(log_path)
+    _spawn.install(recorder, strace, capture_dir)
+    recorder.hello()
+    record.environment = redact_env(os.environ, section.get("env", ()))
+    record.host = host_info()
+    capture._emit(event_dict("START", record, event_time=record.started_at, with_files=False,
+                             run_facets=record.facet_dicts()))
+    watcher = Watcher(capture_dir, log_path, record.cwd, rules, hashes).start()
+    from tracline.gpu.sampler import GpuSampler
+
+    sampler = GpuSampler(os.getpid()).start()
+    started = time.monotonic()
+    failed: BaseException | None = None
+    try:
+        yield result
+    except BaseException as e:
+        failed = e
+        raise
+    finally:
+        recorder.active = False
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        try:
+            _finish(capture=capture, record=record, watcher=watcher, sampler=sampler,
+                    hashes=hashes, rules=rules, started=started, failed=failed, gpus=gpus,
+                    gpu_model=gpu_model, capture_dir=capture_dir)
+        finally:
+            shutil.rmtree(capture_dir, ignore_errors=True)
+
+
+def _finish(*, capture: _Capture, record: RunRecord, watcher: Watcher, sampler: object,
+            hashes: Hashes, rules: IgnoreRules, started: float,
+            failed: BaseException | None, gpus: int | None, gpu_model: str | None,
+            capture_dir: str) -> None:
+    from tracline.capture import _process
+    from tracline.gpu.cost import gpu_cost
+
+    record.wall_seconds = round(time.monotonic() - started, 3)
+    record.ended_at = utcnow()
+    record.exit_code = 0 if failed is None else 1
+    _process.wait_tracers(capture_dir, 10.0)
+    observed = watcher.stop()
+    usage = sampler.stop()  # type: ignore[attr-defined]
+    capture._files(observed, rules, hashes)
+    me = PythonProcess(os.getpid(), sys.executable, sys.implementation.name,
+                       ".".join(map(str, sys.version_info[:3])), sys.prefix, sys.base_prefix,
+                       [p for p in sys.path if p])
+    modules = {name: str(getattr(module, "__file__", "") or "")
+               for name, module in list(sys.modules.items())
+               if "." not in name and getattr(module, "__file__", None)}
+    modules.update(observed.modules)
+    record.interpreter = interpreter_info(me)
+    record.packages = packages_for(modules, [me, *observed.pythons],
+                                   Path(capture.home) / "cache")
+    record.code = git_info(record.cwd, capture.home)
+    record.gpu = gpu_cost(usage, wall_seconds=record.wall_seconds, declared_gpus=gpus,
+                          declared_model=gpu_model, config=capture.config)
+    if failed is not None:
+        record.warnings.append(f"task raised {type(failed).__name__}: {failed}")
+    state = "COMPLETE" if failed is None else "FAIL"
+    capture._emit(event_dict(state, record, event_time=record.ended_at,
+                             run_facets=record.facet_dicts()))

@@ -1,0 +1,205 @@
+"""The recipe of a run: code version (git), imported packages, interpreter, host, environment.
+
+Everything here is observed, never declared. Git is read without taking its index lock and
+never refuses a run: uncommitted changes and untracked files only make the run ``dirty``
+(with the digest of ``git diff HEAD``). Packages are the distributions that provide the
+top-level modules the run's Python processes actually imported, resolved in *their*
+environment (site folders reported by each process), never tracline's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from tracline.capture._observe import PythonProcess
+from tracline.capture._redact import redact_text
+
+__all__ = ["CodeInfo", "git_info", "host_info", "packages_for", "site_distributions"]
+
+_GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+
+
+@attrs.define
+class CodeInfo:
+    """The git state of the code a run executed."""
+
+    repository: str | None = None
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+    diffDigest: str | None = None  # noqa: N815
+    untracked: int | None = None
+
+
+def _git(cwd: str, *args: str) -> tuple[int, bytes]:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, timeout=30,
+            env={**os.environ, **_GIT_ENV}, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return 1, b""
+    return done.returncode, done.stdout
+
+
+def git_info(cwd: str, home: str | None = None) -> CodeInfo | None:
+    """The repository, commit, branch and dirtiness at ``cwd``; None outside a repository."""
+    rc, out = _git(cwd, "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD")
+    lines = out.decode("utf-8", "replace").splitlines()
+    if rc != 0:
+        rc, out = _git(cwd, "rev-parse", "--show-toplevel")
+        if rc != 0:
+            return None
+        lines = [out.decode().strip(), "", "HEAD"]
+    top, commit, branch = lines[0], lines[1] or None, lines[2] if len(lines) > 2 else "HEAD"
+    info = CodeInfo(commit=commit, branch=None if branch == "HEAD" else branch)
+    rc, url = _git(cwd, "config", "--get", "remote.origin.url")
+    info.repository = redact_text(url.decode().strip()) if rc == 0 and url.strip() else top
+    rc, status = _git(cwd, "status", "--porcelain=v1", "-z", "--untracked-files=normal")
+    skip = os.path.relpath(home, top) + "/" if home and home.startswith(top + "/") else None
+    entries = [e for e in status.decode("utf-8", "surrogateescape").split("\0") if e]
+    tracked = untracked = 0
+    for entry in entries:
+        path = entry[3:]
+        if entry.startswith("??"):
+            if skip is None or not (path + "/").startswith(skip):
+                untracked += 1
+        elif len(entry) > 3 and entry[2] == " ":
+            tracked += 1
+    info.untracked = untracked
+    info.dirty = bool(tracked or untracked) or commit is None
+    if tracked and commit:
+        rc, diff = _git(cwd, "diff", "HEAD", "--binary", "--no-ext-diff", "--no-color")
+        if rc == 0:
+            import blake3
+
+            info.diffDigest = "blake3:" + blake3.blake3(diff).hexdigest()
+    return info
+
+
+def host_info() -> dict[str, Any]:
+    """The machine: hostname, operating system, platform, CPU count."""
+    uname = platform.uname()
+    system = uname.system
+    try:
+        system = platform.freedesktop_os_release().get("PRETTY_NAME", system)
+    except OSError:
+        pass
+    return {"hostname": uname.node, "os": system,
+            "platform": f"{uname.system}-{uname.release}-{uname.machine}",
+            "cpuCount": os.cpu_count()}
+
+
+def interpreter_info(process: PythonProcess | None) -> dict[str, str] | None:
+    """The interpreter of the run's first Python process."""
+    if process is None:
+        return None
+    return {"implementation": process.implementation, "version": process.version,
+            "executable": process.executable}
+
+
+def _top_levels(dist_info: Path) -> set[str]:
+    top = dist_info / "top_level.txt"
+    if top.is_file():
+        return {line.strip() for line in top.read_text().splitlines() if line.strip()}
+    names: set[str] = set()
+    record = dist_info / "RECORD"
+    if record.is_file():
+        for line in record.read_text(errors="replace").splitlines():
+            path = line.split(",", 1)[0]
+            first = path.split("/", 1)[0]
+            if not first or first.startswith(("..", "__pycache__")) or first.endswith(
+                (".dist-info", ".data", ".pth")
+            ):
+                continue
+            names.add(first if "/" in path else first.split(".", 1)[0])
+    return names
+
+
+def _editable_roots(site: Path, dist_info: Path) -> list[str]:
+    roots = []
+    record = dist_info / "RECORD"
+    if record.is_file():
+        for line in record.read_text(errors="replace").splitlines():
+            name = line.split(",", 1)[0]
+            if name.endswith(".pth") and "/" not in name and (site / name).is_file():
+                for entry in (site / name).read_text(errors="replace").splitlines():
+                    if entry.startswith("/") and os.path.isdir(entry):
+                        roots.append(entry.rstrip("/") + "/")
+    return roots
+
+
+def site_distributions(site: str, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Map a site folder's top-level modules (and editable roots) to ``name==version``.
+
+    The map is cached on disk per folder, keyed by the folder's mtime (which changes when a
+    distribution is installed or removed).
+    """
+    folder = Path(site)
+    try:
+        stamp = folder.stat().st_mtime_ns
+    except OSError:
+        return {"modules": {}, "roots": {}}
+    cache_file = None
+    if cache_dir is not None:
+        import hashlib
+
+        cache_file = cache_dir / f"site-{hashlib.sha1(site.encode()).hexdigest()[:16]}.json"
+        try:
+            cached = json.loads(cache_file.read_text())
+            if cached.get("stamp") == stamp and cached.get("site") == site:
+                return dict(cached["map"])
+        except (OSError, ValueError, KeyError):
+            pass
+    modules: dict[str, str] = {}
+    roots: dict[str, str] = {}
+    for dist_info in sorted(folder.glob("*.dist-info")):
+        stem = dist_info.name.removesuffix(".dist-info")
+        name, _, version = stem.partition("-")
+        ref = f"{name}=={version}"
+        for top in _top_levels(dist_info):
+            modules.setdefault(top, ref)
+        for root in _editable_roots(folder, dist_info):
+            roots[root] = ref
+    result = {"modules": modules, "roots": roots}
+    if cache_file is not None:
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            cache_file.write_text(json.dumps({"site": site, "stamp": stamp, "map": result}))
+        except OSError:
+            pass
+    return result
+
+
+def packages_for(modules: Mapping[str, str], processes: Iterable[PythonProcess],
+                 cache_dir: Path | None = None) -> list[tuple[str, str]]:
+    """The distributions (name, version) providing ``modules`` (name -> file), tracline excluded."""
+    sites = sorted({p for proc in processes for p in proc.path if "-packages" in p},
+                   key=len, reverse=True)
+    maps = {site: site_distributions(site, cache_dir) for site in sites}
+    found: set[str] = set()
+    for name, where in modules.items():
+        if name.startswith("tracline") or name.startswith("_tracline"):
+            continue
+        ref = None
+        for site in sites:
+            if where.startswith(site.rstrip("/") + "/"):
+                ref = maps[site]["modules"].get(name)
+                break
+        if ref is None:
+            for site in sites:
+                ref = next((r for root, r in maps[site]["roots"].items()
+                            if where.startswith(root)), None)
+                if ref:
+                    break
+        if ref and not ref.lower().startswith("tracline"):
+            found.add(ref)
+    return sorted((tuple(r.split("==", 1)) for r in found), key=lambda p: p[0].lower())  # type: ignore[misc]

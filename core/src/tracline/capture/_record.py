@@ -1,0 +1,248 @@
+"""The record of one captured run, and its OpenLineage events as plain JSON.
+
+``tracline run`` builds its events here as dictionaries rather than through
+openlineage-python's classes, so that a run does not pay for importing the client (a few
+hundred milliseconds) — the events are the same, field for field, as
+:func:`tracline.events.run_event` builds (a test holds them equal). Integrations that want
+facet objects call :meth:`RunRecord.run_facets`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from typing import Any
+
+import attrs
+
+from tracline._version import __version__
+from tracline.capture._recipe import CodeInfo
+from tracline.gpu.cost import GpuCost
+
+__all__ = ["FileRecord", "RunRecord", "event_dict", "new_run_id", "utcnow"]
+
+PRODUCER = "https://github.com/tracline/tracline"
+_OL = "https://openlineage.io/spec/"
+_OWN = "https://tracline.dev/spec/facets/1-0-0/"
+SCHEMAS = {
+    "RunEvent": f"{_OL}2-0-2/OpenLineage.json#/$defs/RunEvent",
+    "ProcessingEngineRunFacet": f"{_OL}facets/1-1-1/ProcessingEngineRunFacet.json",
+    "ErrorMessageRunFacet": f"{_OL}facets/1-0-1/ErrorMessageRunFacet.json",
+    "JobTypeJobFacet": f"{_OL}facets/2-0-4/JobTypeJobFacet.json",
+    "DatasetVersionDatasetFacet": f"{_OL}facets/1-0-1/DatasetVersionDatasetFacet.json",
+    "TraclineContentHashDatasetFacet": f"{_OWN}TraclineContentHashDatasetFacet.json",
+    "TraclineExecutionRunFacet": f"{_OWN}TraclineExecutionRunFacet.json",
+    "TraclineGpuCostRunFacet": f"{_OWN}TraclineGpuCostRunFacet.json",
+}
+
+
+def new_run_id() -> str:
+    """A UUIDv7 (time-ordered) run id, without importing openlineage-python."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def utcnow() -> str:
+    """The current time as an ISO-8601 UTC timestamp."""
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def _facet(schema: str, **fields: Any) -> dict[str, Any]:
+    url = SCHEMAS[schema]
+    if "#" not in url:
+        url += f"#/$defs/{schema}"
+    return {"_producer": PRODUCER, "_schemaURL": url, **_clean(fields)}
+
+
+def _clean(value: Any) -> Any:
+    """Drop None values recursively, as openlineage-python's serializer does."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+@attrs.define
+class FileRecord:
+    """A file the run read or wrote, with its content digest at that moment."""
+
+    path: str
+    digest: str | None = None
+    size: int | None = None
+    file_count: int = 1
+    kind: str | None = None
+    #: Why there is no digest (unreadable, removed before it could be hashed, ...).
+    error: str | None = None
+    #: An input the run also changed: its digest is the one taken when it was read.
+    modified: bool = False
+
+    def dataset(self, role: str) -> dict[str, Any]:
+        """The OpenLineage input or output dataset (namespace ``file``)."""
+        facets: dict[str, Any] = {}
+        if self.digest:
+            facets["version"] = _facet("DatasetVersionDatasetFacet", datasetVersion=self.digest)
+            facets["tracline_contentHash"] = _facet(
+                "TraclineContentHashDatasetFacet", algorithm=self.digest.split(":", 1)[0],
+                digest=self.digest, size=self.size or 0, fileCount=self.file_count,
+                kind=self.kind,
+            )
+        return {"namespace": "file", "name": self.path, "facets": facets,
+                f"{role}Facets": {}}
+
+    def artifact(self) -> Any:
+        """The :class:`tracline.events.Artifact` (imports openlineage-python)."""
+        from tracline.events import Artifact
+
+        return Artifact.file(self.path, self.digest, self.size, self.file_count, self.kind)
+
+
+@attrs.define
+class RunRecord:
+    """What a captured run did: its files, recipe, exit status and GPU cost."""
+
+    run_id: str
+    job: str
+    namespace: str
+    argv: list[str]
+    cwd: str
+    started_at: str
+    capture_mode: str
+    ended_at: str | None = None
+    wall_seconds: float | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    inputs: list[FileRecord] = attrs.field(factory=list)
+    outputs: list[FileRecord] = attrs.field(factory=list)
+    code: CodeInfo | None = None
+    packages: list[tuple[str, str]] = attrs.field(factory=list)
+    package_digest: str | None = None
+    interpreter: dict[str, str] | None = None
+    host: dict[str, Any] | None = None
+    environment: dict[str, str] = attrs.field(factory=dict)
+    gpu: GpuCost | None = None
+    warnings: list[str] = attrs.field(factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the command exited with status 0."""
+        return self.exit_code == 0
+
+    @property
+    def error(self) -> str | None:
+        """Why the run failed, in words (None when it succeeded or is still running)."""
+        if self.signal:
+            import signal as signals
+
+            try:
+                name = signals.Signals(self.signal).name
+            except ValueError:
+                name = f"signal {self.signal}"
+            return f"command was killed by {name}"
+        if self.exit_code not in (None, 0):
+            return f"command exited with status {self.exit_code}"
+        return None
+
+    def execution(self) -> dict[str, Any]:
+        """The ``tracline_execution`` facet's fields as JSON."""
+        packages = None
+        if self.packages or self.package_digest:
+            packages = {"lockDigest": self.package_digest, "manager": "python",
+                        "items": [{"name": n, "version": v} for n, v in self.packages]}
+        fields: dict[str, Any] = _clean({
+            "argv": self.argv, "cwd": self.cwd, "exitCode": self.exit_code,
+            "captureMode": self.capture_mode,
+            "code": attrs.asdict(self.code) if self.code else None, "packages": packages,
+            "interpreter": self.interpreter, "host": self.host,
+            "environment": self.environment or None,
+        })
+        return fields
+
+    def facet_dicts(self) -> dict[str, dict[str, Any]]:
+        """The run's tracline facets as JSON, keyed as in events."""
+        facets = {"tracline_execution": _facet("TraclineExecutionRunFacet", **self.execution())}
+        if self.gpu is not None:
+            facets["tracline_gpuCost"] = _facet("TraclineGpuCostRunFacet", **self.gpu.as_dict())
+        return facets
+
+    def run_facets(self) -> dict[str, Any]:
+        """The run's tracline facets as openlineage-python objects (for integrations)."""
+        from tracline.facets import RUN_FACETS
+
+        out: dict[str, Any] = {}
+        for key, data in self.facet_dicts().items():
+            fields = {k: v for k, v in data.items() if not k.startswith("_")}
+            out[key] = _structure(RUN_FACETS[key], fields)
+        return out
+
+    def input_artifacts(self) -> list[Any]:
+        """Inputs as :class:`tracline.events.Artifact` objects."""
+        return [f.artifact() for f in self.inputs]
+
+    def output_artifacts(self) -> list[Any]:
+        """Outputs as :class:`tracline.events.Artifact` objects."""
+        return [f.artifact() for f in self.outputs]
+
+
+def _structure(cls: type, fields: dict[str, Any]) -> Any:
+    """Build an attrs facet (and its nested attrs fields) from JSON fields."""
+    from tracline import facets as f
+
+    nested = {"code": f.CodeVersion, "interpreter": f.Interpreter, "host": f.Host}
+    kwargs = dict(fields)
+    for key, kind in nested.items():
+        if isinstance(kwargs.get(key), dict):
+            kwargs[key] = kind(**kwargs[key])
+    if isinstance(kwargs.get("packages"), dict):
+        data = dict(kwargs["packages"])
+        data["items"] = [f.PackageRef(**i) for i in data.get("items", [])]
+        kwargs["packages"] = f.PackageSet(**data)
+    return cls(**kwargs, producer=PRODUCER)
+
+
+def event_dict(
+    state: str,
+    record: RunRecord,
+    *,
+    event_time: str,
+    run_facets: dict[str, dict[str, Any]] | None = None,
+    with_files: bool = True,
+    parent: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One run event as JSON, exactly as :func:`tracline.events.run_event` would build it."""
+    facets: dict[str, Any] = {
+        "processing_engine": _facet("ProcessingEngineRunFacet", version=__version__,
+                                    name="tracline", openlineageAdapterVersion=__version__),
+    }
+    if parent is not None:
+        facets["parent"] = parent
+    error = record.error if state in ("FAIL", "ABORT") else None
+    if error is not None:
+        facets["errorMessage"] = _facet("ErrorMessageRunFacet", message=error,
+                                        programmingLanguage="python")
+    facets.update(run_facets or {})
+    job_type = _facet("JobTypeJobFacet", processingType="BATCH", integration="TRACLINE",
+                      jobType="JOB")
+    return {
+        "eventTime": event_time,
+        "producer": PRODUCER,
+        "schemaURL": SCHEMAS["RunEvent"],
+        "run": {"runId": record.run_id, "facets": facets},
+        "job": {"namespace": record.namespace, "name": record.job,
+                "facets": {"jobType": job_type}},
+        "eventType": state,
+        "inputs": [f.dataset("input") for f in record.inputs] if with_files else [],
+        "outputs": [f.dataset("output") for f in record.outputs] if with_files else [],
+    }
+
+
+def default_job(argv: list[str], cwd: str) -> str:
+    """A job name from the command: the script or program, e.g. ``train.py``."""
+    words = [a for a in argv if not a.startswith("-")]
+    if len(words) > 1 and os.path.basename(words[0]).startswith(("python", "bash", "sh")):
+        return os.path.basename(words[1])
+    return os.path.basename(words[0]) if words else "command"
