@@ -72,7 +72,11 @@ def hash_mapped(
         # The file may have shrunk between the caller's fstat and the lease: never map past EOF.
         if os.fstat(fd).st_size < size:
             return 0
-        with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mapped:
+        try:
+            mapped = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # a file system that cannot map: read instead
+            return 0
+        with mapped:
             with contextlib.suppress(AttributeError, OSError):
                 mapped.madvise(mmap.MADV_SEQUENTIAL)
             with memoryview(mapped) as view:
