@@ -1,0 +1,108 @@
+"""Children of the command are followed: Python ones by the bootstrap, others by strace."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .conftest import Run
+from .helpers import PYTHON, blake3_of, digests, last, names, write
+
+needs_strace = pytest.mark.skipif(shutil.which("strace") is None,
+                                  reason="strace is not installed (apt-get install strace)")
+
+SUBPROCESS = """
+import subprocess, sys
+subprocess.run([sys.executable, "child.py"], check=True)
+subprocess.run([sys.executable, "-c", "open('from_c.txt', 'w').write(open('b.txt').read())"],
+               check=True, env={"PATH": "/usr/bin:/bin"})   # an explicit env still reports
+"""
+CHILD = "open('from_child.txt', 'w').write(open('a.txt').read())\n"
+MULTI = """
+import multiprocessing as mp, sys
+
+def work(i):
+    with open(f"in_{i}.txt") as src, open(f"out_{i}.txt", "w") as dst:
+        dst.write(src.read().upper())
+
+if __name__ == "__main__":
+    mp.set_start_method(sys.argv[1])
+    with mp.Pool(2) as pool:
+        pool.map(work, range(3))
+"""
+
+
+def test_python_children_via_subprocess(tracline_run: Run, tracline_home: Path) -> None:
+    """A Python child (even one given an explicit env) reports its files to the run."""
+    root = tracline_home.parent
+    write(root / "a.txt", "a")
+    write(root / "b.txt", "b")
+    write(root / "child.py", CHILD)
+    write(root / "parent.py", SUBPROCESS)
+    done = tracline_run("--", PYTHON, "parent.py")
+    assert done.returncode == 0, done.stderr
+    event = last(tracline_home)
+    assert names(event["inputs"], root) == {"a.txt", "b.txt"}
+    assert names(event["outputs"], root) == {"from_child.txt", "from_c.txt"}
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
+def test_multiprocessing_workers(tracline_run: Run, tracline_home: Path, method: str) -> None:
+    """multiprocessing workers are observed with every start method."""
+    root = tracline_home.parent
+    for i in range(3):
+        write(root / f"in_{i}.txt", f"row {i}")
+    write(root / "multi.py", MULTI)
+    done = tracline_run("--", PYTHON, "multi.py", method)
+    assert done.returncode == 0, done.stderr
+    event = last(tracline_home)
+    assert names(event["inputs"], root) == {f"in_{i}.txt" for i in range(3)}
+    assert names(event["outputs"], root) == {f"out_{i}.txt" for i in range(3)}
+
+
+@needs_strace
+def test_shell_command_is_traced(tracline_run: Run, tracline_home: Path) -> None:
+    """`bash -c 'cat a > b'` records a as input and b as output, with their digests."""
+    root = tracline_home.parent
+    write(root / "a", "some bytes\n")
+    done = tracline_run("--", "bash", "-c", "cat a > b && mv b c && cat c > d && rm c")
+    assert done.returncode == 0, done.stderr
+    event = last(tracline_home)
+    assert event["run"]["facets"]["tracline_execution"]["captureMode"] == "strace"
+    assert names(event["inputs"], root) == {"a"}
+    assert names(event["outputs"], root) == {"d"}
+    assert digests(event["outputs"]) == {str(root / "d"): blake3_of(root / "d")}
+
+
+@needs_strace
+def test_shell_child_of_python_is_traced(tracline_run: Run, tracline_home: Path) -> None:
+    """A Python command's shell children (subprocess, os.system) run under strace."""
+    root = tracline_home.parent
+    write(root / "a", "x")
+    write(root / "p.py", "import os, subprocess\n"
+          "subprocess.run('cat a > b', shell=True, check=True)\n"
+          "os.system('cat b > c')\n")
+    done = tracline_run("--", PYTHON, "p.py")
+    assert done.returncode == 0, done.stderr
+    event = last(tracline_home)
+    assert names(event["inputs"], root) == {"a"}
+    assert names(event["outputs"], root) == {"b", "c"}
+    assert event["run"]["facets"]["tracline_execution"]["captureMode"] == \
+        "audit-hook+strace-children"
+
+
+@needs_strace
+def test_python_under_a_shell(tracline_run: Run, tracline_home: Path) -> None:
+    """A Python script started by a shell script is seen through strace, packages included."""
+    root = tracline_home.parent
+    write(root / "in.csv", "1,2\n")
+    write(root / "step.py", "import json\nopen('out.json', 'w').write(json.dumps("
+          "open('in.csv').read()))\n")
+    write(root / "run.sh", f"set -e\n{PYTHON} step.py\n")
+    done = tracline_run("--", "bash", "run.sh")
+    assert done.returncode == 0, done.stderr
+    event = last(tracline_home)
+    assert names(event["inputs"], root) == {"in.csv"}
+    assert names(event["outputs"], root) == {"out.json"}
