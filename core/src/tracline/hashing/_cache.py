@@ -121,7 +121,9 @@ class StatCache(SelfHealingDb):
                 table, stored_links, tree_hex, size = snapshot
                 for rel, _path, st in files:
                     cached = table.get(rel)
-                    if cached is not None and cached[:5] == _key(st):
+                    if cached is not None and cached[:5] == (
+                        st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+                    ):
                         found[rel] = cached[5]
                 if len(found) == len(files) == len(table) and stored_links == tuple(sorted(links)):
                     return found, (tree_hex, size)

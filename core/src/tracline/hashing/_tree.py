@@ -64,14 +64,13 @@ def walk(root: str) -> tuple[list[File], list[Link]]:
             for item in listing:
                 rel = prefix + item.name
                 try:
-                    if item.is_symlink():
+                    st = item.stat(follow_symlinks=False)
+                    if stat.S_ISLNK(st.st_mode):
                         try:
                             st = os.stat(item.path)
                         except FileNotFoundError:
                             links.append((rel, os.readlink(item.path)))
                             continue
-                    else:
-                        st = item.stat(follow_symlinks=False)
                 except OSError as e:
                     raise os_error(item.path, e, "stat") from e
                 if stat.S_ISREG(st.st_mode):
