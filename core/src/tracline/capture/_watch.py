@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 import threading
 import time
 from typing import Any
@@ -56,8 +57,11 @@ class Hashes:
             return None
         except OSError as e:
             return FileRecord(path, error=f"cannot stat {path}: {e.strerror}")
-        if not os.path.isfile(path):
+        if stat.S_ISDIR(st.st_mode):
             return None
+        if not stat.S_ISREG(st.st_mode):
+            return FileRecord(path, error=f"{path} is not a regular file (a pipe, device or "
+                              "socket), so it has no content digest")
         from tracline.hashing import digest_file
 
         hexdigest = self.store.lookup(path, st, self.algorithm) if self.store else None
