@@ -147,6 +147,13 @@ def _string(token: str) -> str | None:
     return os.fsdecode(_ESCAPE.sub(one, raw))
 
 
+def _annotation(text: str) -> str:
+    """Decode the path in a ``-y`` annotation (``3</a\\303\\251>``), escaped as strings are."""
+    if "\\" not in text:
+        return text
+    return _string(f'"{text}"') or text
+
+
 def _split_args(text: str) -> list[str]:
     """Split a syscall's arguments at top-level commas (strings and brackets kept whole)."""
     args, depth, current, quoted, escaped = [], 0, [], False, False
@@ -198,7 +205,7 @@ class StraceParser:
         base = None
         if dirfd is not None:
             match = _ANNOTATED.search(dirfd)
-            base = match.group(1) if match else None
+            base = _annotation(match.group(1)) if match else None
         return os.path.normpath(os.path.join(base or self.cwds.get(pid, self.cwd), path))
 
     def _line(self, line: str) -> None:
@@ -235,7 +242,8 @@ class StraceParser:
             flags = "O_WRONLY|O_TRUNC" if call == "creat" else args[2 if at else 1]
             if "O_DIRECTORY" in flags:
                 return
-            full = os.path.normpath(annotation) if annotation and annotation.startswith("/") \
+            full = os.path.normpath(_annotation(annotation)) \
+                if annotation and annotation.startswith("/") \
                 else self._resolve(pid, args[0] if at else None, path)
             if "O_TRUNC" in flags or ("O_CREAT" in flags and "O_EXCL" in flags):
                 obs.access("W", full)
@@ -266,4 +274,4 @@ class StraceParser:
         elif call == "fchdir":
             match = _ANNOTATED.search(args[0])
             if match:
-                self.cwds[pid] = match.group(1)
+                self.cwds[pid] = _annotation(match.group(1))
