@@ -156,4 +156,5 @@ def make_plan(registry: Registry, trace: Trace) -> Plan:
 def plan(ref: str, *, depth: int = DEFAULT_DEPTH, registry: Registry | None = None) -> Plan:
     """The reproduction plan of a path, digest or dataset name."""
     registry = open_registry(registry)
-    return make_plan(registry, trace_artifact(registry, resolve(registry, ref), depth))
+    with registry.snapshot():
+        return make_plan(registry, trace_artifact(registry, resolve(registry, ref), depth))

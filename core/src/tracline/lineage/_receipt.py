@@ -137,4 +137,5 @@ def build_receipt(registry: Registry, trace: Trace) -> Receipt:
 def receipt(ref: str, *, depth: int = DEFAULT_DEPTH, registry: Registry | None = None) -> Receipt:
     """The receipt of a path, digest or dataset name."""
     registry = open_registry(registry)
-    return build_receipt(registry, trace_artifact(registry, resolve(registry, ref), depth))
+    with registry.snapshot():
+        return build_receipt(registry, trace_artifact(registry, resolve(registry, ref), depth))

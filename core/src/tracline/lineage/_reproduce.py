@@ -218,5 +218,6 @@ def reproduce(ref: str, *, run: bool = True, keep: bool = False, depth: int = DE
               registry: Registry | None = None) -> ReproduceReport:
     """The plan for ``ref`` and, with ``run``, the outcome of re-running it."""
     registry = open_registry(registry)
-    plan = make_plan(registry, trace_artifact(registry, resolve(registry, ref), depth))
+    with registry.snapshot():
+        plan = make_plan(registry, trace_artifact(registry, resolve(registry, ref), depth))
     return run_plan(registry, plan, keep=keep) if run else ReproduceReport(plan, [])

@@ -156,30 +156,48 @@ class _Walker:
     def __init__(self, registry: Registry, all_producers: bool) -> None:
         self.registry = registry
         self.all_producers = all_producers
+        #: Whether any write lacks a digest (asked once; if none, names cannot match content).
+        self.digestless: bool | None = None
 
     def producers(self, frontier: list[TraceNode], consumers: dict[str, RunRow | None],
                   ) -> dict[str, _Chosen]:
         """For each frontier node key: (producing run, how matched, the other producers)."""
-        by_digest = self.registry.producers_of(n.digest for n in frontier if n.digest)
-        runs = self.registry.runs_by_id(
-            (r.run_id for rows in by_digest.values() for r in rows), facets=False)
+        by_digest = self.registry.producing_runs(n.digest for n in frontier if n.digest)
         chosen: dict[str, _Chosen] = {}
+        unmatched = []
         for node in frontier:
-            if node.digest:
-                rows = [r for r in by_digest.get(node.digest, []) if r.run_id in runs]
-                if rows:
-                    best = min(rows, key=lambda r: _rank(runs.get(r.run_id), r))
-                    others = {r.run_id: runs[r.run_id] for r in rows if r.run_id != best.run_id}
-                    chosen[node.key] = (runs[best.run_id], "digest", list(others.values()))
-                continue
-            consumer = consumers.get(node.key)
-            before = consumer.started_at if consumer is not None else None
-            writer = self.registry.last_writer(node.namespace, node.name, before)
-            if writer is not None:
-                run = self.registry.runs_by_id([writer.run_id], facets=False).get(writer.run_id)
-                if run is not None:
-                    chosen[node.key] = (run, "name", [])
+            writes = by_digest.get(node.digest, []) if node.digest else []
+            if writes:
+                best = min(writes, key=lambda w: _rank(w[1], w[0]))[1]
+                others = {r.run_id: r for _, r in writes if r.run_id != best.run_id}
+                chosen[node.key] = (best, "digest", list(others.values()))
+            else:
+                unmatched.append(node)
+        if unmatched:
+            chosen.update(self._by_name(unmatched, consumers))
         return chosen
+
+    def _by_name(self, nodes: list[TraceNode], consumers: dict[str, RunRow | None],
+                 ) -> dict[str, _Chosen]:
+        """No writer of the content: the last earlier writer of the name — for content with a
+        digest only one that recorded none (an orchestrator's own event, say)."""
+        writes = self.registry.writes({n.name for n in nodes if not n.digest})
+        if self.digestless is None:
+            self.digestless = self.registry.has_digestless_writes()
+        if self.digestless:
+            writes.update(self.registry.writes({n.name for n in nodes if n.digest},
+                                               digestless=True))
+        picked: dict[str, ArtifactRow] = {}
+        for node in nodes:
+            consumer = consumers.get(node.key)
+            before = (consumer.started_at or consumer.ended_at) if consumer else None
+            earlier = [w for w in writes.get((node.namespace, node.name), [])
+                       if (before is None or (w.event_time or "") <= before)
+                       and (not node.digest or w.digest is None)]
+            if earlier:
+                picked[node.key] = earlier[-1]
+        runs = self.registry.runs_by_id({w.run_id for w in picked.values()}, facets=False)
+        return {key: (runs[w.run_id], "name", []) for key, w in picked.items() if w.run_id in runs}
 
     def walk(self, root: TraceNode, depth: int) -> None:
         seen = {root.key}
@@ -229,11 +247,13 @@ def trace_artifact(registry: Registry, artifact: ResolvedArtifact,
         raise ValidationError("depth", f"{depth} is negative", hint="give 0 or more levels")
     root = TraceNode(artifact.namespace, artifact.name, artifact.digest, artifact.size,
                      artifact.file_count, artifact.kind)
-    _Walker(registry, all_producers).walk(root, depth)
+    with registry.snapshot():
+        _Walker(registry, all_producers).walk(root, depth)
     return Trace(root, depth, artifact.note)
 
 
 def trace(ref: str, *, depth: int = DEFAULT_DEPTH, registry: Registry | None = None) -> Trace:
     """The upstream lineage of a path, digest or dataset name."""
     registry = open_registry(registry)
-    return trace_artifact(registry, resolve(registry, ref), depth)
+    with registry.snapshot():
+        return trace_artifact(registry, resolve(registry, ref), depth)

@@ -19,6 +19,17 @@ from sqlalchemy.types import TypeEngine
 
 metadata = MetaData()
 
+#: Bumped whenever a table, column or index is added; stored in ``registry_meta``.
+SCHEMA_VERSION = 2
+
+#: Facts about the registry itself (its schema version).
+meta = Table(
+    "registry_meta",
+    metadata,
+    Column("key", String(32), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 #: Every event the registry took, once (keyed by the digest of its canonical JSON).
 events = Table(
     "lineage_events",

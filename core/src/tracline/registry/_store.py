@@ -8,76 +8,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import attrs
-from sqlalchemy import Connection, func, insert, inspect, select, text
+from sqlalchemy import Connection, delete, func, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from tracline.db import make_engine
-from tracline.errors import NotFound, StoreError, ValidationError
+from tracline.errors import StoreError, ValidationError
 from tracline.registry import _schema as t
 from tracline.registry._ingest import index_event
+from tracline.registry._lookups import ArtifactRow, Lookups, RunRow
 
 __all__ = ["ArtifactRow", "Registry", "RunRow"]
 
-#: Ids per ``IN (...)`` list, well under SQLite's and PostgreSQL's parameter limits.
-_CHUNK = 500
-#: The character after each hex digit in every collation (``9`` → ``a``, ``f`` → ``g``).
-_NEXT_HEX = {**{c: chr(ord(c) + 1) for c in "012345678abcde"}, "9": "a", "f": "g"}
 
-
-@attrs.frozen
-class RunRow:
-    """A run as the registry knows it."""
-
-    run_id: str
-    job_namespace: str
-    job_name: str
-    state: str
-    started_at: str | None
-    ended_at: str | None
-    parent_run_id: str | None
-    facets: dict[str, Any]
-
-
-@attrs.frozen
-class ArtifactRow:
-    """A dataset a run read (``in``) or wrote (``out``), with its digest then."""
-
-    run_id: str
-    direction: str
-    namespace: str
-    name: str
-    digest: str | None
-    size: int | None
-    file_count: int | None
-    kind: str | None = None
-    event_time: str | None = None
-
-
-def _chunks(items: Iterable[str]) -> Iterator[list[str]]:
-    unique = sorted(set(items))
-    for i in range(0, len(unique), _CHUNK):
-        yield unique[i : i + _CHUNK]
-
-
-def _run_row(row: Any) -> RunRow:
-    raw = row.get("facets")
-    return RunRow(**{**row, "facets": json.loads(raw) if raw else {}})
-
-
-class Registry:
+class Registry(Lookups):
     """Open a registry at a SQLAlchemy URL; tables are created on first use."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self._local = threading.local()
         try:
-            t.metadata.create_all(self.engine)
-            self._add_missing_columns()
+            self._upgrade()
         except SQLAlchemyError as e:
             cause = getattr(e, "orig", None) or e
             raise StoreError(
@@ -85,9 +41,21 @@ class Registry:
                 hint="check the registry url and that the database is reachable",
             ) from e
 
-    def _add_missing_columns(self) -> None:
-        """Bring a registry written by an earlier version up to the current columns."""
+    def _schema_version(self) -> str | None:
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(
+                    select(t.meta.c.value).where(t.meta.c.key == "schema")).scalar()
+        except SQLAlchemyError:  # a new database, or one from before the version was kept
+            return None
+
+    def _upgrade(self) -> None:
+        """Create missing tables, columns and indices (added only, never changed or dropped)."""
+        if self._schema_version() == str(t.SCHEMA_VERSION):
+            return
         inspector = inspect(self.engine)
+        if not set(t.metadata.tables) <= set(inspector.get_table_names()):
+            t.metadata.create_all(self.engine)
         for table, columns in t.ADDED_COLUMNS.items():
             present = {c["name"] for c in inspector.get_columns(table)}
             with self.engine.begin() as conn:
@@ -95,9 +63,17 @@ class Registry:
                     if name not in present:
                         ddl = type_.compile(dialect=self.engine.dialect)
                         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+        for schema_table in t.metadata.sorted_tables:
+            indices = {i["name"] for i in inspector.get_indexes(schema_table.name)}
+            for index in schema_table.indexes:
+                if index.name not in indices:
+                    index.create(self.engine, checkfirst=True)
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.meta).where(t.meta.c.key == "schema"))
+            conn.execute(insert(t.meta).values(key="schema", value=str(t.SCHEMA_VERSION)))
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def _begin(self) -> Iterator[Connection]:
         try:
             with self.engine.begin() as conn:
                 yield conn
@@ -105,6 +81,29 @@ class Registry:
             raise
         except SQLAlchemyError as e:
             raise StoreError(f"registry error: {e}", hint="is the database reachable?") from e
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """The connection of the current :meth:`snapshot`, or a transaction of its own."""
+        bound = getattr(self._local, "conn", None)
+        if bound is not None:
+            yield bound
+            return
+        with self._begin() as conn:
+            yield conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Registry]:
+        """Run the lookups inside on one connection and transaction (fewer round trips)."""
+        if getattr(self._local, "conn", None) is not None:
+            yield self
+            return
+        with self._begin() as conn:
+            self._local.conn = conn
+            try:
+                yield self
+            finally:
+                self._local.conn = None
 
     # -- ingest --------------------------------------------------------------------------------
 
@@ -120,7 +119,7 @@ class Registry:
         canonical = json.dumps(event, sort_keys=True, separators=(",", ":"))
         key = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
         try:
-            with self._tx() as conn:
+            with self._begin() as conn:
                 conn.execute(insert(t.events).values(
                     event_key=key, run_id=run_id, event_type=event_type, event_time=event_time,
                     job_namespace=job["namespace"], job_name=job["name"], payload=canonical,
@@ -129,144 +128,6 @@ class Registry:
         except IntegrityError:
             return False
         return True
-
-    # -- runs ----------------------------------------------------------------------------------
-
-    def run(self, run_id: str) -> RunRow:
-        """The run with this exact id; :class:`NotFound` if there is none."""
-        with self._tx() as conn:
-            row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).mappings().first()
-        if row is None:
-            raise NotFound(f"no run {run_id} in the registry at {self.url}",
-                           hint="check the id with `tracline outbox status` or list runs")
-        return _run_row(row)
-
-    def find_run(self, ref: str) -> RunRow:
-        """The run whose id is ``ref``, or starts or ends with it (4+ characters, unambiguous)."""
-        ref = ref.strip()
-        if len(ref) < 4:
-            raise ValidationError("run", f"{ref!r} is too short to name a run",
-                                  hint="give the run id, or at least its first 8 characters")
-        c = t.runs.c
-        with self._tx() as conn:
-            rows = conn.execute(
-                select(t.runs).where(c.run_id.startswith(ref, autoescape=True)).limit(3)
-            ).mappings().all()
-            if not rows:  # the random tail shown in trees: a scan, fine for a command line
-                rows = conn.execute(
-                    select(t.runs).where(c.run_id.endswith(ref, autoescape=True)).limit(3)
-                ).mappings().all()
-        exact = [r for r in rows if r["run_id"] == ref]
-        if exact or len(rows) == 1:
-            return _run_row((exact or rows)[0])
-        if not rows:
-            raise NotFound(f"no run {ref} in the registry at {self.url}",
-                           hint="copy the run id from `tracline receipt` or `tracline trace`")
-        raise ValidationError("run", f"{ref!r} matches several runs",
-                              hint="give more characters of the run id")
-
-    def runs(self, limit: int = 100) -> list[RunRow]:
-        """The most recently started runs."""
-        with self._tx() as conn:
-            rows = conn.execute(
-                select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit)
-            ).mappings().all()
-        return [_run_row(r) for r in rows]
-
-    def runs_by_id(self, run_ids: Iterable[str], *, facets: bool = True) -> dict[str, RunRow]:
-        """Runs by id, in one query per 500 ids; ``facets=False`` skips the facet documents."""
-        columns = list(t.runs.c) if facets else [c for c in t.runs.c if c.name != "facets"]
-        found: dict[str, RunRow] = {}
-        with self._tx() as conn:
-            for chunk in _chunks(run_ids):
-                for row in conn.execute(
-                    select(*columns).where(t.runs.c.run_id.in_(chunk))
-                ).mappings():
-                    found[row["run_id"]] = _run_row(row)
-        return found
-
-    # -- artifacts -----------------------------------------------------------------------------
-
-    def io(self, run_id: str) -> list[ArtifactRow]:
-        """What one run read and wrote."""
-        return self.io_of([run_id]).get(run_id, [])
-
-    def io_of(self, run_ids: Iterable[str], direction: str | None = None,
-              ) -> dict[str, list[ArtifactRow]]:
-        """What each run read (``in``), wrote (``out``) or both, ordered by direction and name."""
-        c = t.run_io.c
-        found: dict[str, list[ArtifactRow]] = {}
-        with self._tx() as conn:
-            for chunk in _chunks(run_ids):
-                query = select(t.run_io).where(c.run_id.in_(chunk))
-                if direction is not None:
-                    query = query.where(c.direction == direction)
-                for row in conn.execute(query.order_by(c.direction, c.name)).mappings():
-                    found.setdefault(row["run_id"], []).append(ArtifactRow(**row))
-        return found
-
-    def producers(self, digest: str) -> list[ArtifactRow]:
-        """The runs that wrote content with this digest."""
-        return self.producers_of([digest]).get(digest, [])
-
-    def producers_of(self, digests: Iterable[str]) -> dict[str, list[ArtifactRow]]:
-        """For each digest, the runs that wrote content with it."""
-        c = t.run_io.c
-        found: dict[str, list[ArtifactRow]] = {}
-        with self._tx() as conn:
-            for chunk in _chunks(digests):
-                for row in conn.execute(
-                    select(t.run_io).where(c.digest.in_(chunk) & (c.direction == "out"))
-                ).mappings():
-                    found.setdefault(row["digest"], []).append(ArtifactRow(**row))
-        return found
-
-    def sightings(self, digest: str, limit: int = 100) -> list[ArtifactRow]:
-        """Every time a run read or wrote content with this digest, newest first."""
-        c = t.run_io.c
-        with self._tx() as conn:
-            rows = conn.execute(
-                select(t.run_io).where(c.digest == digest)
-                .order_by(c.event_time.desc()).limit(limit)
-            ).mappings().all()
-        return [ArtifactRow(**r) for r in rows]
-
-    def versions(self, name: str, namespace: str | None = None, limit: int = 50,
-                 ) -> list[ArtifactRow]:
-        """The dataset ``name`` as runs read or wrote it, newest first."""
-        c = t.run_io.c
-        query = select(t.run_io).where((c.name == name) & c.digest.is_not(None))
-        if namespace is not None:
-            query = query.where(c.namespace == namespace)
-        with self._tx() as conn:
-            rows = conn.execute(query.order_by(c.event_time.desc()).limit(limit)).mappings().all()
-        return [ArtifactRow(**r) for r in rows]
-
-    def last_writer(self, namespace: str, name: str, before: str | None = None,
-                    ) -> ArtifactRow | None:
-        """The latest write of a dataset by name, at or before ``before`` (an ISO time)."""
-        c = t.run_io.c
-        query = select(t.run_io).where(
-            (c.name == name) & (c.namespace == namespace) & (c.direction == "out"))
-        if before is not None:
-            query = query.where(c.event_time <= before)
-        with self._tx() as conn:
-            row = conn.execute(query.order_by(c.event_time.desc()).limit(1)).mappings().first()
-        return ArtifactRow(**row) if row else None
-
-    def digests_starting(self, prefix: str, limit: int = 2) -> list[str]:
-        """Distinct known digests that start with ``prefix`` (``algorithm:hex``)."""
-        hex_part = prefix.partition(":")[2]
-        if not hex_part or any(ch not in _NEXT_HEX for ch in hex_part):
-            raise ValidationError("digest", f"{prefix!r} is not a digest prefix",
-                                  hint="write it as blake3:<hex> (at least 8 hex digits)")
-        upper = prefix[:-1] + _NEXT_HEX[prefix[-1]]
-        c = t.run_io.c
-        query = (select(c.digest).where((c.digest >= prefix) & (c.digest < upper)
-                                        & c.digest.startswith(prefix, autoescape=True))
-                 .distinct().limit(limit))
-        with self._tx() as conn:
-            return [r[0] for r in conn.execute(query)]
 
     def event_count(self) -> int:
         """How many distinct events the registry took."""

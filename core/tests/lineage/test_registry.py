@@ -1,0 +1,143 @@
+"""The registry's index: idempotent ingest, upgrades, lookups, and index use on SQLite."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tracline.events import Artifact, event_to_dict, new_run_id, run_event
+from tracline.lineage import trace
+from tracline.lineage._resolve import ResolvedArtifact
+from tracline.lineage._trace import trace_artifact
+from tracline.registry import Registry
+
+
+def digest(text: str) -> str:
+    return "blake3:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def record(registry: Registry, job: str, ins: list[str], outs: list[str], *,
+           at: str | None = None, digests: bool = True) -> str:
+    """Ingest one COMPLETE event reading ``ins`` and writing ``outs`` (names = content)."""
+    def art(name: str) -> Artifact:
+        return Artifact.file(f"/data/{name}", digest(name) if digests else None, 1)
+
+    run_id = new_run_id()
+    registry.ingest(event_to_dict(run_event(
+        "COMPLETE", run_id=run_id, job_name=job, namespace="t", event_time=at,
+        inputs=[art(n) for n in ins], outputs=[art(n) for n in outs])))
+    return run_id
+
+
+def test_ingest_is_idempotent(store_url: str) -> None:
+    """The same event delivered twice is indexed once."""
+    registry = Registry(store_url)
+    event = event_to_dict(run_event("COMPLETE", run_id=new_run_id(), job_name="j",
+                                    namespace="t", outputs=[Artifact.file("/a", digest("a"))]))
+    assert registry.ingest(event) is True
+    assert registry.ingest(event) is False
+    assert registry.event_count() == 1 and len(registry.producers(digest("a"))) == 1
+
+
+def test_older_registry_gains_new_columns_and_indices(store_url: str) -> None:
+    """A registry written before run_io had kind/event_time and its indices is upgraded."""
+    engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "CREATE TABLE run_io (run_id VARCHAR(64) NOT NULL, direction VARCHAR(3) NOT NULL,"
+            " namespace TEXT NOT NULL, name TEXT NOT NULL, digest VARCHAR(80), size BIGINT,"
+            " file_count INTEGER, PRIMARY KEY (run_id, direction, namespace, name))"))
+        conn.execute(sa.text("INSERT INTO run_io VALUES ('r1', 'out', 'file', '/old', "
+                             f"'{digest('old')}', 1, 1)"))
+    engine.dispose()
+    registry = Registry(store_url)
+    record(registry, "new", [], ["new"])
+    assert [r.name for r in registry.producers(digest("old"))] == ["/old"]
+    assert registry.versions("/data/new")[0].event_time is not None
+    indices = {i["name"] for i in sa.inspect(registry.engine).get_indexes("run_io")}
+    assert {"ix_run_io_digest_dir", "ix_run_io_name_time"} <= indices
+
+
+def test_lookups_by_name_prefix_and_tail(store_url: str) -> None:
+    """Versions come newest first; digests resolve from a prefix; runs from their tail."""
+    registry = Registry(store_url)
+    first = record(registry, "a", [], ["v1"], at="2025-01-01T00:00:00+00:00")
+    record(registry, "b", [], ["v2"], at="2025-01-02T00:00:00+00:00")
+    assert [r.name for r in registry.versions("/data/v2")] == ["/data/v2"]
+    assert registry.digests_starting(digest("v1")[:15]) == [digest("v1")]
+    assert registry.find_run(first[-12:]).run_id == first
+    assert registry.last_writer("file", "/data/v1", "2024-12-31T00:00:00+00:00") is None
+
+
+def test_name_matching_when_digests_are_missing(store_url: str) -> None:
+    """Inputs recorded without a digest are traced to the last earlier writer of that name."""
+    registry = Registry(store_url)
+    record(registry, "make", [], ["x"], at="2025-01-01T00:00:00+00:00", digests=False)
+    record(registry, "use", ["x"], ["y"], at="2025-01-02T00:00:00+00:00", digests=False)
+    record(registry, "final", ["y"], ["z"], at="2025-01-03T00:00:00+00:00")
+    result = trace(digest("z"), registry=registry)
+    assert [r.job_name for r in result.runs()] == ["make", "use", "final"]
+    assert {n.matched_by for n in result.artifacts() if n.run} == {"digest", "name"}
+
+
+def test_run_order_is_topological(tmp_path: Path) -> None:
+    """A run is listed after every run that made its inputs, whatever order the walk met them."""
+    registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    record(registry, "rx", [], ["x"])
+    record(registry, "rc", ["x"], ["c"])
+    record(registry, "rb", ["c"], ["b"])
+    record(registry, "ra", ["x"], ["a"])
+    record(registry, "root", ["b", "a"], ["out"])
+    order = [r.job_name for r in trace(digest("out"), registry=registry).runs()]
+    assert order.index("rx") < order.index("rc") < order.index("rb") < order.index("root")
+    assert order.index("rx") < order.index("ra")
+
+
+def test_very_deep_lineage_does_not_recurse(tmp_path: Path) -> None:
+    """A chain 1,200 runs deep is walked, ordered and rendered without hitting recursion limits."""
+    from tracline.lineage import build_receipt, render_receipt, render_trace
+
+    registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    for i in range(1200):
+        record(registry, f"s{i}", [f"d{i}"], [f"d{i + 1}"])
+    art = ResolvedArtifact("file", "/data/d1200", digest("d1200"))
+    result = trace_artifact(registry, art, depth=5000)
+    assert len(result.runs()) == 1200 and result.runs()[0].job_name == "s0"
+    assert "d0" in render_trace(result, "tree") and render_trace(result, "json")
+    assert digest("d0") in render_receipt(build_receipt(registry, result), "markdown")
+
+
+def test_sqlite_uses_indices_for_every_lineage_query(tmp_path: Path) -> None:
+    """EXPLAIN QUERY PLAN shows an index search, never a table scan, for trace's queries."""
+    registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    for i in range(50):
+        record(registry, f"s{i}", [f"d{i}", f"side{i}"], [f"d{i + 1}"])
+    seen: list[tuple[str, Any]] = []
+
+    def listen(_c: Any, _cur: Any, sql: str, params: Any, _ctx: Any, _many: bool) -> None:
+        seen.append((sql, params))
+
+    sa.event.listen(registry.engine, "before_cursor_execute", listen)
+    trace(digest("d50"), registry=registry)
+    sa.event.remove(registry.engine, "before_cursor_execute", listen)
+    with registry.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        plans = [" ".join(r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}",
+                                                              params))
+                 for sql, params in seen if sql.lstrip().startswith("SELECT")]
+    assert len(plans) > 100
+    assert all("USING" in p and "SCAN" not in p.replace("SCAN CONSTANT", "") for p in plans), \
+        {p for p in plans if "SCAN" in p}
+
+
+@pytest.mark.parametrize("bad", ["", "   "])
+def test_empty_reference_is_a_validation_error(tmp_path: Path, bad: str) -> None:
+    """An empty path or digest is refused with a hint."""
+    from tracline.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="empty"):
+        trace(bad, registry=Registry(f"sqlite:///{tmp_path / 'r.db'}"))
