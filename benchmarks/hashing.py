@@ -9,7 +9,8 @@ Run: ``.venv/core/bin/python benchmarks/hashing.py [--size-mib 1024] [--files 10
    page cache and with them evicted from it (``posix_fadvise(DONTNEED)``, no root needed).
    Target: from cache >= 20x faster than cold.
 
-Each figure is the best of several runs; ratios compare figures measured in this same run.
+Times are the best of several rounds; each round runs every contender once, in turn, and a
+ratio is the median over rounds of the ratio within a round (robust to a busy machine).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import math
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -32,29 +34,27 @@ from tracline.hashing._cache import SETTLE_NS
 GIB = 1 << 30
 
 
-def best(
-    runs: int, call: Callable[[], object], before: Callable[[], object] | None = None
-) -> float:
-    """The fastest of ``runs`` timed calls (``before`` runs untimed ahead of each)."""
-    times = []
-    for _ in range(runs):
-        if before is not None:
-            before()
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def interleaved(runs: int, calls: dict[str, Callable[[], object]]) -> dict[str, float]:
-    """The fastest time of each call, taking turns so that all see the same machine load."""
+def rounds(
+    runs: int,
+    calls: dict[str, Callable[[], object]],
+    before: dict[str, Callable[[], object]] | None = None,
+) -> dict[str, list[float]]:
+    """Time every call once per round, taking turns, so that all see the same machine load;
+    ``before[name]``, if given, runs untimed just ahead of call ``name``."""
     times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(runs):
         for name, call in calls.items():
+            if before and name in before:
+                before[name]()
             start = time.perf_counter()
             call()
             times[name].append(time.perf_counter() - start)
-    return {name: min(values) for name, values in times.items()}
+    return times
+
+
+def paired(slow: list[float], fast: list[float]) -> float:
+    """The median over rounds of slow/fast: robust to load that varies between rounds."""
+    return statistics.median(s / f for s, f in zip(slow, fast, strict=True))
 
 
 def cli_hex(tool: str, path: Path) -> str:
@@ -78,19 +78,20 @@ def large_file(work: Path, size: int, runs: int) -> list[tuple[str, float, str]]
         if found is not None:
             assert cli_hex(found, path) == ours.hex, f"{tool} disagrees with tracline"
             calls[tool] = lambda t=found: cli_hex(t, path)
-    took = interleaved(runs, calls)
+    took = rounds(runs, calls)
     rows: list[tuple[str, float, str]] = []
     for algorithm, tool in (("blake3", "b3sum"), ("sha256", "sha256sum")):
-        mine = took[f"tracline {algorithm}"]
+        mine = min(took[f"tracline {algorithm}"])
         rows.append((f"tracline {algorithm}", mine, f"{size / GIB / mine:.2f} GiB/s"))
         if tool not in took:
             package = {"b3sum": "b3sum", "sha256sum": "coreutils"}[tool]
             rows.append((tool, float("nan"), f"absent: apt-get install {package}"))
             continue
-        theirs = took[tool]
+        theirs = min(took[tool])
         rows.append((tool, theirs, f"{size / GIB / theirs:.2f} GiB/s"))
         target = "target >= 0.9" if algorithm == "blake3" else "no target"
-        rows.append((f"  speed ratio tracline/{tool}", theirs / mine, target))
+        ratio = paired(took[tool], took[f"tracline {algorithm}"])
+        rows.append((f"  speed ratio tracline/{tool}", ratio, target))
     path.unlink()
     return rows
 
@@ -130,32 +131,38 @@ def many_files(work: Path, count: int, runs: int) -> list[tuple[str, float, str]
 
     warm_db = work / "warm.db"
     expected = digest_path(root, cache=StatCache(warm_db))
-    cold_threads = best(runs, cold())
-    cold_serial = best(runs, cold(1))
-    cold_evicted = best(runs, cold(), before=evict)
 
     def warm() -> None:
         assert digest_path(root, cache=StatCache(warm_db)) == expected
 
-    hot = best(runs * 2, warm)
+    took = rounds(
+        runs,
+        {
+            "threads": cold(),
+            "serial": cold(1),
+            "cached": warm,
+            "evicted": cold(),
+            "cached again": warm,
+        },
+        before={"evicted": evict},
+    )
+    cached = [min(a, b) for a, b in zip(took["cached"], took["cached again"], strict=True)]
+    faster = [min(a, b) for a, b in zip(took["threads"], took["serial"], strict=True)]
     rate = "{:,.0f} files/s".format
-    cold_cached = min(cold_threads, cold_serial)
+    heading = f"small files: {count:,} of 1-64 KiB, {total / (1 << 20):.0f} MiB"
+    hot = min(cached)
     return [
-        (f"small files: {count:,} of 1-64 KiB, {total / (1 << 20):.0f} MiB", float("nan"), ""),
-        (
-            f"cold, page cache warm, {DEFAULT_WORKERS} threads",
-            cold_threads,
-            rate(count / cold_threads),
-        ),
-        ("cold, page cache warm, 1 thread", cold_serial, rate(count / cold_serial)),
-        (
-            f"cold, page cache evicted, {DEFAULT_WORKERS} threads",
-            cold_evicted,
-            rate(count / cold_evicted),
-        ),
+        (heading, math.nan, ""),
+        (f"cold, page cache warm, {DEFAULT_WORKERS} threads", min(took["threads"]), ""),
+        ("cold, page cache warm, 1 thread", min(took["serial"]), ""),
+        (f"cold, page cache evicted, {DEFAULT_WORKERS} threads", min(took["evicted"]), ""),
         ("from the stat cache", hot, rate(count / hot)),
-        ("  ratio cold(page cache warm, faster)/cached", cold_cached / hot, "target >= 20"),
-        ("  ratio cold(page cache evicted)/cached", cold_evicted / hot, "target >= 20"),
+        ("  ratio cold(page cache warm, faster)/cached", paired(faster, cached), "target >= 20"),
+        (
+            "  ratio cold(page cache evicted)/cached",
+            paired(took["evicted"], cached),
+            "target >= 20",
+        ),
     ]
 
 
@@ -164,14 +171,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="large file size")
     parser.add_argument("--files", type=int, default=10_000, help="number of small files")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (best kept)")
+    parser.add_argument("--runs", type=int, default=7, help="rounds (each times every contender)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tracline-bench-") as tmp:
         work = Path(tmp)
         rows = [(f"one file of {args.size_mib} MiB, in the page cache", float("nan"), "")]
         rows += large_file(work, args.size_mib << 20, args.runs)
         rows += many_files(work, args.files, args.runs)
-    print(f"hashing benchmark — {os.cpu_count()} CPU cores, best of {args.runs} runs")
+    print(f"hashing benchmark: {os.cpu_count()} CPU cores, {args.runs} rounds")
     width = max(len(what) for what, _, _ in rows)
     for what, value, note in rows:
         if math.isnan(value):  # a heading, or a tool that is not installed
