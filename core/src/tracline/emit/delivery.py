@@ -24,6 +24,9 @@ __all__ = ["Deliverer", "DeliveryReport"]
 
 log = logging.getLogger("tracline.delivery")
 
+#: The error reported for a sink another live process is delivering to.
+BUSY = "another process is delivering to this sink"
+
 
 @attrs.define
 class DeliveryReport:
@@ -107,7 +110,7 @@ class Deliverer:
                     report.errors[name] = state.last_error
                 continue
             if not self.outbox.acquire(name, self.owner):
-                report.errors[name] = "another process is delivering to this sink"
+                report.errors[name] = BUSY
                 continue
             try:
                 self._drain_sink(name, deadline, report)

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from tracline.config import Config, get_config
-from tracline.emit.delivery import Deliverer, DeliveryReport
+from tracline.emit.delivery import BUSY, Deliverer, DeliveryReport
 from tracline.emit.outbox import Outbox
 from tracline.errors import TraclineError
 
@@ -152,7 +152,12 @@ class Emitter:
     def flush(self, timeout: float | None = None, *, ignore_backoff: bool = True) -> DeliveryReport:
         """Deliver what the outbox holds, for at most ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        return self.deliverer().drain(deadline, ignore_backoff=ignore_backoff)
+        while True:
+            report = self.deliverer().drain(deadline, ignore_backoff=ignore_backoff)
+            busy = any(e == BUSY for e in report.errors.values())
+            if not busy or (deadline is not None and time.monotonic() >= deadline):
+                return report
+            time.sleep(0.2)  # another process holds a sink: wait for it, within the timeout
 
     def close(self, timeout: float | None = None) -> None:
         """Stop the background thread and make a bounded last delivery attempt."""

@@ -99,6 +99,18 @@ class Rejection:
     job: str | None
 
 
+def _alive(owner: str) -> bool:
+    """Whether the process named by a lease owner ``<pid>-<nonce>`` still runs."""
+    try:
+        pid = int(owner.split("-", 1)[0])
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError):
+        return True
+    return True
+
+
 class Outbox:
     """A handle on the outbox file; safe to share between threads of one process."""
 
@@ -164,13 +176,22 @@ class Outbox:
     # -- delivery bookkeeping --------------------------------------------------------------
 
     def acquire(self, sink: str, owner: str, lease: float = 30.0) -> bool:
-        """Take (or renew) the right to deliver ``sink``; one deliverer per sink at a time."""
+        """Take (or renew) the right to deliver ``sink``; one deliverer per sink at a time.
+
+        A lease is free when nobody holds it, when it ran out, or when the process holding
+        it is gone (owners are ``<pid>-<nonce>``; the outbox is local to this host).
+        """
         now = time.time()
         with self._lock:
+            row = self._db.execute(
+                "SELECT lease_owner FROM sinks WHERE name = ?", (sink,)
+            ).fetchone()
+            holder = row[0] if row else None
+            stale = holder if holder and holder != owner and not _alive(holder) else None
             cur = self._db.execute(
                 "UPDATE sinks SET lease_owner = ?, lease_until = ? WHERE name = ? AND"
-                " (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
-                (owner, now + lease, sink, owner, now),
+                " (lease_owner IS NULL OR lease_owner = ? OR lease_owner = ? OR lease_until < ?)",
+                (owner, now + lease, sink, owner, stale, now),
             )
             return cur.rowcount == 1
 
