@@ -42,11 +42,11 @@ def _unknown_hint(registry: Registry) -> str:
             "`tracline run -- CMD`, or point TRACLINE_REGISTRY_URL at the right registry")
 
 
-def _by_digest(registry: Registry, digest: str, prefer_name: str | None = None,
+def _by_digest(registry: Registry, digest: str, prefer_names: tuple[str, ...] = (),
                ) -> ArtifactRow | None:
     rows = registry.sightings(digest)
     for row in rows:
-        if row.name == prefer_name:
+        if row.name in prefer_names:
             return row
     outputs = [r for r in rows if r.direction == "out"]
     candidates = outputs or rows
@@ -89,14 +89,15 @@ def _resolve_digest(registry: Registry, text: str) -> ResolvedArtifact:
 
 
 def _resolve_path(registry: Registry, path: Path, text: str) -> ResolvedArtifact:
-    absolute = str(path.resolve())
+    # Recorded as an absolute path: with symlinks resolved, or as the process saw it.
+    names = tuple(dict.fromkeys((str(path.resolve()), str(path.absolute()))))
     current = digest_path(path).digest
-    row = _by_digest(registry, current, prefer_name=absolute)
+    row = _by_digest(registry, current, names)
     if row is not None:
         return ResolvedArtifact.of(row)
-    versions = registry.versions(absolute, "file", limit=1)
+    versions = [v for name in names for v in registry.versions(name, "file", limit=1)]
     if versions:
-        latest = versions[0]
+        latest = max(versions, key=lambda v: v.event_time or "")
         note = (f"{text} has changed since the registry last saw it (now "
                 f"{short_digest(current)}); showing its latest recorded version "
                 f"{short_digest(latest.digest)} from {latest.event_time}")
