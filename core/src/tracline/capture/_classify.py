@@ -174,7 +174,7 @@ def classify(observed: Observed, rules: IgnoreRules) -> Classified:
     for src, dst in observed.renames:
         written.pop(src, None)
         written[dst] = None
-    outputs = [p for p in written if not rules.ignored(p, read=False) and os.path.isfile(p)]
+    outputs = [p for p in written if not rules.ignored(p, read=False)]
     inputs = [
         p for p in observed.reads
         if observed.first.get(p) == "R" and not rules.ignored(p)

@@ -37,6 +37,14 @@ SCHEMAS = {
 }
 
 
+def _url(schema: str) -> str:
+    return f"{SCHEMAS[schema]}#/$defs/{schema}"
+
+
+_VERSION_URL = _url("DatasetVersionDatasetFacet")
+_CONTENT_URL = _url("TraclineContentHashDatasetFacet")
+
+
 def new_run_id() -> str:
     """A UUIDv7 (time-ordered) run id, without importing openlineage-python."""
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
@@ -84,13 +92,15 @@ class FileRecord:
     def dataset(self, role: str) -> dict[str, Any]:
         """The OpenLineage input or output dataset (namespace ``file``)."""
         facets: dict[str, Any] = {}
-        if self.digest:
-            facets["version"] = _facet("DatasetVersionDatasetFacet", datasetVersion=self.digest)
-            facets["tracline_contentHash"] = _facet(
-                "TraclineContentHashDatasetFacet", algorithm=self.digest.split(":", 1)[0],
-                digest=self.digest, size=self.size or 0, fileCount=self.file_count,
-                kind=self.kind,
-            )
+        if self.digest:  # built directly (no None to drop): runs may have thousands of files
+            facets["version"] = {"_producer": PRODUCER, "_schemaURL": _VERSION_URL,
+                                 "datasetVersion": self.digest}
+            content = {"_producer": PRODUCER, "_schemaURL": _CONTENT_URL,
+                       "algorithm": self.digest.split(":", 1)[0], "digest": self.digest,
+                       "size": self.size or 0, "fileCount": self.file_count}
+            if self.kind is not None:
+                content["kind"] = self.kind
+            facets["tracline_contentHash"] = content
         return {"namespace": "file", "name": self.path, "facets": facets,
                 f"{role}Facets": {}}
 

@@ -238,8 +238,6 @@ class _Capture:
         record = self.record
         classified = classify(observed, rules)
         for path in classified.inputs:
-            if os.path.isdir(path):
-                continue
             item = hashes.final(path, modified=path in classified.modified)
             if item is None:
                 continue
@@ -247,7 +245,7 @@ class _Capture:
             if item.error:
                 record.warnings.append(f"input not hashed: {item.error}")
         for path in classified.outputs:
-            item = hashes.final(path)
+            item = hashes.final(path, written=True)
             if item is not None:
                 record.outputs.append(item)
                 if item.error:

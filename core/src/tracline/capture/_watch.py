@@ -9,11 +9,14 @@ hashed again, or — if the run itself changed it — the early digest stands, m
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import stat
 import threading
 import time
 from typing import Any
+
+import attrs
 
 from tracline.capture._classify import IgnoreRules
 from tracline.capture._observe import Observed, StraceParser, Tail
@@ -23,6 +26,10 @@ from tracline.errors import HashError
 __all__ = ["Hashes", "Watcher"]
 
 _Key = tuple[int, int, int, int, int]
+#: A written file is hashed early once it has not been reported again for this long...
+OUTPUT_SETTLE = 0.05
+#: ...and only if it is small (a big checkpoint still being written would be hashed twice).
+EARLY_OUTPUT_MAX = 64 << 20
 
 
 def _key(st: os.stat_result) -> _Key:
@@ -49,14 +56,19 @@ class Hashes:
             self._store = resolve_cache(self.cache) or False
         return self._store
 
-    def take(self, path: str) -> FileRecord | None:
-        """Digest ``path`` now; None when it is not a regular file (or no longer exists)."""
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            return FileRecord(path, error=f"cannot stat {path}: {e.strerror}")
+    def take(self, path: str, st: os.stat_result | None = None, *,
+             lookup: bool = True) -> FileRecord | None:
+        """Digest ``path`` now; None when it is a folder or no longer exists.
+
+        ``lookup``: try the stat cache first (pointless for a file the run just wrote).
+        """
+        if st is None:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                return None
+            except OSError as e:
+                return FileRecord(path, error=f"cannot stat {path}: {e.strerror}")
         if stat.S_ISDIR(st.st_mode):
             return None
         if not stat.S_ISREG(st.st_mode):
@@ -64,7 +76,8 @@ class Hashes:
                               "socket), so it has no content digest")
         from tracline.hashing import digest_file
 
-        hexdigest = self.store.lookup(path, st, self.algorithm) if self.store else None
+        hexdigest = self.store.lookup(path, st, self.algorithm) if lookup and self.store \
+            else None
         if hexdigest is not None:
             record = FileRecord(path, f"{self.algorithm}:{hexdigest}", st.st_size, 1, "file")
         else:
@@ -77,21 +90,27 @@ class Hashes:
         self.taken[path] = (_key(st), record)
         return record
 
-    def final(self, path: str, *, modified: bool = False) -> FileRecord | None:
-        """The digest of ``path`` now: the early one if the file is unchanged since."""
+    def final(self, path: str, *, modified: bool = False,
+              written: bool = False) -> FileRecord | None:
+        """The digest of ``path`` now: the early one if the file is unchanged since.
+
+        ``modified``: an input the run changed (its early digest, taken when read, stands).
+        """
         early = self.taken.get(path)
         try:
-            st = os.stat(path)
-        except OSError:
+            st: os.stat_result | None = os.stat(path)
+        except FileNotFoundError:
             st = None
-        if early is not None and (st is None or _key(st) == early[0] or modified):
+        except OSError as e:
+            return FileRecord(path, error=f"cannot stat {path}: {e.strerror}")
+        if early is not None and (st is None or modified or _key(st) == early[0]):
             record = early[1]
-            record.modified = modified and st is not None and _key(st) != early[0]
+            if modified and st is not None and _key(st) != early[0]:
+                record = attrs.evolve(record, modified=True)
             return record
         if st is None:
-            return FileRecord(path, error=f"{path} was removed before it could be hashed") \
-                if early is None and os.path.lexists(path) else None
-        return self.take(path)
+            return None
+        return self.take(path, st, lookup=not written)
 
     def save(self) -> None:
         """Remember new digests in the stat cache (one transaction)."""
@@ -114,6 +133,9 @@ class Watcher:
         self.hook = Tail(log_path)
         self.traces: dict[str, tuple[Tail, StraceParser]] = {}
         self._pythons = 0
+        self._reads = self._writes = 0
+        #: Written files waiting to be hashed early: path -> when first seen written.
+        self._written: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -130,10 +152,9 @@ class Watcher:
                 self._stop.wait(self.interval)
 
     def poll(self, *, early: bool = True) -> bool:
-        """Read what was appended since the last poll; hash new inputs. True if any."""
+        """Read what was appended since the last poll; hash new files early. True if any."""
         with self._lock:
             obs = self.observed
-            before = len(obs.reads)
             lines = self.hook.lines()
             for line in lines:
                 obs.feed_hook_line(line)
@@ -147,11 +168,34 @@ class Watcher:
             while self._pythons < len(obs.pythons):
                 self.rules.add_python(obs.pythons[self._pythons])
                 self._pythons += 1
-            if early and self.hashes is not None and len(obs.reads) > before:
-                for path in list(obs.reads)[before:]:
-                    if obs.first.get(path) == "R" and not self.rules.ignored(path):
-                        self.hashes.take(path)
+            if early and self.hashes is not None:
+                self._early(self.hashes)
             return bool(lines)
+
+    def _early(self, hashes: Hashes) -> None:
+        """Hash inputs as soon as they are read, small outputs once they have settled."""
+        obs, rules = self.observed, self.rules
+        if len(obs.reads) > self._reads:
+            for path in itertools.islice(obs.reads, self._reads, None):
+                if obs.first.get(path) == "R" and not rules.ignored(path):
+                    hashes.take(path)
+            self._reads = len(obs.reads)
+        now = time.monotonic()
+        if len(obs.writes) > self._writes:
+            for path in itertools.islice(obs.writes, self._writes, None):
+                self._written.setdefault(path, now)
+            self._writes = len(obs.writes)
+        due = [p for p, seen in self._written.items() if now - seen >= OUTPUT_SETTLE]
+        for path in due:
+            del self._written[path]
+            if rules.ignored(path, read=False):
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_size <= EARLY_OUTPUT_MAX:
+                hashes.take(path, st, lookup=False)
 
     def stop(self) -> Observed:
         """Stop the thread, read what is left, and return everything observed."""
