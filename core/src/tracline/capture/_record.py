@@ -12,13 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from tracline._version import __version__
-from tracline.capture._recipe import CodeInfo
-from tracline.gpu.cost import GpuCost
+
+if TYPE_CHECKING:
+    from tracline.capture._recipe import CodeInfo
+    from tracline.gpu.cost import GpuCost
 
 __all__ = ["FileRecord", "RunRecord", "event_dict", "new_run_id", "utcnow"]
 

@@ -19,17 +19,18 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracline.capture import _process
-from tracline.capture._classify import IgnoreRules, classify
-from tracline.capture._recipe import git_info, host_info, interpreter_info, packages_for
 from tracline.capture._record import RunRecord, default_job, event_dict, new_run_id, utcnow
 from tracline.capture._redact import redact_argv, redact_env
 from tracline.capture._spawn import is_python, strace_prefix, which
-from tracline.capture._watch import Hashes, Watcher
 from tracline.config import Config, get_config
 from tracline.errors import ValidationError
+
+if TYPE_CHECKING:
+    from tracline.capture._classify import IgnoreRules
+    from tracline.capture._watch import Hashes
 
 __all__ = ["BOOT_DIR", "capture_command", "child_environment", "find_strace"]
 
@@ -175,7 +176,7 @@ class _Capture:
     def _observe(self, capture_dir: str, top_strace: str, strace: str, *, gpus: int | None,
                  gpu_model: str | None, start_facets: Mapping[str, dict[str, Any]] | None,
                  time_limit: float | None) -> RunRecord:
-        from tracline.gpu.sampler import GpuSampler
+        from tracline.capture._recipe import host_info
 
         record, section = self.record, self.section
         env = child_environment(self.environ, capture_dir, strace)
@@ -186,20 +187,15 @@ class _Capture:
         record.host = host_info()
         self._emit(event_dict("START", record, event_time=record.started_at, with_files=False,
                               run_facets={**record.facet_dicts(), **(start_facets or {})}))
-
-        code: dict[str, Any] = {}
-        git = threading.Thread(target=lambda: code.update(info=git_info(record.cwd, self.home)),
-                               daemon=True)
-        git.start()
-        rules = IgnoreRules.build(cwd=record.cwd, home=self.home, argv=self.argv,
-                                  ignore=section.get("ignore", ()), keep=section.get("keep", ()))
-        hashes = Hashes(str(section.get("algorithm", "blake3")))
-        watcher = Watcher(capture_dir, env["TRACLINE_CAPTURE_LOG"], record.cwd, rules, hashes)
         started = time.monotonic()
         child = _process.start(command, env, record.cwd)
-        sampler = GpuSampler(child.pid).start()
-        watcher.start()
         with _process.forward_signals(child):
+            # Everything else is set up while the command already runs (on another core).
+            try:
+                observer: _Observer | None = _Observer(self, capture_dir, env, child.pid)
+            except Exception as e:  # noqa: BLE001 - lineage never breaks the command
+                observer = None
+                record.warnings.append(f"capture failed: {type(e).__name__}: {e}")
             returncode, stopped = _process.wait_child(child, time_limit)
         record.wall_seconds = round(time.monotonic() - started, 3)
         record.ended_at = utcnow()
@@ -208,26 +204,11 @@ class _Capture:
             record.warnings.append(f"stopped at the time limit of {time_limit:.0f} s")
         if (top_strace or strace) and not _process.wait_tracers(capture_dir, 10.0):
             record.warnings.append("strace did not finish in time; some files may be missing")
-        observed = watcher.stop()
-        usage = sampler.stop()
-        self._files(observed, rules, hashes)
-        for program in observed.untraced:
-            record.warnings.append(f"not observed (no strace): {program}")
-        top = next((p for p in observed.pythons if p.pid == child.pid), None)
-        record.interpreter = interpreter_info(top or next(iter(observed.pythons), None))
-        record.packages = packages_for(observed.modules, observed.pythons,
-                                       Path(self.home) / "cache")
-        if record.packages:
-            import blake3
-
-            lock = "\n".join(f"{n}=={v}" for n, v in record.packages).encode()
-            record.package_digest = "blake3:" + blake3.blake3(lock).hexdigest()
-        git.join()
-        record.code = code.get("info")
-        from tracline.gpu.cost import gpu_cost
-
-        record.gpu = gpu_cost(usage, wall_seconds=record.wall_seconds, declared_gpus=gpus,
-                              declared_model=gpu_model, config=self.config)
+        if observer is not None:
+            try:
+                observer.finish(gpus=gpus, gpu_model=gpu_model)
+            except Exception as e:  # noqa: BLE001
+                record.warnings.append(f"capture failed: {type(e).__name__}: {e}")
         state = "COMPLETE" if record.exit_code == 0 else "FAIL"
         self._emit(event_dict(state, record, event_time=record.ended_at,
                               run_facets=record.facet_dicts()))
@@ -235,6 +216,8 @@ class _Capture:
         return record
 
     def _files(self, observed: Any, rules: IgnoreRules, hashes: Hashes) -> None:
+        from tracline.capture._classify import classify
+
         record = self.record
         classified = classify(observed, rules)
         for path in classified.inputs:
@@ -268,3 +251,57 @@ class _Capture:
             )
         except OSError as e:
             log.warning("tracline: events stay in the outbox (%s); run `tracline outbox flush`", e)
+
+
+class _Observer:
+    """The observing side of a running command: log readers, early hashing, git, GPU."""
+
+    def __init__(self, capture: _Capture, capture_dir: str, env: Mapping[str, str],
+                 pid: int) -> None:
+        from tracline.capture._classify import IgnoreRules
+        from tracline.capture._recipe import git_info
+        from tracline.capture._watch import Hashes, Watcher
+        from tracline.gpu.sampler import GpuSampler
+
+        record, section = capture.record, capture.section
+        self.capture, self.pid = capture, pid
+        self.code: dict[str, Any] = {}
+        self.git = threading.Thread(
+            target=lambda: self.code.update(info=git_info(record.cwd, capture.home)),
+            daemon=True)
+        self.git.start()
+        self.rules = IgnoreRules.build(cwd=record.cwd, home=capture.home, argv=capture.argv,
+                                       ignore=section.get("ignore", ()),
+                                       keep=section.get("keep", ()))
+        self.hashes = Hashes(str(section.get("algorithm", "blake3")))
+        self.watcher = Watcher(capture_dir, env["TRACLINE_CAPTURE_LOG"], record.cwd,
+                               self.rules, self.hashes).start()
+        self.sampler = GpuSampler(pid).start()
+
+    def finish(self, *, gpus: int | None, gpu_model: str | None) -> None:
+        """Fold in everything observed: files with digests, recipe, GPU cost."""
+        from tracline.capture._recipe import interpreter_info, packages_for
+        from tracline.gpu.cost import gpu_cost
+
+        capture = self.capture
+        record = capture.record
+        observed = self.watcher.stop()
+        usage = self.sampler.stop()
+        capture._files(observed, self.rules, self.hashes)
+        for program in observed.untraced:
+            record.warnings.append(f"not observed (no strace): {program}")
+        top = next((p for p in observed.pythons if p.pid == self.pid), None)
+        record.interpreter = interpreter_info(top or next(iter(observed.pythons), None))
+        record.packages = packages_for(observed.modules, observed.pythons,
+                                       Path(capture.home) / "cache")
+        if record.packages:
+            import blake3
+
+            lock = "\n".join(f"{n}=={v}" for n, v in record.packages).encode()
+            record.package_digest = "blake3:" + blake3.blake3(lock).hexdigest()
+        self.git.join()
+        record.code = self.code.get("info")
+        record.gpu = gpu_cost(usage, wall_seconds=record.wall_seconds or 0.0,
+                              declared_gpus=gpus, declared_model=gpu_model,
+                              config=capture.config)
+

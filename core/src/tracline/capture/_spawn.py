@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # no typing at run time (see _hooks)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
 
 TRACE_CALLS = (
     "openat,open,creat,rename,renameat,renameat2,unlink,unlinkat,execve,"

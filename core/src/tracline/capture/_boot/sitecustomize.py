@@ -13,15 +13,16 @@ def _tracline_boot() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     try:
         if os.environ.get("TRACLINE_CAPTURE_LOG"):
-            import importlib.util
+            import types
+            from importlib.machinery import SourceFileLoader
 
             path = os.path.join(os.path.dirname(here), "_hooks.py")
-            spec = importlib.util.spec_from_file_location("_tracline_capture_hooks", path)
-            if spec is not None and spec.loader is not None:
-                module = importlib.util.module_from_spec(spec)
-                sys.modules["_tracline_capture_hooks"] = module
-                spec.loader.exec_module(module)
-                module.start_child()
+            loader = SourceFileLoader("_tracline_capture_hooks", path)
+            module = types.ModuleType(loader.name)
+            module.__file__, module.__loader__ = path, loader
+            sys.modules[loader.name] = module
+            loader.exec_module(module)
+            module.start_child()
     except Exception as e:  # noqa: BLE001 - the user's program runs even if capture cannot
         sys.stderr.write(f"tracline: warning: this process is not observed: {e}\n")
     sys.path[:] = [p for p in sys.path if not p or os.path.abspath(p) != here]
@@ -36,9 +37,10 @@ def _chain(here: str) -> None:
     spec = importlib.machinery.PathFinder.find_spec("sitecustomize", path)
     if spec is None or spec.loader is None or spec.origin == os.path.abspath(__file__):
         return
-    import importlib.util
+    import types
 
-    module = importlib.util.module_from_spec(spec)
+    module = types.ModuleType("sitecustomize")
+    module.__file__, module.__spec__ = spec.origin, spec
     sys.modules["sitecustomize"] = module
     spec.loader.exec_module(module)
 
