@@ -145,6 +145,8 @@ class _Capture:
         self.environ, self.config = environ, config
         self.section = config.section("capture")
         self.home = str(config.home.resolve())
+        self.code: dict[str, Any] = {}
+        self.git = threading.Thread(target=lambda: None)
         self.emitter = None
         if emit:
             from tracline.emit import Emitter
@@ -158,7 +160,13 @@ class _Capture:
     def run(self, *, mode: str, gpus: int | None, gpu_model: str | None,
             start_facets: Mapping[str, dict[str, Any]] | None,
             time_limit: float | None) -> RunRecord:
+        from tracline.capture._recipe import git_info
+
         record = self.record
+        # The code as it is before the command runs (git works while tracline sets up).
+        self.git = threading.Thread(
+            target=lambda: self.code.update(info=git_info(record.cwd, self.home)), daemon=True)
+        self.git.start()
         strace = find_strace(self.section)
         traced, record.capture_mode, warning = _mode(
             is_python(self.program, self.argv), mode, strace)
@@ -187,6 +195,8 @@ class _Capture:
         record.host = host_info()
         self._emit(event_dict("START", record, event_time=record.started_at, with_files=False,
                               run_facets={**record.facet_dicts(), **(start_facets or {})}))
+        self.git.join()
+        record.code = self.code.get("info")
         started = time.monotonic()
         child = _process.start(command, env, record.cwd)
         with _process.forward_signals(child):
@@ -259,17 +269,11 @@ class _Observer:
     def __init__(self, capture: _Capture, capture_dir: str, env: Mapping[str, str],
                  pid: int) -> None:
         from tracline.capture._classify import IgnoreRules
-        from tracline.capture._recipe import git_info
         from tracline.capture._watch import Hashes, Watcher
         from tracline.gpu.sampler import GpuSampler
 
         record, section = capture.record, capture.section
         self.capture, self.pid = capture, pid
-        self.code: dict[str, Any] = {}
-        self.git = threading.Thread(
-            target=lambda: self.code.update(info=git_info(record.cwd, capture.home)),
-            daemon=True)
-        self.git.start()
         self.rules = IgnoreRules.build(cwd=record.cwd, home=capture.home, argv=capture.argv,
                                        ignore=section.get("ignore", ()),
                                        keep=section.get("keep", ()))
@@ -299,8 +303,6 @@ class _Observer:
 
             lock = "\n".join(f"{n}=={v}" for n, v in record.packages).encode()
             record.package_digest = "blake3:" + blake3.blake3(lock).hexdigest()
-        self.git.join()
-        record.code = self.code.get("info")
         record.gpu = gpu_cost(usage, wall_seconds=record.wall_seconds or 0.0,
                               declared_gpus=gpus, declared_model=gpu_model,
                               config=capture.config)
