@@ -1,0 +1,260 @@
+"""Run capture in the task process, on the run Airflow's OpenLineage provider reports.
+
+Two listener objects bracket the provider's own listener (pluggy orders hook implementations
+by ``tryfirst``/``trylast``), so tracline never emits a run of its own — one task try stays
+one run:
+
+* ``before`` (tryfirst) registers the try under the provider's run id for it, with the
+  approval facet of a gated task, before the provider builds its START event; when the try
+  ends it stops the capture and hashes what the task read and wrote, then records the
+  measured cost (or the failure) against the training request, before the provider builds
+  its COMPLETE/FAIL event;
+* ``after`` (trylast) starts the in-process capture once the provider has forked off its START
+  emission, and forgets the try once its last event is out (or the task deferred).
+
+:class:`tracline_airflow.transport.TraclineTransport` merges the registered facets and files
+into the provider's events. Everything here is fail-soft: a failure is logged once and the
+task goes on.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+
+from tracline.config import Config, get_config
+from tracline.errors import TraclineError
+from tracline_airflow import _runs, compat
+from tracline_airflow._gate import TraclineApprovalGate, budget_reason, gated_by
+from tracline_airflow._runs import TaskRun
+
+__all__ = ["after", "before"]
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
+T = TypeVar("T")
+
+
+def _safe(function: Callable[..., T]) -> Callable[..., T | None]:
+    """Never let lineage break the task: log a failure once per kind, and go on."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> T | None:
+        try:
+            return function(*args, **kwargs)
+        except Exception as e:
+            key = f"{function.__name__}:{type(e).__name__}"
+            if key not in _warned:
+                _warned.add(key)
+                log.warning("tracline: %s failed (%s: %s); the task goes on without it",
+                            function.__name__, type(e).__name__, e, exc_info=True)
+            return None
+
+    return call
+
+
+def _config() -> Config | None:
+    try:
+        config = get_config()
+    except TraclineError as e:
+        if "config" not in _warned:
+            _warned.add("config")
+            log.warning("tracline: lineage is off for this process: %s", e)
+        return None
+    return None if config.disabled else config
+
+
+def _capture_config(config: Config) -> Config:
+    """tracline's config, with Airflow's home (its database, logs) never taken for data."""
+    section = dict(config.section("capture"))
+    section["ignore"] = [*section.get("ignore", ()), compat.airflow_home().rstrip("/") + "/**"]
+    return attrs.evolve(config, sections={**config.sections, "capture": section})
+
+
+def _approval(task_instance: Any) -> dict[str, Any] | None:
+    for gate_id in gated_by(task_instance.task):
+        value = task_instance.xcom_pull(task_ids=gate_id)
+        if isinstance(value, dict) and "request_id" in value:
+            return value
+    return None
+
+
+def _approval_facet(request_id: str) -> Any:
+    from tracline.requests import RequestService, approval_facet
+
+    service = RequestService()
+    try:
+        return approval_facet(service.get(request_id))
+    finally:
+        service.close()
+
+
+# -- the try starts ----------------------------------------------------------------------------
+
+
+@_safe
+def register_try(task_instance: Any) -> None:
+    """Register the try (and a gated task's approval) before the provider's START event."""
+    if _config() is None or not compat.is_runtime_task_instance(task_instance):
+        return
+    leftover = _runs.current()
+    if leftover is not None:  # the previous try in this process deferred
+        stop_capture(leftover, None)
+        _runs.drop(leftover.run_id)
+    run = TaskRun(run_id=compat.ol_task_run_id(task_instance), dag_id=task_instance.dag_id,
+                  task_id=task_instance.task_id)
+    run.approval = _approval(task_instance)
+    if run.approval is not None:
+        run.run_facets["tracline_approval"] = _approval_facet(run.approval["request_id"])
+    _runs.register(run)
+
+
+@_safe
+def start_capture(task_instance: Any) -> None:
+    """Start observing the task's files (after the provider forked off its START event)."""
+    from tracline.capture import capture_in_process
+
+    config = _config()
+    run = _runs.current()
+    if config is None or run is None or isinstance(task_instance.task, TraclineApprovalGate):
+        return
+    approval = run.approval or {}
+    cm = capture_in_process(job=f"{run.dag_id}.{run.task_id}", run_id=run.run_id,
+                            gpus=approval.get("gpu_count"), gpu_model=approval.get("gpu_model"),
+                            config=_capture_config(config), emit=False)
+    run.capture = cm.__enter__()
+    run.capture_cm = cm
+
+
+# -- the try ends --------------------------------------------------------------------------------
+
+
+def stop_capture(run: TaskRun, error: BaseException | None) -> None:
+    """End the capture: hash the files, fill in the execution and GPU-cost facets."""
+    cm, run.capture_cm = run.capture_cm, None
+    if cm is None:
+        return
+    if error is None:
+        cm.__exit__(None, None, None)
+    else:
+        cm.__exit__(type(error), error, error.__traceback__)
+    record = run.capture.record
+    run.inputs, run.outputs = list(record.inputs), list(record.outputs)
+    run.run_facets.update(record.run_facets())
+
+
+def _settle(run: TaskRun, task_instance: Any, error: BaseException | None) -> None:
+    """Record the outcome against the training request the try ran under."""
+    from tracline.requests import RequestService
+
+    approval = run.approval or {}
+    cost = run.run_facets.get("tracline_gpuCost")
+    service = RequestService()
+    try:
+        if error is None:
+            if cost is not None:
+                service.complete(approval["request_id"], cost, run_id=approval["run_id"])
+            return
+        if isinstance(error, compat.AirflowTaskTimeout):
+            run.error_message = budget_reason(run.task_id, approval)
+            reason = run.error_message
+        elif str(getattr(task_instance, "state", "")) == "failed":
+            reason = f"{run.task_id} failed: {type(error).__name__}: {error}"[:2000]
+        else:
+            return  # Airflow retries it under the same claim
+        service.fail(approval["request_id"], reason, gpu_cost=cost, run_id=approval["run_id"])
+    finally:
+        service.close()
+
+
+@_safe
+def end_try(task_instance: Any, error: BaseException | str | None) -> None:
+    """Stop the capture and settle the request, before the provider's COMPLETE/FAIL event."""
+    if not compat.is_runtime_task_instance(task_instance):
+        return
+    run = _runs.get(compat.ol_task_run_id(task_instance))
+    if run is None or run.ended:
+        return
+    run.ended = True
+    failure = RuntimeError(error) if isinstance(error, str) else error
+    if isinstance(task_instance.task, TraclineApprovalGate) and failure is None:
+        claimed = task_instance.xcom_pull(task_ids=task_instance.task_id)
+        if isinstance(claimed, dict) and "request_id" in claimed:
+            run.run_facets["tracline_approval"] = _approval_facet(claimed["request_id"])
+    try:
+        stop_capture(run, failure)
+    finally:
+        if run.approval is not None:
+            _settle(run, task_instance, failure)
+
+
+@_safe
+def forget_try(task_instance: Any) -> None:
+    """Drop the try once the provider has emitted its last event."""
+    if compat.is_runtime_task_instance(task_instance):
+        _runs.drop(compat.ol_task_run_id(task_instance))
+
+
+@_safe
+def close_leftover() -> None:
+    """The task runner stops (a deferred task leaves its try open): close the capture."""
+    run = _runs.current()
+    if run is not None:
+        try:
+            stop_capture(run, None)
+        finally:
+            _runs.drop(run.run_id)
+
+
+class _Before:
+    """tracline's hooks that must run before the OpenLineage provider's."""
+
+    @compat.hookimpl(tryfirst=True)
+    def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+        register_try(task_instance)
+
+    @compat.hookimpl(tryfirst=True)
+    def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:
+        end_try(task_instance, None)
+
+    @compat.hookimpl(tryfirst=True)
+    def on_task_instance_failed(self, previous_state: Any, task_instance: Any,
+                                error: BaseException | str | None) -> None:
+        end_try(task_instance, error)
+
+    @compat.hookimpl(tryfirst=True)
+    def on_task_instance_skipped(self, previous_state: Any, task_instance: Any) -> None:
+        end_try(task_instance, None)
+
+
+class _After:
+    """tracline's hooks that must run after the OpenLineage provider's."""
+
+    @compat.hookimpl(trylast=True)
+    def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+        start_capture(task_instance)
+
+    @compat.hookimpl(trylast=True)
+    def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:
+        forget_try(task_instance)
+
+    @compat.hookimpl(trylast=True)
+    def on_task_instance_failed(self, previous_state: Any, task_instance: Any,
+                                error: BaseException | str | None) -> None:
+        forget_try(task_instance)
+
+    @compat.hookimpl(trylast=True)
+    def on_task_instance_skipped(self, previous_state: Any, task_instance: Any) -> None:
+        forget_try(task_instance)
+
+    @compat.hookimpl(trylast=True)
+    def before_stopping(self, component: Any) -> None:
+        close_leftover()
+
+
+before = _Before()
+after = _After()

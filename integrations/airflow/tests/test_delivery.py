@@ -1,0 +1,35 @@
+"""With the lineage backend unreachable, DAG runs succeed and their lineage arrives later."""
+
+from __future__ import annotations
+
+import json
+
+from _airflow_harness import TRACLINE_TOML, AirflowEnv, Server, free_port
+
+
+def test_runs_succeed_offline_and_lineage_arrives_when_back(airflow: AirflowEnv) -> None:
+    """A run against a dead backend succeeds; once the backend is up, the outbox delivers."""
+    port = free_port()
+    offline = airflow.work / "offline"
+    offline.mkdir()
+    config = offline / "tracline.toml"
+    config.write_text(TRACLINE_TOML.format(serve_url=f"http://127.0.0.1:{port}"))
+    env = airflow.with_env(TRACLINE_CONFIG=str(config))
+
+    code, output = airflow.test_dag("tutorial_objectstorage", env=env)
+    assert code == 0, output[-4000:]
+    status = json.loads(airflow.run("tracline", "outbox", "status", "--json", env=env,
+                                    check=True).stdout)
+    (sink,) = status["sinks"]
+    assert sink["pending"] >= 5 and sink["delivered"] == 0
+
+    server = Server.start(airflow.root / "later.db", env, port=port)
+    try:
+        airflow.run("tracline", "outbox", "flush", "--timeout", "60", env=env, check=True)
+        events = server.events()
+    finally:
+        server.stop()
+    assert len(events) == sink["pending"]
+    fetched = [e for e in events if e["job"]["name"].endswith(".get_air_quality_data")
+               and e["eventType"] == "COMPLETE"]
+    assert fetched and all("tracline_contentHash" in o["facets"] for o in fetched[0]["outputs"])
