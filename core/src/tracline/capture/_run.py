@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -60,6 +59,27 @@ def child_environment(environ: Mapping[str, str], capture_dir: str, strace: str)
     env["TRACLINE_CAPTURE_DIR"] = capture_dir
     env["TRACLINE_CAPTURE_STRACE"] = strace
     env["TRACLINE_CAPTURE_BOOT"] = BOOT_DIR
+    return env
+
+
+#: The detached delivery: `tracline outbox flush` at idle CPU priority, so that it never
+#: competes with the user's next command (events are safe in the outbox meanwhile).
+_DELIVER = (
+    "import os, sys\n"
+    "try:\n    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
+    "except (AttributeError, OSError):\n    os.nice(19)\n"
+    "from tracline.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def _delivery_env(config: Config) -> dict[str, str]:
+    """The environment of a detached delivery: this configuration, whatever its cwd."""
+    env = dict(os.environ)
+    env["TRACLINE_HOME"] = str(config.home.resolve())
+    env["TRACLINE_OUTBOX"] = str(config.outbox_path.resolve())
+    env["TRACLINE_REGISTRY_URL"] = config.registry_url
+    if config.source is not None:
+        env["TRACLINE_CONFIG"] = str(config.source)
     return env
 
 
@@ -253,12 +273,11 @@ class _Capture:
         if how == "inline":
             self.emitter.flush(self.config.flush_timeout)
             return
+        argv = [sys.executable, "-c", _DELIVER, "outbox", "flush", "--timeout", "120"]
+        null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
         try:
-            subprocess.Popen(
-                [sys.executable, "-m", "tracline", "outbox", "flush", "--timeout", "120"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True, close_fds=True,
-            )
+            os.posix_spawn(sys.executable, argv, _delivery_env(self.config), file_actions=null,
+                           setsid=True)
         except OSError as e:
             log.warning("tracline: events stay in the outbox (%s); run `tracline outbox flush`", e)
 
