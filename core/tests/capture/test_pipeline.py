@@ -103,3 +103,17 @@ def test_recipe_of_a_step(tracline_run: Run, tracline_home: Path) -> None:
     packages = [p["name"].lower() for p in execution.get("packages", {}).get("items", [])]
     assert not [p for p in packages if p.startswith("tracline")]
     assert json.dumps(execution).count("sitecustomize") == 0
+
+
+def test_background_delivery_reaches_the_sinks(tracline_run: Run, tracline_home: Path) -> None:
+    """By default `tracline run` returns at once and a detached delivery fills the sinks."""
+    import time
+
+    root = tracline_home.parent
+    _project(root)
+    done = tracline_run("--", PYTHON, "prepare.py", deliver="background")
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(read_events(tracline_home)) < 2:
+        time.sleep(0.1)
+    assert [e["eventType"] for e in read_events(tracline_home)] == ["START", "COMPLETE"]
