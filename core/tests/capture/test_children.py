@@ -106,3 +106,21 @@ def test_python_under_a_shell(tracline_run: Run, tracline_home: Path) -> None:
     event = last(tracline_home)
     assert names(event["inputs"], root) == {"in.csv"}
     assert names(event["outputs"], root) == {"out.json"}
+
+
+def test_without_strace_the_run_says_what_was_missed(tracline_run: Run,
+                                                     tracline_home: Path) -> None:
+    """With strace off, Python files are still recorded; the shell child is reported unseen."""
+    root = tracline_home.parent
+    write(root / "a.txt", "a")
+    write(root / "p.py", "import subprocess\nopen('py_out.txt', 'w').write(open('a.txt').read())\n"
+          "subprocess.run('cat a.txt > sh_out.txt', shell=True, check=True)\n")
+    done = tracline_run("--", PYTHON, "p.py", env={"TRACLINE__CAPTURE__STRACE": "false"})
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("tracline: warning")]
+    assert len([w for w in warnings if "strace is not installed" in w]) == 1
+    assert any("not observed (no strace): /bin/sh" in w for w in warnings)
+    event = last(tracline_home)
+    assert "strace missing" in event["run"]["facets"]["tracline_execution"]["captureMode"]
+    assert names(event["inputs"], root) == {"a.txt"}
+    assert names(event["outputs"], root) == {"py_out.txt"}
