@@ -131,7 +131,7 @@ class TraclineApprovalGate(compat.BaseOperator):
         except TraclineError as e:
             raise compat.AirflowFailException(f"cannot open the request store: {e}") from e
 
-    def _request(self, service: RequestService) -> TrainingRequest:
+    def _request(self, service: RequestService, run_id: str) -> TrainingRequest:
         if self.request_id:
             try:
                 return service.get(str(self.request_id).strip())
@@ -141,7 +141,11 @@ class TraclineApprovalGate(compat.BaseOperator):
             raise compat.AirflowFailException("tracline gate: request_id rendered empty and no "
                                               "request to file was given")
         try:
-            return service.file(spec_from_mapping(self.request))
+            spec = spec_from_mapping(self.request)
+            for earlier in service.list(project=spec.project, requester=spec.requester):
+                if earlier.run_id == run_id:  # an earlier try of this DAG run claimed it
+                    return earlier
+            return service.file(spec)
         except TraclineError as e:
             raise compat.AirflowFailException(f"tracline gate: the training request was "
                                               f"refused: {e}") from e
@@ -150,7 +154,7 @@ class TraclineApprovalGate(compat.BaseOperator):
         """File or attach to the request, then decide or defer."""
         service = self._service()
         try:
-            request = self._request(service)
+            request = self._request(service, compat.ol_dag_run_id(context["ti"]))
             context["ti"].xcom_push(key="request_id", value=request.id)
             self.log.info("training request %s (%s) is %s; estimate %s, budget %s",
                           request.id, request.title, request.state, request.estimate.money,

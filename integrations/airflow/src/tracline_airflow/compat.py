@@ -7,6 +7,7 @@ Airflow release means changing this file alone (anchor: the OpenLineage provider
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,6 @@ from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
 from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTimeout
 from airflow.sdk.plugins_manager import AirflowPlugin
 from airflow.triggers.base import BaseTrigger, TriggerEvent
-from packaging.version import Version
 
 __all__ = [
     "AIRFLOW_VERSION",
@@ -45,8 +45,8 @@ __all__ = [
     "task",
 ]
 
-AIRFLOW_VERSION = Version(Version(airflow.__version__).base_version)
-if Version("3.3") > AIRFLOW_VERSION:  # pragma: no cover - the environment pins 3.3
+AIRFLOW_VERSION = tuple(int(part) for part in re.findall(r"\d+", airflow.__version__)[:2])
+if AIRFLOW_VERSION < (3, 3):  # pragma: no cover - the environment pins 3.3
     raise ImportError(f"tracline-airflow needs Airflow 3.3 or later, found {airflow.__version__}")
 
 
