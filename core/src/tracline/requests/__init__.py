@@ -37,6 +37,7 @@ from tracline.requests._model import (
 )
 from tracline.requests._policy import AUTO_APPROVER, EXPIRY_ACTOR, Policy
 from tracline.requests._service import RequestService, open_requests
+from tracline.requests._validate import validate_request
 
 __all__ = [
     "AUTO_APPROVER",
@@ -65,4 +66,5 @@ __all__ = [
     "estimate",
     "fit_line",
     "open_requests",
+    "validate_request",
 ]

@@ -194,3 +194,14 @@ def validate_spec(spec: RequestSpec, config: Config, policy: Policy,
         "expires_at": expires.astimezone(dt.UTC),
         "over_estimate": over if budget.amount < est.amount else None,
     }
+
+
+def validate_request(spec: RequestSpec, config: Config | None = None,
+                     now: dt.datetime | None = None) -> dict[str, Any]:
+    """Check ``spec`` under the configured policy without filing it (e.g. at DAG parse time);
+    return its normalised fields or raise :class:`ValidationError` naming the bad field."""
+    from tracline.config import get_config
+    from tracline.requests._policy import Policy
+
+    config = config or get_config()
+    return validate_spec(spec, config, Policy.from_config(config), now or dt.datetime.now(dt.UTC))

@@ -58,8 +58,9 @@ class RunConformanceSuite:
     requires_parent: ClassVar[bool] = True
 
     @pytest.fixture(scope="class")
-    def events(self) -> list[dict[str, Any]]:
-        events = self.produce_events()
+    @classmethod
+    def events(cls) -> list[dict[str, Any]]:
+        events = cls().produce_events()
         assert events, "the integration emitted no events"
         return events
 

@@ -15,7 +15,7 @@ import attrs
 
 from tracline.config import Config, get_config
 from tracline.errors import ConfigError, TraclineError, ValidationError
-from tracline.requests import DatasetRef, ModelRef, Policy, RequestSpec
+from tracline.requests import DatasetRef, ModelRef, RequestSpec
 
 __all__ = ["InvalidGateRequest", "check_at_parse", "spec_from_mapping"]
 
@@ -96,7 +96,7 @@ def spec_from_mapping(request: Mapping[str, Any]) -> RequestSpec:
 
 def check_at_parse(request: Mapping[str, Any], where: str, config: Config | None = None) -> None:
     """Validate the literal fields of ``request``; raise :class:`InvalidGateRequest` if bad."""
-    from tracline.requests._validate import validate_spec  # core's own field-by-field rules
+    from tracline.requests import validate_request  # core's own field-by-field rules
 
     templated = {k for k, v in request.items() if is_templated(v)}
     literal = {k: v for k, v in request.items() if k not in templated}
@@ -114,7 +114,6 @@ def check_at_parse(request: Mapping[str, Any], where: str, config: Config | None
             DatasetRef(d.uri if isinstance(d, DatasetRef) else d, _PLACEHOLDER_DIGEST)
             for d in spec.datasets
         ])
-        config = config or get_config()
-        validate_spec(spec, config, Policy.from_config(config), dt.datetime.now(dt.UTC))
+        validate_request(spec, config or get_config())
     except (ValidationError, ConfigError) as e:
         raise InvalidGateRequest(where, e) from e
