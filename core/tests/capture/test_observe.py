@@ -80,7 +80,10 @@ def test_read_after_write_is_not_an_input(tmp_path: Path) -> None:
     ("{cwd}/data/raw.csv", False),
     ("{home}/.cache/pip/x", True),
     ("{home}/.cache/huggingface/hub/models--x/snapshots/abc/model.safetensors", False),
-    ("/tmp/elsewhere/scratch.bin", True),
+    ("/tmp/tmpab12cd_9/scratch.bin", True),
+    ("/tmp/pymp-x1y2/listener", True),
+    ("/dev/shm/torch_123", True),
+    ("/tmp/checkout/data/raw.csv", False),
     ("{cwd}/logs/run.log", True),
     ("{cwd}/keep/run.log", False),
 ])
@@ -96,11 +99,19 @@ def test_ignore_rules(tmp_path: Path, path: str, ignored: bool) -> None:
 
 
 def test_temp_file_named_on_the_command_line_counts(tmp_path: Path) -> None:
-    """A temporary-folder path given as an argument is the user's data, not noise."""
-    rules = IgnoreRules.build(cwd=str(tmp_path / "p"), home=str(tmp_path / "h"),
-                              argv=["python", "x.py", "--data=/tmp/given.csv"])
-    assert not rules.ignored("/tmp/given.csv")
-    assert rules.ignored("/tmp/other.csv")
+    """A file in a tempfile-made folder is scratch, unless the command line names it as data."""
+    import shutil
+    import tempfile
+
+    scratch = tempfile.mkdtemp()
+    try:
+        given, other = f"{scratch}/given.csv", f"{scratch}/other.csv"
+        rules = IgnoreRules.build(cwd=str(tmp_path / "p"), home=str(tmp_path / "h"),
+                                  argv=["python", "x.py", f"--data={given}"])
+        assert not rules.ignored(given)
+        assert rules.ignored(other)
+    finally:
+        shutil.rmtree(scratch)
 
 
 def test_python_prefixes_are_ignored(tmp_path: Path) -> None:

@@ -86,6 +86,12 @@ def _compile(patterns: Iterable[str], cwd: str, key: str) -> re.Pattern[str] | N
     return re.compile("^(?:" + "|".join(parts) + ")$") if parts else None
 
 
+#: First path components under a temporary folder that are scratch space: tempfile's default
+#: names (``tmp`` + 8 characters), multiprocessing, torch elastic, X11 and systemd sockets.
+_SCRATCH = re.compile(r"^(tmp[a-z0-9_]{8}|pymp-.*|torchelastic_.*|\.X11-unix|\.ICE-unix"
+                      r"|systemd-private-.*|\.s\.PGSQL\..*)$")
+
+
 @attrs.define
 class IgnoreRules:
     """Decides whether a path is noise; built once per run."""
@@ -136,8 +142,14 @@ class IgnoreRules:
             return True
         if _NOISE_PARTS.intersection(path.split("/")) or path.endswith((".pyc", ".pyo")):
             return True
-        if path.startswith(tuple(t.rstrip("/") + "/" for t in self.temp)):
-            return not (inside or path in self.mentioned)
+        for root in self.temp:
+            if path.startswith(root.rstrip("/") + "/"):
+                if inside or path in self.mentioned:
+                    return False
+                # Scratch space, not data: what tempfile and the runtimes name for themselves
+                # (a checkout or a dataset that merely lives under /tmp is still data).
+                first = path[len(root.rstrip("/")) + 1 :].split("/", 1)[0]
+                return root == "/dev/shm" or bool(_SCRATCH.match(first))
         return False
 
 
