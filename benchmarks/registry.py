@@ -51,9 +51,9 @@ def _facets(project: int, step: int, rng: random.Random) -> str:
     gpu_seconds = rng.uniform(60, 7200)
     return json.dumps({
         "tracline_execution": {
-            "argv": ["python", "train.py", f"--step={step}"], "cwd": f"/work/p{project}",
+            "argv": ["python", "train.py", f"--step={step}"], "cwd": f"/srv/p{project}",
             "exitCode": 0, "captureMode": "audit",
-            "code": {"repository": f"/work/p{project}", "commit": f"{rng.getrandbits(160):040x}",
+            "code": {"repository": f"/srv/p{project}", "commit": f"{rng.getrandbits(160):040x}",
                      "branch": "main", "dirty": False},
             "packages": {"lockDigest": _digest(rng), "manager": "pip", "items": PACKAGES},
             "interpreter": {"implementation": "CPython", "version": "3.11.9"},
@@ -101,12 +101,12 @@ def fill(registry: Registry, total: int, seed: int = 7) -> str:
                 reads.add(rng.choice(shared))
             for n, digest in enumerate(sorted(reads)):
                 rows.append({"run_id": run_id, "direction": "in", "namespace": "file",
-                             "name": f"/work/p{project}/in/{step}-{n}", "digest": digest,
+                             "name": f"/srv/p{project}/in/{step}-{n}", "digest": digest,
                              "size": 1000, "file_count": 1, "kind": "file", "event_time": at})
             made = [_digest(rng) for _ in range(1 + (rng.random() < 0.5))]
             for n, digest in enumerate(made):
                 rows.append({"run_id": run_id, "direction": "out", "namespace": "file",
-                             "name": f"/work/p{project}/out/{step}-{n}", "digest": digest,
+                             "name": f"/srv/p{project}/out/{step}-{n}", "digest": digest,
                              "size": 5000, "file_count": 1, "kind": "file", "event_time": at})
             outputs.append(made[0])
             if project == 0:
