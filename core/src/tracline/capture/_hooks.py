@@ -33,6 +33,7 @@ CAPTURE_ENV = (ENV_LOG, ENV_DIR, ENV_STRACE, ENV_TRACED, ENV_BOOT)
 
 _TRUNCATE = os.O_TRUNC | os.O_EXCL
 _MODIFY = os.O_CREAT | os.O_APPEND | os.O_TRUNC
+_RDONLY, _ACCMODE, _DIRECTORY = os.O_RDONLY, os.O_ACCMODE, os.O_DIRECTORY
 _OWN_MODULES = ("tracline", "_tracline_capture_hooks", "_tracline_capture_spawn", "sitecustomize")
 
 
@@ -45,14 +46,21 @@ def escape(text: str) -> str:
 
 def _path(value: Any) -> str | None:
     """An absolute, normalized path for an audit argument, or None for descriptors."""
-    if value is None or isinstance(value, int):
+    if type(value) is str:  # the common case, without fspath/fsdecode
+        text = value
+    elif value is None or isinstance(value, int):
         return None
-    text: str = os.fsdecode(os.fspath(value))
+    else:
+        text = os.fsdecode(os.fspath(value))
     if not text:
         return None
-    if not text.startswith("/"):
-        text = os.path.join(os.getcwd(), text)
-    return os.path.normpath(text)
+    if text[0] != "/":
+        text = os.getcwd() + "/" + text
+    # normpath only changes a path with an empty, "." or ".." part (or a trailing /): skip
+    # it for the usual plain path, as this runs on every open.
+    if "/." in text or "//" in text or text[-1] == "/":
+        return os.path.normpath(text)
+    return text
 
 
 class Recorder:
@@ -90,7 +98,10 @@ class Recorder:
         key = (kind, path)
         if key not in self.seen:
             self.seen.add(key)
-            self.write(kind, path)
+            if "\\" in path or "\t" in path or "\n" in path:
+                path = escape(path)
+            line = f"{kind}\t{os.getpid()}\t{path}\n"
+            os.write(self.fd, line.encode("utf-8", "surrogateescape"))
 
     def hello(self) -> None:
         """Describe this interpreter (its prefixes tell the parent what to ignore)."""
@@ -135,11 +146,13 @@ class Recorder:
 def _on_open(rec: Recorder, args: tuple[Any, ...]) -> None:
     if not rec.files or (rec.quiet_thread is not None and _thread_id() == rec.quiet_thread):
         return
-    path = _path(args[0])
-    flags = args[2] if len(args) > 2 and isinstance(args[2], int) else os.O_RDONLY
-    if path is None or flags & os.O_DIRECTORY:
+    flags = args[2] if len(args) > 2 and isinstance(args[2], int) else _RDONLY
+    if flags & _DIRECTORY:
         return
-    if flags & os.O_ACCMODE == os.O_RDONLY and not flags & _MODIFY:
+    path = _path(args[0])
+    if path is None:
+        return
+    if flags & _ACCMODE == _RDONLY and not flags & _MODIFY:
         rec.file("R", path)
     elif flags & os.O_TRUNC or (flags & os.O_CREAT and flags & os.O_EXCL):
         rec.file("W", path)
