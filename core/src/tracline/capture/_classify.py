@@ -104,6 +104,10 @@ class IgnoreRules:
     mentioned: set[str] = attrs.field(factory=set)
     ignore: re.Pattern[str] | None = None
     keep: re.Pattern[str] | None = None
+    #: Answers so far, by (path, read): the watcher asks while the run goes on, and the
+    #: classification at the end asks again for the same thousands of paths.
+    _answers: dict[tuple[str, bool], bool] = attrs.field(factory=dict, init=False,
+                                                         repr=False, eq=False)
 
     @classmethod
     def build(cls, *, cwd: str, home: str, argv: Sequence[str] = (),
@@ -126,9 +130,17 @@ class IgnoreRules:
                        *[p for p in process.path if "-packages" in p or p.endswith(".zip")]):
             if folder and not self.cwd.startswith(folder.rstrip("/") + "/") and folder != "/":
                 self.prefixes.append(folder.rstrip("/") + "/")
+        self._answers.clear()
 
     def ignored(self, path: str, *, read: bool = True) -> bool:
         """True when ``path`` is noise (``read``: it was only read, so code counts too)."""
+        key = (path, read)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = self._ignored(path, read)
+        return answer
+
+    def _ignored(self, path: str, read: bool) -> bool:
         if self.keep is not None and self.keep.match(path):
             return False
         if self.ignore is not None and self.ignore.match(path):
