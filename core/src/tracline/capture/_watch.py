@@ -22,6 +22,8 @@ from tracline.capture._classify import IgnoreRules
 from tracline.capture._observe import Observed, StraceParser, Tail
 from tracline.capture._record import FileRecord
 from tracline.errors import HashError
+from tracline.hashing._digest import check_algorithm
+from tracline.hashing._file import hash_regular
 
 __all__ = ["Hashes", "Watcher"]
 
@@ -34,6 +36,11 @@ EARLY_OUTPUT_MAX = 64 << 20
 
 def _key(st: os.stat_result) -> _Key:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _trace_order(path: str) -> tuple[int, ...]:
+    """``strace.<pid>.<n>`` sorts by pid, then by n (the n-th child that process traced)."""
+    return tuple(int(part) for part in path.rsplit("/", 1)[-1].split(".")[1:] if part.isdigit())
 
 
 class Hashes:
@@ -74,19 +81,20 @@ class Hashes:
         if not stat.S_ISREG(st.st_mode):
             return FileRecord(path, error=f"{path} is not a regular file (a pipe, device or "
                               "socket), so it has no content digest")
-        from tracline.hashing import digest_file
-
+        check_algorithm(self.algorithm)
         hexdigest = self.store.lookup(path, st, self.algorithm) if lookup and self.store \
             else None
         if hexdigest is not None:
             record = FileRecord(path, f"{self.algorithm}:{hexdigest}", st.st_size, 1, "file")
         else:
+            # What digest_file(path, cache=False) does, less its per-call set-up: this runs
+            # for each of a run's (maybe thousands of) files.
             try:
-                digest = digest_file(path, self.algorithm, cache=False)
+                hexdigest, hashed = hash_regular(path, self.algorithm)
             except HashError as e:
                 return FileRecord(path, error=e.message)
-            record = FileRecord(path, digest.digest, digest.size, digest.file_count, digest.kind)
-            self._new.append((path, st, digest.digest.split(":", 1)[1]))
+            record = FileRecord(path, f"{self.algorithm}:{hexdigest}", hashed.st_size, 1, "file")
+            self._new.append((path, st, hexdigest))
         self.taken[path] = (_key(st), record)
         return record
 
@@ -158,7 +166,10 @@ class Watcher:
             lines = self.hook.lines()
             for line in lines:
                 obs.feed_hook_line(line)
-            for path in glob.glob(os.path.join(self.capture_dir, "strace.*")):
+            # In the order each process started its traced children (glob's is the folder's):
+            # a file one child wrote and the next one read is seen written first.
+            for path in sorted(glob.glob(os.path.join(self.capture_dir, "strace.*")),
+                               key=_trace_order):
                 if path not in self.traces:
                     self.traces[path] = (Tail(path), StraceParser(obs, self.cwd))
                 tail, parser = self.traces[path]
