@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 __all__ = ["REDACTED", "is_secret_name", "redact_argv", "redact_env", "redact_text"]
 
@@ -45,6 +45,7 @@ _PRIVATE_KEY = re.compile(
 )
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):(?P<pw>[^/\s@]+)@")
 _BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}")
+_GLOB_CHARS = frozenset("*?[")
 _ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)=(?P<value>.*)$", re.DOTALL)
 
 #: Environment variables recorded by default (globs); everything else is never recorded.
@@ -122,12 +123,36 @@ def _redact_inline(arg: str) -> str:
     )
 
 
+def _allow_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """A test of a name against globs: plain names and ``PREFIX*`` globs (all of the default
+    allow list) without a regex, as compiling one for ~50 globs costs each run ~3 ms."""
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    others: list[str] = []
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            others.append(pattern)
+        elif not _GLOB_CHARS.intersection(pattern):
+            exact.add(pattern)
+        elif pattern.endswith("*") and not _GLOB_CHARS.intersection(pattern[:-1]):
+            prefixes.append(pattern[:-1])
+        else:
+            others.append(pattern)
+    starts = tuple(prefixes)
+    regex = re.compile("|".join(fnmatch.translate(p) for p in others)) if others else None
+
+    def allowed(name: str) -> bool:
+        return name in exact or name.startswith(starts) or bool(regex and regex.match(name))
+
+    return allowed
+
+
 def redact_env(environ: Mapping[str, str], allow: Iterable[str] = ()) -> dict[str, str]:
     """The allow-listed part of an environment, secret values replaced."""
-    allowed = re.compile("|".join(fnmatch.translate(p) for p in [*ENV_ALLOW, *allow]))
+    allowed = _allow_matcher([*ENV_ALLOW, *allow])
     out: dict[str, str] = {}
     for name in sorted(environ):
-        if not allowed.match(name):
+        if not allowed(name):
             continue
         value = environ[name]
         out[name] = REDACTED if is_secret_name(name) else redact_text(value)
