@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -31,6 +33,28 @@ __all__ = ["app", "main"]
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input gives one clear line and exit code 2, never a traceback."""
+    code = _main(argv)
+    if argv is None and _common.finished:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process without the interpreter's teardown (module clean-up, garbage
+    collection, checkpointing SQLite's write-ahead logs: 10-40 ms on every `tracline run`).
+    Only when the command has finished: its events are committed (a committed write-ahead
+    log is as safe as the database file), and output is flushed here."""
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result = app(args=argv, prog_name="tracline", standalone_mode=False)
     except TraclineError as e:

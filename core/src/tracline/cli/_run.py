@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 import click
 
+from tracline.cli import _common
 from tracline.cli._common import app
 from tracline.errors import CommandNotFound, TraclineError, ValidationError
 
@@ -118,4 +119,5 @@ def run(*, job: str | None, namespace: str | None, gpus: int | None, gpu_model: 
         _warn(message)
     if service is not None and request_id:
         _settle(service, request_id, record)
+    _common.finished = True
     return record.exit_code if record.exit_code is not None else 1
