@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tracline.capture import FileRecord, RunRecord
 from tracline.capture._recipe import CodeInfo
-from tracline.capture._record import event_dict, new_run_id
+from tracline.capture._record import event_dict, event_json, new_run_id
 from tracline.events import Artifact, event_to_dict, run_event
 from tracline.gpu.cost import GpuCost
 from tracline.testing import assert_valid_events
@@ -49,6 +50,23 @@ def test_dict_events_equal_run_event() -> None:
         error="command exited with status 3",
     ))
     assert _without_time(ours) == _without_time(theirs)
+
+
+def test_event_json_is_event_dict_serialized() -> None:
+    """The direct JSON of a finished run's event is byte for byte the outbox's json.dumps."""
+    record = _record()
+    record.inputs += [FileRecord("/w/d\u00e9j\u00e0 \"q\"\\\t.csv", "sha256:" + "f" * 64, 0, 3,
+                                 "directory"),
+                      FileRecord("/w/\udcff-raw", "blake3:" + "1" * 64, None, 1, None),
+                      FileRecord("/w/a.csv", "blake3:" + "2" * 64, 5, 1, "file", modified=True)]
+    record.outputs.append(FileRecord("/w/gone", error="removed"))
+    for state in ("COMPLETE", "FAIL"):
+        payload, data = event_json(state, record, event_time="2025-01-01T00:00:02+00:00",
+                                   run_facets=record.facet_dicts())
+        full = event_dict(state, record, event_time="2025-01-01T00:00:02+00:00",
+                          run_facets=record.facet_dicts())
+        assert payload == json.dumps(full, separators=(",", ":"), sort_keys=True)
+        assert data == {**full, "inputs": [], "outputs": []}
 
 
 def test_events_validate_against_the_schemas() -> None:

@@ -10,6 +10,7 @@ facet objects call :meth:`RunRecord.run_facets`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from tracline.capture._recipe import CodeInfo
     from tracline.gpu.cost import GpuCost
 
-__all__ = ["FileRecord", "RunRecord", "event_dict", "new_run_id", "utcnow"]
+__all__ = ["FileRecord", "RunRecord", "event_dict", "event_json", "new_run_id", "utcnow"]
 
 PRODUCER = "https://github.com/tracline/tracline"
 _OL = "https://openlineage.io/spec/"
@@ -45,6 +46,10 @@ def _url(schema: str) -> str:
 
 _VERSION_URL = _url("DatasetVersionDatasetFacet")
 _CONTENT_URL = _url("TraclineContentHashDatasetFacet")
+#: A JSON string literal, as json.dumps writes it (ASCII, escapes included).
+_json_str: Any = json.encoder.encode_basestring_ascii
+_VERSION_HEAD = f'"_producer":{_json_str(PRODUCER)},"_schemaURL":{_json_str(_VERSION_URL)}'
+_CONTENT_HEAD = f'"_producer":{_json_str(PRODUCER)},"_schemaURL":{_json_str(_CONTENT_URL)}'
 
 
 def new_run_id() -> str:
@@ -105,6 +110,24 @@ class FileRecord:
             facets["tracline_contentHash"] = content
         return {"namespace": "file", "name": self.path, "facets": facets,
                 f"{role}Facets": {}}
+
+    def dataset_json(self, role: str) -> str:
+        """``dataset(role)`` as compact JSON with sorted keys, built directly: a run's event
+        may hold thousands of datasets, and json.dumps of their dicts costs ~4 µs each."""
+        # "inputFacets" sorts before "name", "outputFacets" after "namespace".
+        name = f'"name":{_json_str(self.path)},"namespace":"file"'
+        rest = f'"{role}Facets":{{}},{name}}}' if role < "name" else f'{name},"{role}Facets":{{}}}}'
+        if not self.digest:
+            return '{"facets":{},' + rest
+        digest = _json_str(self.digest)
+        kind = "" if self.kind is None else f',"kind":{_json_str(self.kind)}'
+        facets = (
+            f'{{"tracline_contentHash":{{{_CONTENT_HEAD},'
+            f'"algorithm":{_json_str(self.digest.split(":", 1)[0])},"digest":{digest},'
+            f'"fileCount":{int(self.file_count)}{kind},"size":{int(self.size or 0)}}},'
+            f'"version":{{{_VERSION_HEAD},"datasetVersion":{digest}}}}}'
+        )
+        return f'{{"facets":{facets},' + rest
 
     def artifact(self) -> Any:
         """The :class:`tracline.events.Artifact` (imports openlineage-python)."""
@@ -250,6 +273,25 @@ def event_dict(
         "inputs": [f.dataset("input") for f in record.inputs] if with_files else [],
         "outputs": [f.dataset("output") for f in record.outputs] if with_files else [],
     }
+
+
+def event_json(state: str, record: RunRecord, *, event_time: str,
+               run_facets: dict[str, dict[str, Any]] | None = None,
+               parent: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """``event_dict(...)`` (with files) as compact JSON with sorted keys — the outbox's
+    form — and the event as a dict without its datasets (for its run, job and type)."""
+    data = event_dict(state, record, event_time=event_time, run_facets=run_facets,
+                      with_files=False, parent=parent)
+    parts = []
+    for key in sorted(data):
+        if key in {"inputs", "outputs"}:
+            files = record.inputs if key == "inputs" else record.outputs
+            role = key[:-1]
+            value = "[" + ",".join(f.dataset_json(role) for f in files) + "]"
+        else:
+            value = json.dumps(data[key], separators=(",", ":"), sort_keys=True)
+        parts.append(f'"{key}":{value}')
+    return "{" + ",".join(parts) + "}", data
 
 
 def default_job(argv: list[str], cwd: str) -> str:

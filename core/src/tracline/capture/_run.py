@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracline.capture import _process
-from tracline.capture._record import RunRecord, default_job, event_dict, new_run_id, utcnow
+from tracline.capture._record import (
+    RunRecord,
+    default_job,
+    event_dict,
+    event_json,
+    new_run_id,
+    utcnow,
+)
 from tracline.capture._redact import redact_argv, redact_env
 from tracline.capture._spawn import is_python, strace_prefix, which
 from tracline.config import Config, get_config
@@ -173,7 +180,7 @@ class _Capture:
 
             self.emitter = Emitter(config, background=False)
 
-    def _emit(self, event: dict[str, Any]) -> None:
+    def _emit(self, event: Any) -> None:
         if self.emitter is not None:
             self.emitter.emit(event)
 
@@ -240,8 +247,11 @@ class _Capture:
             except Exception as e:  # noqa: BLE001
                 record.warnings.append(f"capture failed: {type(e).__name__}: {e}")
         state = "COMPLETE" if record.exit_code == 0 else "FAIL"
-        self._emit(event_dict(state, record, event_time=record.ended_at,
-                              run_facets=record.facet_dicts()))
+        if self.emitter is not None:
+            from tracline.emit.emitter import Serialized
+
+            self._emit(Serialized(*event_json(state, record, event_time=record.ended_at,
+                                              run_facets=record.facet_dicts())))
         self._deliver()
         return record
 
