@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -135,6 +134,8 @@ def find_config_file(start: Path | None = None) -> Path | None:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only where there is a file to read (~3 ms to import)
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
