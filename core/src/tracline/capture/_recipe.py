@@ -15,12 +15,14 @@ import platform
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from tracline.capture._observe import PythonProcess
 from tracline.capture._redact import redact_text
+
+if TYPE_CHECKING:  # _observe loads with the watcher, after the command has started
+    from tracline.capture._observe import PythonProcess
 
 __all__ = ["CodeInfo", "git_info", "host_info", "packages_for", "site_distributions"]
 
