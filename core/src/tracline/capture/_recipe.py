@@ -41,15 +41,28 @@ class CodeInfo:
     untracked: int | None = None
 
 
-def _git(cwd: str, *args: str) -> tuple[int, bytes]:
+def _git_start(cwd: str, *args: str) -> subprocess.Popen[bytes] | None:
     try:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, timeout=30,
-            env={**os.environ, **_GIT_ENV}, check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        return subprocess.Popen(["git", *args], cwd=cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env={**os.environ, **_GIT_ENV})
+    except OSError:
+        return None
+
+
+def _git_wait(process: subprocess.Popen[bytes] | None) -> tuple[int, bytes]:
+    if process is None:
         return 1, b""
-    return done.returncode, done.stdout
+    try:
+        out, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        return 1, b""
+    return process.returncode, out
+
+
+def _git(cwd: str, *args: str) -> tuple[int, bytes]:
+    return _git_wait(_git_start(cwd, *args))
 
 
 def git_info(cwd: str, home: str | None = None) -> CodeInfo | None:
@@ -63,9 +76,11 @@ def git_info(cwd: str, home: str | None = None) -> CodeInfo | None:
         lines = [out.decode().strip(), "", "HEAD"]
     top, commit, branch = lines[0], lines[1] or None, lines[2] if len(lines) > 2 else "HEAD"
     info = CodeInfo(commit=commit, branch=None if branch == "HEAD" else branch)
-    rc, url = _git(cwd, "config", "--get", "remote.origin.url")
-    info.repository = redact_text(url.decode().strip()) if rc == 0 and url.strip() else top
+    # The remote and the status at once: this runs while the command waits to start.
+    remote = _git_start(cwd, "config", "--get", "remote.origin.url")
     rc, status = _git(cwd, "status", "--porcelain=v1", "-z", "--untracked-files=normal")
+    rc_url, url = _git_wait(remote)
+    info.repository = redact_text(url.decode().strip()) if rc_url == 0 and url.strip() else top
     skip = os.path.relpath(home, top) + "/" if home and home.startswith(top + "/") else None
     entries = [e for e in status.decode("utf-8", "surrogateescape").split("\0") if e]
     tracked = untracked = 0
