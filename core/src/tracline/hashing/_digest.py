@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Literal, Protocol
 
@@ -58,6 +57,8 @@ def new_hasher(algorithm: str, *, threads: bool = False) -> Hasher:
         if threads:
             return blake3.blake3(max_threads=blake3.blake3.AUTO)
         return blake3.blake3()
+    import hashlib  # only for sha256 (its OpenSSL binding costs ~2 ms to load)
+
     return hashlib.sha256()
 
 
