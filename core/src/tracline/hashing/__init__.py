@@ -9,15 +9,39 @@ The digest format and the directory Merkle algorithm are specified in ``docs/has
 
 from __future__ import annotations
 
-from tracline.hashing._api import digest_file, digest_path
-from tracline.hashing._cache import StatCache, default_cache
-from tracline.hashing._digest import (
-    ALGORITHMS,
-    DEFAULT_ALGORITHM,
-    Digest,
-    digest_bytes,
-    parse_digest,
-)
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tracline.hashing._api import digest_file, digest_path
+    from tracline.hashing._cache import StatCache, default_cache
+    from tracline.hashing._digest import (
+        ALGORITHMS,
+        DEFAULT_ALGORITHM,
+        Digest,
+        digest_bytes,
+        parse_digest,
+    )
+
+#: Name -> submodule, loaded on first use: `tracline run` hashes files with ``_file`` alone,
+#: without the directory walker's thread pool or the stat cache's set-up.
+_EXPORTS = {
+    "ALGORITHMS": "_digest", "DEFAULT_ALGORITHM": "_digest", "Digest": "_digest",
+    "StatCache": "_cache", "default_cache": "_cache", "digest_bytes": "_digest",
+    "digest_file": "_api", "digest_path": "_api", "parse_digest": "_digest",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"tracline.hashing.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'tracline.hashing' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "ALGORITHMS",
