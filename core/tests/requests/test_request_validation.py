@@ -26,6 +26,7 @@ BAD_FIELDS: list[tuple[dict[str, Any], str, str]] = [
     ({"gpu_count": 0}, "gpu_count", "whole number"),
     ({"gpu_count": 2.5}, "gpu_count", "whole number"),
     ({"hours": 0}, "hours", "positive"),
+    ({"hours": 2.59e-259}, "hours", "too short to cost anything"),
     ({"datasets": []}, "datasets", "names no dataset"),
     ({"datasets": [DatasetRef("s3://b/k")]}, "datasets[0].digest", "has no digest"),
     ({"datasets": [DatasetRef("s3://b/k", "md5sum")]}, "datasets[0].digest", "<algorithm>:<hex>"),

@@ -161,6 +161,10 @@ def validate_spec(spec: RequestSpec, config: Config, policy: Policy,
     model = check_text("gpu_model", spec.gpu_model, 64) or ""
     est = estimate(Compute(model, count, hours), config)
     compute = Compute(normalize_model(model), count, hours)
+    if est.amount <= 0:
+        raise ValidationError("hours", f"{spec.hours} h on {count} × {compute.gpu_model} is too "
+                              f"short to cost anything (the estimate rounds to zero)",
+                              hint="give the wall-clock hours the run needs, e.g. 0.5")
     if est.currency != currency:
         raise ValidationError("currency", f"the budget is in {currency} but the {compute.gpu_model}"
                               f" price is in {est.currency}",
