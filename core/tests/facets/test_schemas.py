@@ -137,3 +137,25 @@ def test_validator_catches_bad_facets(path: tuple, value: object, complaint: str
     node[path[-1]] = value
     errors = validator.errors(event)
     assert any(complaint in e for e in errors), errors
+
+
+@pytest.mark.parametrize("state", ["START", "COMPLETE", "FAIL"])
+def test_emit_serializer_matches_openlineage_serde(state: str) -> None:
+    """The emit path's one-pass serializer gives exactly openlineage-python's Serde.to_dict."""
+    from openlineage.client.serde import Serde
+
+    from tracline.emit._serde import to_plain
+    from tracline.facets import CodeVersion, TraclineExecutionRunFacet
+
+    facets = {
+        "tracline_execution": TraclineExecutionRunFacet(
+            argv=["python"], cwd="/", code=CodeVersion(commit="a" * 40), environment={}
+        )
+    }
+    event = run_event(
+        state, run_id=new_run_id(), job_name="j", namespace="ns",
+        inputs=[Artifact.file("/a", DIGEST, 1), Artifact.file("/no-digest")],
+        parent=ParentRun(new_run_id(), "ns", "dag"), run_facets=facets,
+        error=ValueError("x") if state == "FAIL" else None,
+    )
+    assert to_plain(event) == Serde.to_dict(event)

@@ -18,6 +18,7 @@ import time
 from typing import Any, NamedTuple
 
 from tracline.config import Config, get_config
+from tracline.emit._serde import to_plain
 from tracline.emit.delivery import BUSY, Deliverer, DeliveryReport
 from tracline.emit.outbox import Outbox
 from tracline.errors import TraclineError
@@ -43,12 +44,7 @@ class Serialized(NamedTuple):
 def _serialize(event: Any) -> tuple[str, dict[str, Any]]:
     if isinstance(event, Serialized):
         return event.payload, event.data
-    if isinstance(event, dict):
-        data = event
-    else:
-        from openlineage.client.serde import Serde
-
-        data = Serde.to_dict(event)
+    data = event if isinstance(event, dict) else to_plain(event)
     return json.dumps(data, separators=(",", ":"), sort_keys=True), data
 
 
