@@ -18,7 +18,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -58,6 +60,19 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else values[0]
 
 
+def timed(emit: Callable[[Any], object], events: list) -> dict[str, float]:
+    """Per-call latency (p50, p99 in ms) and throughput of ``emit`` over ``events``."""
+    latencies = []
+    start = time.perf_counter()
+    for event in events:
+        t0 = time.perf_counter()
+        emit(event)
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - start
+    return {"p50_ms": pct(latencies, 0.5) * 1e3, "p99_ms": pct(latencies, 0.99) * 1e3,
+            "per_s": len(events) / elapsed}
+
+
 def bench_tracline(events: list, url: str, work: Path) -> dict[str, float]:
     os.chdir(work)
     os.environ["TRACLINE_HOME"] = str(work / ".tracline")
@@ -67,20 +82,13 @@ def bench_tracline(events: list, url: str, work: Path) -> dict[str, float]:
 
     emitter = Emitter(load_config(), background=True)
     emitter.emit(events[0])  # open the outbox, start the delivery thread
-    latencies = []
-    start = time.perf_counter()
-    for event in events:
-        t0 = time.perf_counter()
-        emitter.emit(event)
-        latencies.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - start
+    figures = timed(emitter.emit, events)
     drain_start = time.perf_counter()
     report = emitter.flush(600)
-    drained = time.perf_counter() - drain_start
+    figures["drain_s"] = time.perf_counter() - drain_start
     emitter.close(0)
     assert report.complete, report
-    return {"p50_ms": pct(latencies, 0.5) * 1e3, "p99_ms": pct(latencies, 0.99) * 1e3,
-            "per_s": len(events) / elapsed, "drain_s": drained}
+    return figures
 
 
 def bench_sync_client(events: list, url: str) -> dict[str, float]:
@@ -88,15 +96,7 @@ def bench_sync_client(events: list, url: str) -> dict[str, float]:
     from openlineage.client.transport.http import HttpConfig, HttpTransport
 
     client = OpenLineageClient(transport=HttpTransport(HttpConfig(url=url, timeout=30)))
-    latencies = []
-    start = time.perf_counter()
-    for event in events:
-        t0 = time.perf_counter()
-        client.emit(event)
-        latencies.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - start
-    return {"p50_ms": pct(latencies, 0.5) * 1e3, "p99_ms": pct(latencies, 0.99) * 1e3,
-            "per_s": len(events) / elapsed}
+    return timed(client.emit, events)
 
 
 def main() -> None:
