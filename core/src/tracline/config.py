@@ -22,15 +22,21 @@ import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import attrs
 
 from tracline.errors import ConfigError
+
+# Configuration is read before `tracline run` starts the user's command, so this module
+# imports neither typing nor attrs at run time (together ~20 ms on a small machine).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Self
 
 __all__ = ["Config", "SinkConfig", "load_config"]
 
 CONFIG_FILE = "tracline.toml"
+PRODUCER = "https://github.com/tracline/tracline"
+#: tracline's own sink types; any other openlineage-python transport kind is accepted too.
+SINK_TYPES = frozenset({"marquez", "registry", "openlineage", "file", "console", "http", "kafka"})
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -43,36 +49,100 @@ _KNOWN_KEYS: dict[str, set[str]] = {
 }
 
 
-@attrs.frozen
-class SinkConfig:
+class _Frozen:
+    """An immutable value: equality, hash, repr and :meth:`replace` over ``__slots__``."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _set(self, **fields: Any) -> None:
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: use .replace({name}=...)")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Frozen)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied (as ``attrs.evolve`` / ``dataclasses.replace``)."""
+        values = {name: getattr(self, name) for name in self.__slots__}
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
+        return type(self)(**{**values, **changes})
+
+
+class SinkConfig(_Frozen):
     """Where delivered events go: a name, a type and the type's options."""
 
+    __slots__ = ("name", "type", "options")  # noqa: RUF023 - in the order repr shows
     name: str
     type: str
-    options: Mapping[str, Any] = attrs.field(factory=dict)
+    options: Mapping[str, Any]
+
+    def __init__(self, name: str, type: str,
+                 options: Mapping[str, Any] | None = None) -> None:
+        self._set(name=name, type=type, options=dict(options or {}))
 
 
-@attrs.frozen
-class Config:
+class Config(_Frozen):
     """The resolved configuration of one process."""
 
-    disabled: bool = False
-    namespace: str = "default"
-    home: Path = Path(".tracline")
-    outbox_path: Path = Path(".tracline/outbox.db")
-    registry_url: str = "sqlite:///.tracline/tracline.db"
-    sinks: tuple[SinkConfig, ...] = ()
+    __slots__ = ("disabled", "namespace", "home", "outbox_path", "registry_url",  # noqa: RUF023
+                 "sinks", "flush_timeout", "retention_days", "max_backoff", "producer", "source",
+                 "sections")
+    disabled: bool
+    namespace: str
+    home: Path
+    outbox_path: Path
+    registry_url: str
+    sinks: tuple[SinkConfig, ...]
     #: Seconds an exiting process spends delivering what is still in the outbox.
-    flush_timeout: float = 2.0
+    flush_timeout: float
     #: Delivered events older than this are pruned from the outbox.
-    retention_days: float = 7.0
+    retention_days: float
     #: Upper bound of the retry backoff of an unreachable sink, in seconds.
-    max_backoff: float = 60.0
-    producer: str = "https://github.com/tracline/tracline"
+    max_backoff: float
+    producer: str
     #: The file the configuration came from, if any.
-    source: Path | None = None
+    source: Path | None
     #: Every section of the file and the environment, for the parts that own them.
-    sections: Mapping[str, Any] = attrs.field(factory=dict)
+    sections: Mapping[str, Any]
+
+    def __init__(
+        self,
+        *,
+        disabled: bool = False,
+        namespace: str = "default",
+        home: Path = Path(".tracline"),
+        outbox_path: Path = Path(".tracline/outbox.db"),
+        registry_url: str = "sqlite:///.tracline/tracline.db",
+        sinks: tuple[SinkConfig, ...] = (),
+        flush_timeout: float = 2.0,
+        retention_days: float = 7.0,
+        max_backoff: float = 60.0,
+        producer: str = PRODUCER,
+        source: Path | None = None,
+        sections: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._set(disabled=disabled, namespace=namespace, home=home, outbox_path=outbox_path,
+                  registry_url=registry_url, sinks=tuple(sinks), flush_timeout=flush_timeout,
+                  retention_days=retention_days, max_backoff=max_backoff, producer=producer,
+                  source=source, sections={} if sections is None else sections)
 
     def section(self, name: str) -> dict[str, Any]:
         """Return the raw table ``[name]`` (empty if absent)."""
@@ -203,8 +273,6 @@ def _resolve_path(value: Any, key: str, base: Path, source: Path | None) -> Path
 def _sinks(
     data: Mapping[str, Any], base: Path, home: Path, source: Path | None, environ: Mapping[str, str]
 ) -> tuple[SinkConfig, ...]:
-    from tracline.emit.sinks import known_sink_types  # local: emit imports config
-
     table = data.get("sinks", {})
     if not isinstance(table, Mapping):
         raise ConfigError(
@@ -212,7 +280,12 @@ def _sinks(
             hint='write e.g. [sinks.marquez] with type = "marquez" and url = "http://..."',
         )
     sinks: list[SinkConfig] = []
-    known = known_sink_types() if table else set()  # imports openlineage-python: only if needed
+
+    def known() -> set[str]:
+        from tracline.emit.sinks import known_sink_types  # openlineage-python's transports
+
+        return known_sink_types()
+
     for name, options in table.items():
         if not isinstance(options, Mapping):
             raise ConfigError(
@@ -224,12 +297,13 @@ def _sinks(
         if not kind:
             raise ConfigError(
                 f"sink {name!r} in {_where(source)} has no type",
-                hint=f"add type = one of {', '.join(sorted(known))}",
+                hint=f"add type = one of {', '.join(sorted(known()))}",
             )
-        if kind not in known:
+        # openlineage-python (~200 ms to import) only for a type that is not tracline's own
+        if kind not in SINK_TYPES and kind not in (names := known()):
             raise ConfigError(
                 f"sink {name!r} in {_where(source)} has unknown type {kind!r}",
-                hint=f"use one of {', '.join(sorted(known))}",
+                hint=f"use one of {', '.join(sorted(names))}",
             )
         if kind in {"marquez", "http"}:
             url = str(options.get("url", "")).strip()
@@ -323,7 +397,7 @@ def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = Non
         max_backoff=_as_float(
             outbox.get("max_backoff", 60.0), "outbox.max_backoff", source, minimum=0.01
         ),
-        producer=str(main.get("producer", Config.producer)),
+        producer=str(main.get("producer", PRODUCER)),
         source=source,
         sections=data,
     )

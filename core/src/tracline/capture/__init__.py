@@ -12,9 +12,10 @@ See ``docs/capture.md`` for how files are observed and which are ignored.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # no typing at run time: `tracline run` imports this before the command
 if TYPE_CHECKING:
+    from typing import Any
+
     from tracline.capture._classify import IgnoreRules, glob_regex
     from tracline.capture._inproc import InProcessCapture, capture_in_process
     from tracline.capture._record import FileRecord, RunRecord

@@ -44,8 +44,10 @@ def escape(text: str) -> str:
     return text
 
 
-def _path(value: Any) -> str | None:
-    """An absolute, normalized path for an audit argument, or None for descriptors."""
+def _path(value: Any, cwd: str | None = None) -> str | None:
+    """An absolute, normalized path for an audit argument, or None for descriptors.
+
+    ``cwd``: the working directory, if known (saves a getcwd() per relative path)."""
     if type(value) is str:  # the common case, without fspath/fsdecode
         text = value
     elif value is None or isinstance(value, int):
@@ -55,7 +57,7 @@ def _path(value: Any) -> str | None:
     if not text:
         return None
     if text[0] != "/":
-        text = os.getcwd() + "/" + text
+        text = (cwd or os.getcwd()) + "/" + text
     # normpath only changes a path with an empty, "." or ".." part (or a trailing /): skip
     # it for the usual plain path, as this runs on every open.
     if "/." in text or "//" in text or text[-1] == "/":
@@ -79,6 +81,11 @@ class Recorder:
         self.preloaded = set(sys.modules)
         #: Called on a ``subprocess.Popen`` event, before the child is started.
         self.on_popen: Callable[[], None] | None = None
+        #: This process's id (a fork updates it) and its working directory (None once a
+        #: chdir is announced: looked up again on the next relative path). Both are system
+        #: calls that every record would otherwise make.
+        self.pid = os.getpid()
+        self.cwd: str | None = None
 
     def retarget(self, log_path: str) -> None:
         """Write to another log from now on (a new in-process capture)."""
@@ -88,8 +95,19 @@ class Recorder:
         self.seen = set()
         os.close(old)
 
+    def forked(self) -> None:
+        """In a forked child: records carry the child's pid from now on."""
+        self.pid = os.getpid()
+
+    def where(self) -> str:
+        """The working directory (cached until the next chdir)."""
+        cwd = self.cwd
+        if cwd is None:
+            cwd = self.cwd = os.getcwd()
+        return cwd
+
     def write(self, kind: str, *fields: str) -> None:
-        line = kind + "\t" + str(os.getpid())
+        line = kind + "\t" + str(self.pid)
         for field in fields:
             line += "\t" + escape(field)
         os.write(self.fd, (line + "\n").encode("utf-8", "surrogateescape"))
@@ -100,7 +118,7 @@ class Recorder:
             self.seen.add(key)
             if "\\" in path or "\t" in path or "\n" in path:
                 path = escape(path)
-            line = f"{kind}\t{os.getpid()}\t{path}\n"
+            line = f"{kind}\t{self.pid}\t{path}\n"
             os.write(self.fd, line.encode("utf-8", "surrogateescape"))
 
     def hello(self) -> None:
@@ -134,12 +152,19 @@ class Recorder:
     # -- the audit hook --------------------------------------------------------------------
 
     def hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if event == "open":  # by far the most frequent event: no table lookup
+            if self.active:
+                try:
+                    _on_open(self, args)
+                except Exception:  # noqa: BLE001 - an observer must never break the program
+                    pass
+            return
         handler = _HANDLERS.get(event)
         if handler is None or not self.active:
             return
         try:
             handler(self, args)
-        except Exception:  # noqa: BLE001 - an observer must never break the program
+        except Exception:  # noqa: BLE001
             pass
 
 
@@ -149,7 +174,7 @@ def _on_open(rec: Recorder, args: tuple[Any, ...]) -> None:
     flags = args[2] if len(args) > 2 and isinstance(args[2], int) else _RDONLY
     if flags & _DIRECTORY:
         return
-    path = _path(args[0])
+    path = _path(args[0], rec.cwd or rec.where())
     if path is None:
         return
     if flags & _ACCMODE == _RDONLY and not flags & _MODIFY:
@@ -161,34 +186,38 @@ def _on_open(rec: Recorder, args: tuple[Any, ...]) -> None:
 
 
 def _on_rename(rec: Recorder, args: tuple[Any, ...]) -> None:
-    src, dst = _path(args[0]), _path(args[1])
+    src, dst = _path(args[0], rec.where()), _path(args[1], rec.where())
     if rec.files and src and dst:
         rec.write("N", src, dst)
 
 
 def _on_remove(rec: Recorder, args: tuple[Any, ...]) -> None:
-    path = _path(args[0])
+    path = _path(args[0], rec.where())
     if rec.files and path:
         rec.write("D", path)
 
 
 def _on_truncate(rec: Recorder, args: tuple[Any, ...]) -> None:
-    path = _path(args[0])
+    path = _path(args[0], rec.where())
     if rec.files and path:
         rec.file("U", path)
 
 
 def _on_link(rec: Recorder, args: tuple[Any, ...]) -> None:
-    path = _path(args[1])
+    path = _path(args[1], rec.where())
     if rec.files and path:
         rec.file("W", path)
 
 
 def _on_sqlite(rec: Recorder, args: tuple[Any, ...]) -> None:
     if args and isinstance(args[0], (str, bytes, os.PathLike)) and args[0] != ":memory:":
-        path = _path(args[0])
+        path = _path(args[0], rec.where())
         if rec.files and path:
             rec.file("U" if os.path.exists(path) else "W", path)
+
+
+def _on_chdir(rec: Recorder, args: tuple[Any, ...]) -> None:
+    rec.cwd = None  # announced before it happens: the next relative path looks it up
 
 
 def _program(value: Any) -> str:
@@ -236,6 +265,7 @@ _HANDLERS: dict[str, Callable[[Recorder, tuple[Any, ...]], None]] = {
     "os.posix_spawn": _on_exec,
     "os.spawn": _on_spawn,
     "os.system": _on_system,
+    "os.chdir": _on_chdir,
 }
 
 _recorder: Recorder | None = None
@@ -258,6 +288,7 @@ def install(log_path: str, *, files: bool = True) -> Recorder:
     recorder = Recorder(log_path, files=files)
     _recorder = recorder
     sys.addaudithook(recorder.hook)
+    os.register_at_fork(after_in_child=recorder.forked)
     return recorder
 
 

@@ -25,9 +25,9 @@ import attrs
 from tracline.capture import _hooks, _spawn
 from tracline.capture._classify import IgnoreRules
 from tracline.capture._observe import PythonProcess
-from tracline.capture._recipe import git_info, host_info, interpreter_info, packages_for
+from tracline.capture._recipe import git_info, interpreter_info, packages_for
 from tracline.capture._record import RunRecord, event_dict, new_run_id, utcnow
-from tracline.capture._redact import redact_argv, redact_env
+from tracline.capture._redact import redact_argv
 from tracline.capture._run import _Capture, child_environment, find_strace
 from tracline.capture._watch import Hashes, Watcher
 from tracline.config import Config, get_config
@@ -86,10 +86,9 @@ def capture_in_process(
     recorder = _hooks.install(log_path)
     _spawn.install(recorder, strace, capture_dir)
     recorder.hello()
-    record.environment = redact_env(os.environ, section.get("env", ()))
-    record.host = host_info()
-    capture._emit(event_dict("START", record, event_time=record.started_at, with_files=False,
-                             run_facets=record.facet_dicts()))
+    capture.open_emitter()
+    capture.environ = dict(os.environ)
+    capture.start_event()
     watcher = Watcher(capture_dir, log_path, record.cwd, rules, hashes).start()
     from tracline.gpu.sampler import GpuSampler
 
@@ -128,6 +127,8 @@ def _finish(*, capture: _Capture, record: RunRecord, watcher: Watcher, sampler: 
     record.exit_code = 0 if failed is None else 1
     _process.wait_tracers(capture_dir, 10.0)
     observed = watcher.stop()
+    if watcher.failure:
+        record.warnings.append(watcher.failure)
     usage = sampler.stop()  # type: ignore[attr-defined]
     capture._files(observed, rules, hashes)
     me = PythonProcess(os.getpid(), sys.executable, sys.implementation.name,

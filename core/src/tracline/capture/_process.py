@@ -16,13 +16,21 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from types import FrameType
 
 from tracline.errors import CaptureError, CommandNotFound
 
+TYPE_CHECKING = False  # no typing at run time: this module loads before the command starts
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class Signalable(Protocol):
+        """A child process, or something that will pass a signal on to one."""
+
+        def send_signal(self, sig: int, /) -> None: ...
+
 __all__ = [
-    "exit_status", "forward_signals", "not_executable", "not_found", "start", "wait_child",
-    "wait_tracers",
+    "Forwarded", "exit_status", "forward_signals", "not_executable", "not_found", "start",
+    "wait_child", "wait_tracers",
 ]
 
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -70,15 +78,38 @@ def _from_terminal() -> bool:
     return False
 
 
+class Forwarded:
+    """The child to forward to, once it is started: a signal that arrives before then is
+    held and passed on by :meth:`started`."""
+
+    def __init__(self) -> None:
+        self.child: subprocess.Popen[bytes] | None = None
+        self.held: list[int] = []
+
+    def send_signal(self, sig: int, /) -> None:
+        if self.child is None:
+            self.held.append(sig)
+        else:
+            self.child.send_signal(sig)
+
+    def started(self, child: subprocess.Popen[bytes]) -> None:
+        self.child = child
+        held, self.held = self.held, []
+        for sig in held:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(sig)
+
+
 @contextlib.contextmanager
-def forward_signals(child: subprocess.Popen[bytes]) -> Iterator[None]:
+def forward_signals(child: Signalable) -> Iterator[None]:
     """Forward signals to ``child`` while the block runs (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def forward(signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGINT and _from_terminal():
+    def forward(signum: int, frame: object) -> None:
+        started = not isinstance(child, Forwarded) or child.child is not None
+        if signum == signal.SIGINT and started and _from_terminal():
             return  # the terminal sent it to the whole foreground group, child included
         with contextlib.suppress(ProcessLookupError):
             child.send_signal(signum)

@@ -1,8 +1,7 @@
 """The recipe of a run: code version (git), imported packages, interpreter, host, environment.
 
-Everything here is observed, never declared. Git is read without taking its index lock and
-never refuses a run: uncommitted changes and untracked files only make the run ``dirty``
-(with the digest of ``git diff HEAD``). Packages are the distributions that provide the
+Everything here is observed, never declared. Git is read by :mod:`._git` (before the command
+starts). Packages are the distributions that provide the
 top-level modules the run's Python processes actually imported, resolved in *their*
 environment (site folders reported by each process), never tracline's own.
 """
@@ -12,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,10 +22,7 @@ from tracline.capture._redact import redact_text
 if TYPE_CHECKING:  # _observe loads with the watcher, after the command has started
     from tracline.capture._observe import PythonProcess
 
-__all__ = ["CodeInfo", "git_info", "host_info", "packages_for", "site_distributions"]
-
-_GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
-
+__all__ = ["CodeInfo", "code_info", "git_info", "host_info", "packages_for", "site_distributions"]
 
 @attrs.define
 class CodeInfo:
@@ -41,65 +36,22 @@ class CodeInfo:
     untracked: int | None = None
 
 
-def _git_start(cwd: str, *args: str) -> subprocess.Popen[bytes] | None:
-    try:
-        return subprocess.Popen(["git", *args], cwd=cwd, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, env={**os.environ, **_GIT_ENV})
-    except OSError:
+def code_info(state: Mapping[str, Any] | None) -> CodeInfo | None:
+    """:class:`CodeInfo` from :func:`~tracline.capture._git.git_state`'s fields, the remote's
+    credentials redacted (a repository without a remote is named by its folder)."""
+    if state is None:
         return None
-
-
-def _git_wait(process: subprocess.Popen[bytes] | None) -> tuple[int, bytes]:
-    if process is None:
-        return 1, b""
-    try:
-        out, _ = process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        return 1, b""
-    return process.returncode, out
-
-
-def _git(cwd: str, *args: str) -> tuple[int, bytes]:
-    return _git_wait(_git_start(cwd, *args))
+    url = str(state.get("repository") or "")
+    return CodeInfo(repository=redact_text(url) if url else str(state["root"]),
+                    commit=state["commit"], branch=state["branch"], dirty=state["dirty"],
+                    diffDigest=state["diffDigest"], untracked=state["untracked"])
 
 
 def git_info(cwd: str, home: str | None = None) -> CodeInfo | None:
     """The repository, commit, branch and dirtiness at ``cwd``; None outside a repository."""
-    rc, out = _git(cwd, "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD")
-    lines = out.decode("utf-8", "replace").splitlines()
-    if rc != 0:
-        rc, out = _git(cwd, "rev-parse", "--show-toplevel")
-        if rc != 0:
-            return None
-        lines = [out.decode().strip(), "", "HEAD"]
-    top, commit, branch = lines[0], lines[1] or None, lines[2] if len(lines) > 2 else "HEAD"
-    info = CodeInfo(commit=commit, branch=None if branch == "HEAD" else branch)
-    # The remote and the status at once: this runs while the command waits to start.
-    remote = _git_start(cwd, "config", "--get", "remote.origin.url")
-    rc, status = _git(cwd, "status", "--porcelain=v1", "-z", "--untracked-files=normal")
-    rc_url, url = _git_wait(remote)
-    info.repository = redact_text(url.decode().strip()) if rc_url == 0 and url.strip() else top
-    skip = os.path.relpath(home, top) + "/" if home and home.startswith(top + "/") else None
-    entries = [e for e in status.decode("utf-8", "surrogateescape").split("\0") if e]
-    tracked = untracked = 0
-    for entry in entries:
-        path = entry[3:]
-        if entry.startswith("??"):
-            if skip is None or not (path + "/").startswith(skip):
-                untracked += 1
-        elif len(entry) > 3 and entry[2] == " ":
-            tracked += 1
-    info.untracked = untracked
-    info.dirty = bool(tracked or untracked) or commit is None
-    if tracked and commit:
-        rc, diff = _git(cwd, "diff", "HEAD", "--binary", "--no-ext-diff", "--no-color")
-        if rc == 0:
-            import blake3
+    from tracline.capture._git import git_state
 
-            info.diffDigest = "blake3:" + blake3.blake3(diff).hexdigest()
-    return info
+    return code_info(git_state(cwd, home))
 
 
 def host_info() -> dict[str, Any]:

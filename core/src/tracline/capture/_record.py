@@ -9,21 +9,21 @@ facet objects call :meth:`RunRecord.run_facets`.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
-import time
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from tracline._version import __version__
+from tracline.capture._names import default_job, new_run_id, utcnow
 
 if TYPE_CHECKING:
     from tracline.capture._recipe import CodeInfo
     from tracline.gpu.cost import GpuCost
 
-__all__ = ["FileRecord", "RunRecord", "event_dict", "event_json", "new_run_id", "utcnow"]
+__all__ = [
+    "FileRecord", "RunRecord", "default_job", "event_dict", "event_json", "new_run_id", "utcnow",
+]
 
 PRODUCER = "https://github.com/tracline/tracline"
 _OL = "https://openlineage.io/spec/"
@@ -50,20 +50,6 @@ _CONTENT_URL = _url("TraclineContentHashDatasetFacet")
 _json_str: Any = json.encoder.encode_basestring_ascii
 _VERSION_HEAD = f'"_producer":{_json_str(PRODUCER)},"_schemaURL":{_json_str(_VERSION_URL)}'
 _CONTENT_HEAD = f'"_producer":{_json_str(PRODUCER)},"_schemaURL":{_json_str(_CONTENT_URL)}'
-
-
-def new_run_id() -> str:
-    """A UUIDv7 (time-ordered) run id, without importing openlineage-python."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
-    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
-def utcnow() -> str:
-    """The current time as an ISO-8601 UTC timestamp."""
-    return dt.datetime.now(dt.UTC).isoformat()
 
 
 def _facet(schema: str, **fields: Any) -> dict[str, Any]:
@@ -95,6 +81,8 @@ class FileRecord:
     error: str | None = None
     #: An input the run also changed: its digest is the one taken when it was read.
     modified: bool = False
+    #: ``dataset_json`` by role, built once (often early, while the run still goes on).
+    _json: dict[str, str] = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
     def dataset(self, role: str) -> dict[str, Any]:
         """The OpenLineage input or output dataset (namespace ``file``)."""
@@ -114,6 +102,12 @@ class FileRecord:
     def dataset_json(self, role: str) -> str:
         """``dataset(role)`` as compact JSON with sorted keys, built directly: a run's event
         may hold thousands of datasets, and json.dumps of their dicts costs ~4 µs each."""
+        text = self._json.get(role)
+        if text is None:
+            text = self._json[role] = self._build_json(role)
+        return text
+
+    def _build_json(self, role: str) -> str:
         # "inputFacets" sorts before "name", "outputFacets" after "namespace".
         name = f'"name":{_json_str(self.path)},"namespace":"file"'
         rest = f'"{role}Facets":{{}},{name}}}' if role < "name" else f'{name},"{role}Facets":{{}}}}'
@@ -292,11 +286,3 @@ def event_json(state: str, record: RunRecord, *, event_time: str,
             value = json.dumps(data[key], separators=(",", ":"), sort_keys=True)
         parts.append(f'"{key}":{value}')
     return "{" + ",".join(parts) + "}", data
-
-
-def default_job(argv: list[str], cwd: str) -> str:
-    """A job name from the command: the script or program, e.g. ``train.py``."""
-    words = [a for a in argv if not a.startswith("-")]
-    if len(words) > 1 and os.path.basename(words[0]).startswith(("python", "bash", "sh")):
-        return os.path.basename(words[1])
-    return os.path.basename(words[0]) if words else "command"

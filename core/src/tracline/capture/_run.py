@@ -2,48 +2,44 @@
 
 The cheapest correct observation is chosen per command: a Python program is observed by
 audit hooks (its non-Python children alone run under strace); any other program runs under
-strace, whose ``-f`` follows its whole process tree. A START event is committed to the outbox
-before the command starts; COMPLETE or FAIL follows with the content-hashed inputs and
-outputs, the recipe and the GPU cost. Lineage never changes what the command does: its
-stdio, exit status and signals are its own, and a capture failure is a warning.
+strace, whose ``-f`` follows its whole process tree.
+
+The command starts as early as possible: before it, only the configuration is read, the
+program resolved and git's state taken (the code as it was when the run began); everything
+else — the run's record, its START event, the log readers, the GPU sampler and the libraries
+they need — is set up while the command already runs, on another core. So this module
+imports nothing heavy at the top. START (dated when the command started) and then COMPLETE or
+FAIL, with the content-hashed inputs and outputs, the recipe and the GPU cost, go to the
+outbox. Lineage never changes what the command does: its stdio, exit status and signals are
+its own, and a capture failure after it started is a warning.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import shutil
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from tracline.capture import _process
-from tracline.capture._record import (
-    RunRecord,
-    default_job,
-    event_dict,
-    event_json,
-    new_run_id,
-    utcnow,
-)
-from tracline.capture._redact import redact_argv, redact_env
+from tracline.capture._names import default_job, new_run_id, utcnow
 from tracline.capture._spawn import is_python, strace_prefix, which
 from tracline.config import Config, get_config
 from tracline.errors import ValidationError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import subprocess
+    from typing import Any
+
     from tracline.capture._classify import IgnoreRules
+    from tracline.capture._record import RunRecord
     from tracline.capture._watch import Hashes
 
 __all__ = ["BOOT_DIR", "capture_command", "child_environment", "find_strace"]
 
-log = logging.getLogger("tracline.capture")
-
-BOOT_DIR = str(Path(__file__).parent / "_boot")
-_warned: set[str] = set()
+BOOT_DIR = os.path.join(os.path.dirname(__file__), "_boot")
 
 
 def find_strace(section: Mapping[str, Any]) -> str:
@@ -53,7 +49,7 @@ def find_strace(section: Mapping[str, Any]) -> str:
         return ""
     if isinstance(setting, str) and setting not in {"true", "1", "on", "yes"}:
         return setting if os.access(setting, os.X_OK) else ""
-    return shutil.which("strace") or ""
+    return which("strace") or ""
 
 
 def child_environment(environ: Mapping[str, str], capture_dir: str, strace: str) -> dict[str, str]:
@@ -147,20 +143,105 @@ def capture_command(
         raise _process.not_found(argv[0])
     if not os.access(program, os.X_OK):
         raise _process.not_executable(argv[0])
-    record = RunRecord(
-        run_id=run_id or new_run_id(), job=job or default_job(list(argv), workdir),
-        namespace=namespace or config.namespace, argv=redact_argv(argv), cwd=workdir,
-        started_at=utcnow(), capture_mode="disabled",
-    )
+    launch = _Launch(list(argv), program, workdir, environ, config,
+                     run_id=run_id or new_run_id(), job=job, namespace=namespace)
     if config.disabled:
         started = time.monotonic()
         code = _run_plain(argv, environ, workdir)
+        record = launch.record("disabled")
         record.exit_code, record.wall_seconds = code, time.monotonic() - started
         return record
-    return _Capture(record, argv, program, environ, config, emit=emit).run(
-        mode=mode, gpus=gpus, gpu_model=gpu_model, start_facets=start_facets,
-        time_limit=time_limit,
-    )
+    forwarded = _process.Forwarded()
+    try:
+        # From before the command starts: a signal sent to tracline meanwhile reaches it too.
+        with _process.forward_signals(forwarded):
+            forwarded.started(launch.start(mode))
+            return _Capture.following(launch, emit=emit).run(
+                gpus=gpus, gpu_model=gpu_model, start_facets=start_facets,
+                time_limit=time_limit)
+    finally:
+        if launch.capture_dir_made:
+            import shutil
+
+            shutil.rmtree(launch.capture_dir, ignore_errors=True)
+
+
+#: The digest algorithms of :mod:`tracline.hashing` (held equal by a test: that module costs
+#: ~20 ms to import, and the setting is checked before the command starts).
+ALGORITHMS = ("blake3", "sha256")
+
+
+def _check_section(section: Mapping[str, Any], config: Config) -> None:
+    """Refuse a ``[capture]`` setting that would only fail once the command runs."""
+    algorithm = section.get("algorithm", "blake3")
+    if algorithm not in ALGORITHMS:
+        from tracline.errors import ConfigError
+
+        where = config.source or "the environment (TRACLINE__CAPTURE__ALGORITHM)"
+        raise ConfigError(f"[capture] algorithm = {algorithm!r} in {where} is not a digest "
+                          "algorithm", hint=f"use one of {', '.join(ALGORITHMS)}")
+
+
+class _Launch:
+    """Everything that happens before the command starts, and the started command."""
+
+    def __init__(self, argv: list[str], program: str, cwd: str, environ: dict[str, str],
+                 config: Config, *, run_id: str, job: str | None,
+                 namespace: str | None) -> None:
+        self.argv, self.program, self.cwd, self.environ = argv, program, cwd, environ
+        self.config = config
+        self.section = config.section("capture")
+        self.home = str(config.home.resolve())
+        self.run_id, self.job, self.namespace = run_id, job, namespace
+        self.started_at = utcnow()
+        self.capture_dir = os.path.join(self.home, "capture", run_id)
+        self.capture_mode = "disabled"
+        self.capture_dir_made = False
+        self.warning: str | None = None
+        self.strace = ""
+        self.traced = False
+        self.env: dict[str, str] = {}
+        self.code: dict[str, Any] = {}
+        self.child: subprocess.Popen[bytes] | None = None
+        self.started = 0.0
+
+    def record(self, capture_mode: str) -> RunRecord:
+        """The run's record so far (imports attrs: called once the command runs)."""
+        from tracline.capture._record import RunRecord
+        from tracline.capture._redact import redact_argv
+
+        return RunRecord(
+            run_id=self.run_id, job=self.job or default_job(self.argv, self.cwd),
+            namespace=self.namespace or self.config.namespace, argv=redact_argv(self.argv),
+            cwd=self.cwd, started_at=self.started_at, capture_mode=capture_mode,
+        )
+
+    def start(self, mode: str) -> subprocess.Popen[bytes]:
+        """Take git's state, prepare the capture folder and start the command under it."""
+        from tracline.capture._git import git_state
+
+        _check_section(self.section, self.config)
+
+        # git runs while the capture is prepared; the command starts once it has answered,
+        # so that a run which edits tracked files does not see its own edits as the code.
+        git = threading.Thread(target=lambda: self.code.update(
+            state=git_state(self.cwd, self.home)), daemon=True)
+        git.start()
+        strace = find_strace(self.section)
+        self.traced, self.capture_mode, self.warning = _mode(
+            is_python(self.program, self.argv), mode, strace)
+        self.strace = strace
+        os.makedirs(self.capture_dir, mode=0o700)
+        self.capture_dir_made = True
+        self.env = child_environment(self.environ, self.capture_dir, strace)
+        command = [self.program, *self.argv[1:]] if self.traced else self.argv
+        if self.traced:
+            command = strace_prefix(strace, os.path.join(self.capture_dir, "strace.0")) + command
+        git.join()
+        self.started = time.monotonic()
+        self.started_at = utcnow()
+        self.child = _process.start(command, self.env, self.cwd)
+        return self.child
 
 
 class _Capture:
@@ -172,74 +253,77 @@ class _Capture:
         self.environ, self.config = environ, config
         self.section = config.section("capture")
         self.home = str(config.home.resolve())
-        self.code: dict[str, Any] = {}
-        self.git = threading.Thread(target=lambda: None)
-        self.emitter = None
-        if emit:
-            from tracline.emit import Emitter
+        self.emit_events = emit
+        self.emitter: Any = None
+        self.launch: _Launch | None = None
 
-            self.emitter = Emitter(config, background=False)
+    @classmethod
+    def following(cls, launch: _Launch, *, emit: bool) -> _Capture:
+        """The capture of a command that ``launch`` started."""
+        capture = cls(launch.record(launch.capture_mode), launch.argv, launch.program,
+                      launch.environ, launch.config, emit=emit)
+        capture.launch = launch
+        return capture
+
+    def open_emitter(self) -> None:
+        """Open the outbox; if it cannot be, the run goes on unrecorded (with a warning)."""
+        if not self.emit_events:
+            return
+        from tracline.emit import Emitter
+        from tracline.errors import TraclineError
+
+        try:
+            emitter = Emitter(self.config, background=False)
+            emitter.outbox()
+        except TraclineError as e:
+            self.record.warnings.append(f"lineage of this run is not recorded: {e}")
+        else:
+            self.emitter = emitter
 
     def _emit(self, event: Any) -> None:
         if self.emitter is not None:
             self.emitter.emit(event)
 
-    def run(self, *, mode: str, gpus: int | None, gpu_model: str | None,
-            start_facets: Mapping[str, dict[str, Any]] | None,
-            time_limit: float | None) -> RunRecord:
-        from tracline.capture._recipe import git_info
+    def start_event(self, start_facets: Mapping[str, dict[str, Any]] | None = None) -> None:
+        """Emit START: the environment, host and code the run started with."""
+        from tracline.capture._recipe import host_info
+        from tracline.capture._record import event_dict
+        from tracline.capture._redact import redact_env
 
         record = self.record
-        # The code as it is before the command runs (git works while tracline sets up).
-        self.git = threading.Thread(
-            target=lambda: self.code.update(info=git_info(record.cwd, self.home)), daemon=True)
-        self.git.start()
-        strace = find_strace(self.section)
-        traced, record.capture_mode, warning = _mode(
-            is_python(self.program, self.argv), mode, strace)
-        if warning:
-            record.warnings.append(warning)
-        capture_dir = os.path.join(self.home, "capture", record.run_id)
-        os.makedirs(capture_dir, mode=0o700)
-        try:
-            return self._observe(capture_dir, strace if traced else "", strace, gpus=gpus,
-                                 gpu_model=gpu_model, start_facets=start_facets,
-                                 time_limit=time_limit)
-        finally:
-            shutil.rmtree(capture_dir, ignore_errors=True)
-
-    def _observe(self, capture_dir: str, top_strace: str, strace: str, *, gpus: int | None,
-                 gpu_model: str | None, start_facets: Mapping[str, dict[str, Any]] | None,
-                 time_limit: float | None) -> RunRecord:
-        from tracline.capture._recipe import host_info
-
-        record, section = self.record, self.section
-        env = child_environment(self.environ, capture_dir, strace)
-        command = [self.program, *self.argv[1:]] if top_strace else self.argv
-        if top_strace:
-            command = strace_prefix(top_strace, os.path.join(capture_dir, "strace.0")) + command
-        record.environment = redact_env(self.environ, section.get("env", ()))
+        record.environment = redact_env(self.environ, self.section.get("env", ()))
         record.host = host_info()
         self._emit(event_dict("START", record, event_time=record.started_at, with_files=False,
                               run_facets={**record.facet_dicts(), **(start_facets or {})}))
-        self.git.join()
-        record.code = self.code.get("info")
-        started = time.monotonic()
-        child = _process.start(command, env, record.cwd)
-        with _process.forward_signals(child):
-            # Everything else is set up while the command already runs (on another core).
-            try:
-                observer: _Observer | None = _Observer(self, capture_dir, env, child.pid)
-            except Exception as e:  # noqa: BLE001 - lineage never breaks the command
-                observer = None
-                record.warnings.append(f"capture failed: {type(e).__name__}: {e}")
-            returncode, stopped = _process.wait_child(child, time_limit)
-        record.wall_seconds = round(time.monotonic() - started, 3)
+
+    def run(self, *, gpus: int | None, gpu_model: str | None,
+            start_facets: Mapping[str, dict[str, Any]] | None,
+            time_limit: float | None) -> RunRecord:
+        launch = self.launch
+        assert launch is not None and launch.child is not None
+        record, child = self.record, launch.child
+        # Everything else is set up while the command already runs (on another core).
+        observer: _Observer | None = None
+        try:
+            from tracline.capture._recipe import code_info
+
+            if launch.warning:
+                record.warnings.append(launch.warning)
+            record.code = code_info(launch.code.get("state"))
+            observer = _Observer(self, launch.capture_dir, launch.env, child.pid)
+            self.open_emitter()
+            self.start_event(start_facets)
+        except Exception as e:  # noqa: BLE001 - lineage never breaks the command
+            record.warnings.append(f"capture failed: {type(e).__name__}: {e}")
+        left = None if time_limit is None else \
+            max(0.0, time_limit - (time.monotonic() - launch.started))
+        returncode, stopped = _process.wait_child(child, left)
+        record.wall_seconds = round(time.monotonic() - launch.started, 3)
         record.ended_at = utcnow()
         record.exit_code, record.signal = _process.exit_status(returncode)
         if stopped:
             record.warnings.append(f"stopped at the time limit of {time_limit:.0f} s")
-        if (top_strace or strace) and not _process.wait_tracers(capture_dir, 10.0):
+        if launch.strace and not _process.wait_tracers(launch.capture_dir, 10.0):
             record.warnings.append("strace did not finish in time; some files may be missing")
         if observer is not None:
             try:
@@ -248,6 +332,7 @@ class _Capture:
                 record.warnings.append(f"capture failed: {type(e).__name__}: {e}")
         state = "COMPLETE" if record.exit_code == 0 else "FAIL"
         if self.emitter is not None:
+            from tracline.capture._record import event_json
             from tracline.emit.emitter import Serialized
 
             self._emit(Serialized(*event_json(state, record, event_time=record.ended_at,
@@ -281,7 +366,12 @@ class _Capture:
         if self.emitter is None or how == "none":
             return
         if how == "inline":
-            self.emitter.flush(self.config.flush_timeout)
+            from tracline.errors import TraclineError
+
+            try:
+                self.emitter.flush(self.config.flush_timeout)
+            except TraclineError as e:
+                self.record.warnings.append(f"events stay in the outbox: {e}")
             return
         argv = [sys.executable, "-c", _DELIVER, "outbox", "flush", "--timeout", "120"]
         null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
@@ -289,7 +379,8 @@ class _Capture:
             os.posix_spawn(sys.executable, argv, _delivery_env(self.config), file_actions=null,
                            setsid=True)
         except OSError as e:
-            log.warning("tracline: events stay in the outbox (%s); run `tracline outbox flush`", e)
+            self.record.warnings.append(
+                f"events stay in the outbox ({e}); run `tracline outbox flush`")
 
 
 class _Observer:
@@ -313,12 +404,16 @@ class _Observer:
 
     def finish(self, *, gpus: int | None, gpu_model: str | None) -> None:
         """Fold in everything observed: files with digests, recipe, GPU cost."""
+        from pathlib import Path
+
         from tracline.capture._recipe import interpreter_info, packages_for
         from tracline.gpu.cost import gpu_cost
 
         capture = self.capture
         record = capture.record
         observed = self.watcher.stop()
+        if self.watcher.failure:
+            record.warnings.append(self.watcher.failure)
         usage = self.sampler.stop()
         capture._files(observed, self.rules, self.hashes)
         for program in observed.untraced:

@@ -29,7 +29,7 @@ __all__ = ["Hashes", "Watcher"]
 
 _Key = tuple[int, int, int, int, int]
 #: A written file is hashed early once it has not been reported again for this long...
-OUTPUT_SETTLE = 0.05
+OUTPUT_SETTLE = 0.01
 #: ...and only if it is small (a big checkpoint still being written would be hashed twice).
 EARLY_OUTPUT_MAX = 64 << 20
 
@@ -120,18 +120,19 @@ class Hashes:
             return None
         return self.take(path, st, lookup=not written)
 
-    def save(self) -> None:
-        """Remember new digests in the stat cache (one transaction)."""
-        if self._new and self.store:
-            self.store.store_many(self._new, self.algorithm, self._started)
-            self._new = []
+    def save(self, *, at_least: int = 1) -> None:
+        """Remember new digests in the stat cache (one transaction), once there are
+        ``at_least`` of them."""
+        if len(self._new) >= at_least and self.store:
+            new, self._new = self._new, []
+            self.store.store_many(new, self.algorithm, self._started)
 
 
 class Watcher:
     """Tails the capture log and trace files of one run in a thread."""
 
     def __init__(self, capture_dir: str, log_path: str, cwd: str, rules: IgnoreRules,
-                 hashes: Hashes | None, *, interval: float = 0.02) -> None:
+                 hashes: Hashes | None, *, interval: float = 0.01) -> None:
         self.capture_dir = capture_dir
         self.cwd = cwd
         self.rules = rules
@@ -147,6 +148,8 @@ class Watcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        #: Why following the run stopped early, if it did (reported as a warning).
+        self.failure: str | None = None
 
     def start(self) -> Watcher:
         self._thread = threading.Thread(target=self._loop, name="tracline-watch", daemon=True)
@@ -154,10 +157,15 @@ class Watcher:
         return self
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            busy = self.poll()
-            if not busy:
-                self._stop.wait(self.interval)
+        try:
+            while not self._stop.is_set():
+                busy = self.poll()
+                if not busy:
+                    if self.hashes is not None:  # the run is quiet: a good time to write
+                        self.hashes.save(at_least=256)
+                    self._stop.wait(self.interval)
+        except Exception as e:  # noqa: BLE001 - what is left is read when the run ends
+            self.failure = f"early hashing stopped: {type(e).__name__}: {e}"
 
     def poll(self, *, early: bool = True) -> bool:
         """Read what was appended since the last poll; hash new files early. True if any."""
@@ -189,7 +197,9 @@ class Watcher:
         if len(obs.reads) > self._reads:
             for path in itertools.islice(obs.reads, self._reads, None):
                 if obs.first.get(path) == "R" and not rules.ignored(path):
-                    hashes.take(path)
+                    record = hashes.take(path)
+                    if record is not None:
+                        record.dataset_json("input")  # built now, on this spare core
             self._reads = len(obs.reads)
         now = time.monotonic()
         if len(obs.writes) > self._writes:
@@ -206,7 +216,9 @@ class Watcher:
             except OSError:
                 continue
             if stat.S_ISREG(st.st_mode) and st.st_size <= EARLY_OUTPUT_MAX:
-                hashes.take(path, st, lookup=False)
+                record = hashes.take(path, st, lookup=False)
+                if record is not None:
+                    record.dataset_json("output")
 
     def stop(self) -> Observed:
         """Stop the thread, read what is left, and return everything observed."""

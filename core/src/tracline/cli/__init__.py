@@ -1,16 +1,21 @@
-"""The `tracline` command line."""
+"""The `tracline` command line.
+
+``main`` imports click only when it needs it: the everyday ``tracline run`` forms start the
+user's command without it (see :mod:`tracline.cli._runner`).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
 
-import click
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
-from tracline.cli import _common
-from tracline.cli._common import LazyGroup, app
-from tracline.errors import TraclineError
+    import click
+
+    app: click.Group
 
 #: Subcommand -> the module that registers it. Modules load on first use, so that e.g.
 #: `tracline run` does not pay for importing every other command's dependencies.
@@ -26,15 +31,33 @@ COMMANDS = {
     "spend": "tracline.cli._request",
     "trace": "tracline.cli._lineage",
 }
-LazyGroup.lazy = COMMANDS
 
 __all__ = ["app", "main"]
 
 
+def __getattr__(name: str) -> object:
+    if name == "app":  # the click group (imports click)
+        from tracline.cli._common import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input gives one clear line and exit code 2, never a traceback."""
-    code = _main(argv)
-    if argv is None and _common.finished:
+    args = sys.argv[1:] if argv is None else list(argv)
+    code = None
+    if args[:1] == ["run"]:
+        from tracline.cli._runner import run_quick
+
+        code = run_quick(args[1:])
+    finished = code is not None
+    if code is None:
+        from tracline.cli import _common
+
+        code = _main(argv)
+        finished = _common.finished
+    if argv is None and finished:
         _exit_now(code)
     return code
 
@@ -55,10 +78,15 @@ def _exit_now(code: int) -> NoReturn:
 
 
 def _main(argv: list[str] | None) -> int:
+    import click
+
+    from tracline.cli._common import app, err_console
+    from tracline.errors import TraclineError
+
     try:
         result = app(args=argv, prog_name="tracline", standalone_mode=False)
     except TraclineError as e:
-        _common.err_console.print(f"tracline: error: {e}", markup=False, soft_wrap=True)
+        err_console.print(f"tracline: error: {e}", markup=False, soft_wrap=True)
         return 2
     except click.exceptions.Exit as e:
         return e.exit_code
@@ -66,7 +94,7 @@ def _main(argv: list[str] | None) -> int:
         e.show()
         return e.exit_code
     except click.exceptions.Abort:
-        _common.err_console.print("tracline: aborted")
+        err_console.print("tracline: aborted")
         return 130
     return result if isinstance(result, int) else 0
 

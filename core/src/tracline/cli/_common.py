@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 import click
 
+from tracline.cli import COMMANDS
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -39,7 +41,7 @@ class LazyGroup(click.Group):
     """A group whose subcommands' modules load on first use (``lazy``: name -> module), so a
     command does not pay for the imports of every other one."""
 
-    lazy: dict[str, str] = {}
+    lazy: dict[str, str] = COMMANDS
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))

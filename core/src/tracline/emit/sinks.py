@@ -11,19 +11,17 @@ import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from tracline.config import Config, SinkConfig
+from tracline.config import SINK_TYPES, Config, SinkConfig
 from tracline.errors import ConfigError, SinkError
 
 __all__ = ["Sink", "build_sink", "known_sink_types"]
 
-#: tracline's own sink types; any other openlineage-python transport kind is accepted too.
-_OWN_TYPES = {"marquez", "registry", "openlineage", "file", "console", "http", "kafka"}
 
 
 def known_sink_types() -> set[str]:
     from openlineage.client.transport import get_default_factory
 
-    return _OWN_TYPES | set(get_default_factory().transports) - {"noop"}
+    return set(SINK_TYPES) | set(get_default_factory().transports) - {"noop"}
 
 
 class Sink(Protocol):

@@ -60,7 +60,7 @@ def deliver_to_registry(timeout: float = 10.0) -> str | None:
     if not sinks or not config.outbox_path.exists():
         return None
     try:
-        report = Emitter(attrs.evolve(config, sinks=sinks), background=False).flush(timeout)
+        report = Emitter(config.replace(sinks=sinks), background=False).flush(timeout)
     except TraclineError as e:
         return str(e)
     return None if report.complete else "; ".join(report.errors.values()) or "timed out"

@@ -24,8 +24,6 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import attrs
-
 from tracline.config import Config, get_config
 from tracline.errors import TraclineError
 from tracline_airflow import _runs, compat
@@ -72,7 +70,7 @@ def _capture_config(config: Config) -> Config:
     """tracline's config, with Airflow's home (its database, logs) never taken for data."""
     section = dict(config.section("capture"))
     section["ignore"] = [*section.get("ignore", ()), compat.airflow_home().rstrip("/") + "/**"]
-    return attrs.evolve(config, sections={**config.sections, "capture": section})
+    return config.replace(sections={**config.sections, "capture": section})
 
 
 def _approval(task_instance: Any) -> dict[str, Any] | None:

@@ -1,0 +1,31 @@
+"""Run ids, timestamps and job names (standard library only: used before a command starts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+
+__all__ = ["default_job", "new_run_id", "utcnow"]
+
+
+def new_run_id() -> str:
+    """A UUIDv7 (time-ordered) run id, without importing openlineage-python."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def utcnow() -> str:
+    """The current time as an ISO-8601 UTC timestamp."""
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def default_job(argv: list[str], cwd: str) -> str:
+    """A job name from the command: the script or program, e.g. ``train.py``."""
+    words = [a for a in argv if not a.startswith("-")]
+    if len(words) > 1 and os.path.basename(words[0]).startswith(("python", "bash", "sh")):
+        return os.path.basename(words[1])
+    return os.path.basename(words[0]) if words else "command"

@@ -1,0 +1,159 @@
+"""`tracline run` starts the command first and sets the capture up while it runs.
+
+The everyday forms are parsed without click, configuration is read without attrs or typing,
+and everything else (the run's record, START, the log readers) happens once the command has
+started; these tests hold that order and its consequences: the same parse as the click
+command, bad settings still refused before anything runs, an outbox that cannot be opened
+never stopping the command, and relative paths resolved against the right folder.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import click
+import pytest
+
+from tracline.capture._run import ALGORITHMS
+from tracline.cli._run import run as run_command
+from tracline.cli._runner import parse_quick
+from tracline.hashing._digest import ALGORITHMS as HASHING_ALGORITHMS
+
+from .conftest import Run
+from .helpers import PYTHON, last, names, write
+
+AGREED = [
+    ["--", "python", "train.py", "--lr", "0.1"],
+    ["python", "train.py"],
+    ["--job", "train", "--", "python", "train.py"],
+    ["--job=train", "--namespace", "ml", "--capture", "strace", "--", "sh", "-c", "true"],
+    ["--capture=audit", "python", "-m", "pkg", "--job", "not-ours"],
+    ["--namespace", "ml", "bash", "run.sh", "--", "x"],
+]
+DECLINED = [
+    [],
+    ["--"],
+    ["--help"],
+    ["--job"],
+    ["--job", "--namespace", "x", "--", "true"],
+    ["--job", "a", "--job", "b", "--", "true"],
+    ["--capture", "bogus", "--", "true"],
+    ["--gpus", "2", "--gpu-model", "H100", "--", "true"],
+    ["--request", "req-1", "--", "true"],
+    ["--unknown", "--", "true"],
+]
+
+
+def _click_parse(args: list[str]) -> tuple[dict[str, object], list[str]]:
+    context = run_command.make_context("run", list(args))
+    params = dict(context.params)
+    command = list(params.pop("command"))
+    options = {"job": params["job"], "namespace": params["namespace"], "mode": params["mode"]}
+    return {k: v for k, v in options.items() if v is not None}, command
+
+
+@pytest.mark.parametrize("args", AGREED)
+def test_quick_parse_equals_click(args: list[str]) -> None:
+    """The click-free parser reads every everyday form exactly as the click command does."""
+    parsed = parse_quick(args)
+    assert parsed is not None
+    options, command = parsed
+    expected, expected_command = _click_parse(args)
+    assert command == expected_command
+    assert {"mode": "auto", **options} == expected
+
+
+@pytest.mark.parametrize("args", DECLINED)
+def test_quick_parse_leaves_the_rest_to_click(args: list[str]) -> None:
+    """Help, other options, repeats and bad values go to the click command and its messages."""
+    assert parse_quick(args) is None
+
+
+def test_capture_modes_are_the_click_choices() -> None:
+    """The quick parser accepts exactly the capture modes the click command offers."""
+    option = next(p for p in run_command.params if p.name == "mode")
+    assert isinstance(option.type, click.Choice)
+    assert tuple(option.type.choices) == ("auto", "audit", "strace")
+
+
+def test_algorithms_match_hashing() -> None:
+    """The algorithms checked before the command starts are those tracline.hashing offers."""
+    assert set(ALGORITHMS) == set(HASHING_ALGORITHMS)
+
+
+PROBE = """
+import sys
+from tracline.capture import _process
+seen = {}
+start = _process.start
+def spy(*args, **kwargs):
+    seen["loaded"] = sorted(m for m in ("click", "attrs", "attr", "typing", "rich",
+                                         "sqlite3", "openlineage") if m in sys.modules)
+    return start(*args, **kwargs)
+_process.start = spy
+from tracline.cli import main
+code = main(["run", "--", sys.executable, "-c", "pass"])
+print(code, ",".join(seen["loaded"]), "click" in sys.modules)
+"""
+
+
+def test_command_starts_before_the_heavy_imports(tracline_home: Path) -> None:
+    """The command is started before click, attrs, typing or SQLite are imported."""
+    done = subprocess.run([PYTHON, "-c", PROBE], cwd=tracline_home.parent, capture_output=True,
+                          text=True, check=False,
+                          env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "none"})
+    assert done.returncode == 0, done.stderr
+    code, loaded, click_loaded = done.stdout.split(" ")
+    assert code == "0"
+    assert loaded == ""
+    assert click_loaded.strip() == "False"
+
+
+def test_bad_capture_setting_is_refused_before_the_command(tracline_run: Run,
+                                                           tracline_home: Path) -> None:
+    """An unknown digest algorithm is one clear line, exit 2, and the command never runs."""
+    root = tracline_home.parent
+    done = tracline_run("--", PYTHON, "-c", "open('ran', 'w').close()",
+                        env={"TRACLINE__CAPTURE__ALGORITHM": "md5"})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "tracline: error: [capture] algorithm = 'md5' in the environment "
+        "(TRACLINE__CAPTURE__ALGORITHM) is not a digest algorithm; use one of blake3, sha256"]
+    assert not (root / "ran").exists()
+
+
+def test_unopenable_outbox_never_stops_the_command(tracline_run: Run,
+                                                   tracline_home: Path) -> None:
+    """With an outbox that cannot be created, the command runs, its exit code passes through,
+    and one warning says the run's lineage is not recorded."""
+    root = tracline_home.parent
+    done = tracline_run("--", PYTHON, "-c", "open('ran', 'w').close(); raise SystemExit(4)",
+                        env={"TRACLINE_OUTBOX": "/proc/no-such-dir/outbox.db"})
+    assert done.returncode == 4
+    assert (root / "ran").exists()
+    assert "tracline: warning: lineage of this run is not recorded" in done.stderr
+    assert "/proc/no-such-dir/outbox.db" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_relative_paths_follow_chdir(tracline_run: Run, tracline_home: Path) -> None:
+    """A program that changes folder and opens relative paths gets them recorded where they
+    are (the hooks' cached working directory follows os.chdir)."""
+    root = tracline_home.parent
+    write(root / "a.txt", "top\n")
+    write(root / "sub" / "a.txt", "sub\n")
+    write(root / "hop.py",
+          "import os\n"
+          "open('a.txt').read()\n"
+          "os.chdir('sub')\n"
+          "open('a.txt').read()\n"
+          "open('b.txt', 'w').write('x')\n"
+          "os.chdir('..')\n"
+          "open('c.txt', 'w').write('y')\n")
+    done = tracline_run("--", PYTHON, "hop.py")
+    assert done.returncode == 0, done.stderr
+    event = last(tracline_home)
+    assert names(event["inputs"], root) == {"a.txt", "sub/a.txt"}
+    assert names(event["outputs"], root) == {"sub/b.txt", "c.txt"}
