@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+import marshal
 import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import blake3
 import pytest
 
 from tracline.config import reset_config
 from tracline.errors import ChangedWhileHashing
-from tracline.hashing import StatCache, _file, default_cache, digest_file, digest_path
+from tracline.hashing import StatCache, _file, _tree, default_cache, digest_file, digest_path
 
 
 @pytest.fixture
@@ -194,20 +196,23 @@ def test_default_cache_lives_in_the_config_home(tracline_home: Path) -> None:
     assert not Path("other").exists()
 
 
+def _flip(blob: bytes, at: int) -> bytes:
+    return blob[:at] + bytes([blob[at] ^ 1]) + blob[at + 1 :]
+
+
 def test_damaged_directory_snapshot_is_reported_and_replaced(
     dataset: Callable[..., list[Path]],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     reads: list[int],
 ) -> None:
-    """A snapshot blob whose checksum fails is ignored (warned once) and written afresh."""
+    """A snapshot head whose checksum fails is ignored (warned once) and written afresh."""
     dataset(tmp_path / "data")
     db = tmp_path / "cache.db"
     expected = digest_path(tmp_path / "data", cache=StatCache(db, settle_ns=0))
     with sqlite3.connect(db) as conn:
-        (blob,) = conn.execute("SELECT snapshot FROM trees").fetchone()
-        flipped = blob[:40] + bytes([blob[40] ^ 1]) + blob[41:]
-        conn.execute("UPDATE trees SET snapshot = ?", (flipped,))
+        (head,) = conn.execute("SELECT head FROM snapshots").fetchone()
+        conn.execute("UPDATE snapshots SET head = ?", (_flip(head, 40),))
     cache = StatCache(db, settle_ns=0)
     reads.clear()
     with caplog.at_level(logging.WARNING, logger="tracline.hashing"):
@@ -215,6 +220,200 @@ def test_damaged_directory_snapshot_is_reported_and_replaced(
         assert digest_path(tmp_path / "data", cache=cache) == expected
     assert reads == []
     assert len([r for r in caplog.records if "checksum" in r.getMessage()]) == 1
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT head FROM snapshots").fetchone() == (head,)
+
+
+def test_damaged_snapshot_body_is_reported_and_files_come_from_their_rows(
+    dataset: Callable[..., list[Path]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    reads: list[int],
+) -> None:
+    """A body that is not the one its head was written with is never used; only the changed
+    file is read."""
+    files = dataset(tmp_path / "data")
+    db = tmp_path / "cache.db"
+    digest_path(tmp_path / "data", cache=StatCache(db, settle_ns=0))
+    with sqlite3.connect(db) as conn:
+        (body,) = conn.execute("SELECT body FROM snapshots").fetchone()
+        conn.execute("UPDATE snapshots SET body = ?", (_flip(body, len(body) // 2),))
+    files[7].write_bytes(b"\xee" * files[7].stat().st_size)
+    reads.clear()
+    with caplog.at_level(logging.WARNING, logger="tracline.hashing"):
+        got = digest_path(tmp_path / "data", cache=StatCache(db, settle_ns=0))
+    assert got == digest_path(tmp_path / "data", cache=False)
+    assert reads[:1] == [107]
+    assert len([r for r in caplog.records if "checksum" in r.getMessage()]) == 1
+
+
+def test_unchanged_directory_is_served_from_the_fingerprint_alone(
+    dataset: Callable[..., list[Path]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    reads: list[int],
+) -> None:
+    """Re-digesting an unchanged directory neither reads a file nor unpacks the listing."""
+    dataset(tmp_path / "data" / "inner")
+    (tmp_path / "data" / "latest").symlink_to("run-3")
+    db = tmp_path / "cache.db"
+    first = digest_path(tmp_path / "data", cache=StatCache(db, settle_ns=0))
+    unpacked = _count_leaves(monkeypatch)
+    reads.clear()
+    assert digest_path(tmp_path / "data", cache=StatCache(db, settle_ns=0)) == first
+    assert (reads, unpacked) == ([], [])
+
+
+def _count_leaves(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record each time a walk's listing is unpacked file by file (the slow path)."""
+    calls: list[int] = []
+    original = _tree.Listing.leaves
+
+    def counting(self: _tree.Listing) -> tuple[list[_tree.File], list[_tree.Link]]:
+        calls.append(self.count)
+        return original(self)
+
+    monkeypatch.setattr(_tree.Listing, "leaves", counting)
+    return calls
+
+
+def test_file_rewritten_with_its_old_size_and_mtime_is_seen(
+    dataset: Callable[..., list[Path]], tmp_path: Path, reads: list[int]
+) -> None:
+    """A file of a cached directory given new bytes, its size and mtime put back, is re-read:
+    its ctime moved."""
+    files = dataset(tmp_path / "data")
+    cache = StatCache(tmp_path / "cache.db", settle_ns=0)
+    first = digest_path(tmp_path / "data", cache=cache)
+    assert digest_path(tmp_path / "data", cache=cache) == first
+    old = files[11].stat()
+    files[11].write_bytes(b"\x00" * old.st_size)
+    os.utime(files[11], ns=(old.st_atime_ns, old.st_mtime_ns))
+    reads.clear()
+    second = digest_path(tmp_path / "data", cache=cache)
+    assert reads == [old.st_size]
+    assert second != first
+    assert second == digest_path(tmp_path / "data", cache=False)
+
+
+def test_directory_listed_in_another_order_is_served_and_remembered(
+    dataset: Callable[..., list[Path]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    reads: list[int],
+) -> None:
+    """The same files in another directory order read nothing, and that order is recorded so
+    the next digest takes the fast path again."""
+    dataset(tmp_path / "data")
+    cache = StatCache(tmp_path / "cache.db", settle_ns=0)
+    first = digest_path(tmp_path / "data", cache=cache)
+    listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda fd: listdir(fd)[::-1])
+    unpacked = _count_leaves(monkeypatch)
+    reads.clear()
+    assert digest_path(tmp_path / "data", cache=cache) == first
+    assert (reads, unpacked) == ([], [20])
+    assert digest_path(tmp_path / "data", cache=cache) == first
+    assert (reads, unpacked) == ([], [20])
+
+
+def test_file_too_recent_to_cache_keeps_its_directory_off_the_fast_path(
+    dataset: Callable[..., list[Path]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    reads: list[int],
+) -> None:
+    """While one file is within the settle window, each digest re-reads that file alone."""
+    files = dataset(tmp_path / "data")
+    fresh = files[5].stat().st_ino
+    settled = StatCache._settled
+    monkeypatch.setattr(
+        StatCache,
+        "_settled",
+        lambda self, ident, started: ident[1] != fresh and settled(self, ident, started),
+    )
+    cache = StatCache(tmp_path / "cache.db", settle_ns=0)
+    first = digest_path(tmp_path / "data", cache=cache)
+    for _ in range(2):
+        reads.clear()
+        assert digest_path(tmp_path / "data", cache=cache) == first
+        assert reads == [105]
+
+
+def test_snapshot_of_the_first_format_is_a_plain_miss(
+    dataset: Callable[..., list[Path]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    reads: list[int],
+) -> None:
+    """A cache written by a tracline with format-1 snapshots (table ``trees``) serves the
+    files from their own rows, without a warning, and gets a current snapshot."""
+    dataset(tmp_path / "data")
+    db = tmp_path / "cache.db"
+    expected = digest_path(tmp_path / "data", cache=StatCache(db, settle_ns=0))
+    payload = marshal.dumps(({}, (), "0" * 64, 0), 4)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM snapshots")
+        conn.execute(
+            "CREATE TABLE trees (root BLOB NOT NULL, algorithm TEXT NOT NULL, "
+            "snapshot BLOB NOT NULL, PRIMARY KEY (root, algorithm)) WITHOUT ROWID"
+        )
+        conn.execute(
+            "INSERT INTO trees VALUES (?, 'blake3', ?)",
+            (os.fsencode(tmp_path / "data") + b"/", blake3.blake3(payload).digest() + payload),
+        )
+    reads.clear()
+    with caplog.at_level(logging.WARNING, logger="tracline.hashing"):
+        assert digest_path(tmp_path / "data", cache=StatCache(db, settle_ns=0)) == expected
+    assert reads == []
+    assert caplog.records == []
+    with sqlite3.connect(db) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+        assert "trees" not in tables
+        assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (1,)
+
+
+def test_snapshot_head_of_another_format_is_a_plain_miss(
+    dataset: Callable[..., list[Path]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    reads: list[int],
+) -> None:
+    """An intact head of a format this version does not know is passed over without a
+    warning and replaced."""
+    dataset(tmp_path / "data")
+    db = tmp_path / "cache.db"
+    expected = digest_path(tmp_path / "data", cache=StatCache(db, settle_ns=0))
+    payload = marshal.dumps((99, "from the future"), 4)
+    with sqlite3.connect(db) as conn:
+        (head,) = conn.execute("SELECT head FROM snapshots").fetchone()
+        conn.execute("UPDATE snapshots SET head = ?", (blake3.blake3(payload).digest() + payload,))
+    reads.clear()
+    with caplog.at_level(logging.WARNING, logger="tracline.hashing"):
+        assert digest_path(tmp_path / "data", cache=StatCache(db, settle_ns=0)) == expected
+    assert reads == []
+    assert caplog.records == []
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT head FROM snapshots").fetchone() == (head,)
+
+
+def test_names_that_are_not_utf8_are_served_from_the_cache(
+    tmp_path: Path, make_old: Callable[..., None], reads: list[int]
+) -> None:
+    """A file whose name is not valid UTF-8 is cached and served under its raw bytes."""
+    root = tmp_path / "data"
+    root.mkdir()
+    raw = os.fsencode(root) + b"/caf\xe9"
+    with open(raw, "wb") as handle:
+        handle.write(b"latin-1 name")
+    (root / "plain").write_bytes(b"x")
+    make_old(Path(os.fsdecode(raw)), root / "plain")
+    cache = StatCache(tmp_path / "cache.db", settle_ns=0)
+    first = digest_path(root, cache=cache)
+    reads.clear()
+    assert digest_path(root, cache=cache) == first
+    assert reads == []
+    assert first == digest_path(root, cache=False)
 
 
 def test_subdirectory_is_served_from_its_files_rows(
@@ -256,3 +455,34 @@ def test_cached_tree_digest_follows_every_change(
     files[1].rename(root / "renamed")
     seen.add(check())
     assert len(seen) == 6
+
+
+def test_cached_tree_digest_follows_linked_files_and_directories(
+    dataset: Callable[..., list[Path]], tmp_path: Path
+) -> None:
+    """A linked file edited outside the tree, a file link or a directory link retargeted,
+    is never missed."""
+    root = tmp_path / "data"
+    dataset(root, n=2)
+    outside = dataset(tmp_path / "store", n=3)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x").write_bytes(b"elsewhere")
+    cache = StatCache(tmp_path / "cache.db", settle_ns=0)
+
+    def check() -> str:
+        cached = digest_path(root, cache=cache)
+        assert cached == digest_path(root, cache=cache) == digest_path(root, cache=False)
+        return cached.digest
+
+    (root / "weights").symlink_to(outside[0])
+    (root / "shared").symlink_to(tmp_path / "store")
+    seen = {check()}
+    outside[0].write_bytes(b"retrained")
+    seen.add(check())
+    (root / "weights").unlink()
+    (root / "weights").symlink_to(outside[1])
+    seen.add(check())
+    (root / "shared").unlink()
+    (root / "shared").symlink_to(tmp_path / "other")
+    seen.add(check())
+    assert len(seen) == 4

@@ -11,7 +11,7 @@ from tracline.errors import HashError
 from tracline.hashing import _file, _tree
 from tracline.hashing._cache import StatCache, now_ns, resolve_cache
 from tracline.hashing._digest import DEFAULT_ALGORITHM, Digest, check_algorithm, new_hasher
-from tracline.hashing._file import Advance, os_error
+from tracline.hashing._file import Advance, Identity, os_error
 
 __all__ = ["digest_file", "digest_path"]
 
@@ -92,24 +92,24 @@ def _digest_tree(
     root: str, algorithm: str, store: StatCache | None, progress: bool, workers: int
 ) -> Digest:
     started = now_ns()
-    files, links = _tree.walk(root)
-    hits, tree = store.lookup_tree(root, files, links, algorithm) if store else ({}, None)
+    listing = _tree.walk(root)
+    hits, tree = store.lookup_tree(root, listing, algorithm) if store else ({}, None)
     if tree is not None:
-        return Digest(algorithm, tree[0], tree[1], len(files), "directory")
+        return Digest(algorithm, tree[0], tree[1], listing.count, "directory")
+    files, links = listing.leaves()
     misses = [f for f in files if f[0] not in hits]
-    total = sum(st.st_size for _, _, st in misses)
+    total = sum(ident[2] for _, _, ident in misses)
     with _progress(total, f"hashing {os.path.basename(root)}/", progress) as advance:
         hashed = _tree.hash_many(misses, algorithm, advance, workers)
-    found = {path: (st, hexdigest) for path, st, hexdigest in hashed}
-    known: list[tuple[bytes, os.stat_result, str]] = []
+    # hash_regular checked that each file still had the identity the walk saw.
+    found = {path: hexdigest for path, _st, hexdigest in hashed}
+    known: list[tuple[bytes, Identity, str]] = []
     leaves: list[tuple[bytes, str, str]] = []
     size = 0
-    for rel, path, st in files:
-        hexdigest = hits.get(rel)
-        if hexdigest is None:
-            st, hexdigest = found[path]
-        size += st.st_size
-        known.append((rel, st, hexdigest))
+    for rel, path, ident in files:
+        hexdigest = hits.get(rel) or found[path]
+        size += ident[2]
+        known.append((rel, ident, hexdigest))
         leaves.append((rel, "f", hexdigest))
     for rel, target in links:
         hasher = new_hasher(algorithm)
@@ -120,7 +120,13 @@ def _digest_tree(
         if hashed:
             store.store_many(hashed, algorithm, started)
         store.store_tree(
-            root, known, links, algorithm, started_ns=started, tree=(tree_hex, size)
+            root,
+            known,
+            links,
+            algorithm,
+            started_ns=started,
+            tree=(tree_hex, size),
+            fingerprint=listing.fingerprint,
         )
     return Digest(algorithm, tree_hex, size, len(files), "directory")
 

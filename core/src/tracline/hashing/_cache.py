@@ -1,9 +1,12 @@
 """The stat cache: digests of unchanged files served from SQLite for the price of a ``stat``.
 
 Two tables. ``entries`` holds one row per file: path, algorithm, (device, inode, size,
-mtime_ns, ctime_ns) and the hex digest. ``trees`` holds, per directory digested as a whole, a
-snapshot of the same facts for all its files in one checksummed blob, so that re-digesting a
-large unchanged directory is one row read plus a ``stat`` per file.
+mtime_ns, ctime_ns) and the hex digest. ``snapshots`` holds, per directory digested as a
+whole, a small checksummed head (the fingerprint of the walk that found its files, see
+``_tree.Listing``, and the directory's digest) and a body with the same facts as ``entries``
+for all its files. Re-digesting a large unchanged directory is a ``stat`` per file, one read
+of a ~150-byte head and one comparison of 32 bytes; the body is read only when something
+changed, to serve the files that did not.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 import blake3
 
+from tracline.hashing._file import Identity, identity
 from tracline.hashing._sqlite import SelfHealingDb, log
+
+if TYPE_CHECKING:  # not imported at run time: `tracline run` uses this module without it
+    from tracline.hashing._tree import Listing
 
 __all__ = ["SETTLE_NS", "StatCache", "default_cache", "now_ns", "resolve_cache"]
 
@@ -33,48 +40,88 @@ _ENTRIES = """CREATE TABLE IF NOT EXISTS entries (
     dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, hex TEXT NOT NULL,
     PRIMARY KEY (path, algorithm)) WITHOUT ROWID"""
-_TREES = """CREATE TABLE IF NOT EXISTS trees (
-    root BLOB NOT NULL, algorithm TEXT NOT NULL, snapshot BLOB NOT NULL,
-    PRIMARY KEY (root, algorithm)) WITHOUT ROWID"""
+#: A rowid table on purpose: in a WITHOUT ROWID table the record is the index key, and
+#: finding a row reads all of it, megabytes of body included; here the lookup walks a small
+#: index, and reading ``head`` stops before ``body``.
+_SNAPSHOTS = """CREATE TABLE IF NOT EXISTS snapshots (
+    root BLOB NOT NULL, algorithm TEXT NOT NULL, head BLOB NOT NULL, body BLOB NOT NULL,
+    UNIQUE (root, algorithm))"""
+#: Snapshots of format 1 (head and body in one blob of a WITHOUT ROWID table, so each lookup
+#: read it all): dropped. Their directories are served from ``entries`` once, which writes
+#: a snapshot of the current format.
+_DROP_TREES = "DROP TABLE IF EXISTS trees"
 _SELECT_ONE = (
     "SELECT dev, ino, size, mtime_ns, ctime_ns, hex FROM entries WHERE path=? AND algorithm=?"
 )
 
-#: A file as the tree walk sees it: (relative path, path, stat).
-File = tuple[bytes, bytes, os.stat_result]
 #: A dangling symlink: (relative path, target).
 Link = tuple[bytes, bytes]
 #: (device, inode, size, mtime_ns, ctime_ns, hex)
 Row = tuple[Any, ...]
-#: What a directory snapshot holds: its files' rows, its dangling links, its digest and size.
-Snapshot = tuple[dict[bytes, Row], tuple[Link, ...], str, int]
+#: A snapshot body: the file rows by relative path, and the sorted dangling links.
+Body = tuple[dict[bytes, Row], tuple[Link, ...]]
+
+#: The first field of a head. A head of another format is a plain miss, not damage.
+_HEAD_FORMAT = 2
 
 
-def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    """The part of a stat that must be unchanged for a cached digest to hold."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+class Head(NamedTuple):
+    """The head of a directory snapshot: all that re-digesting an unchanged directory reads."""
+
+    #: The walk fingerprint (``Listing.fingerprint``); empty when some file was too recently
+    #: modified to be cached (see SETTLE_NS), so that it can never match.
+    fingerprint: bytes
+    #: The directory's hex digest and total size.
+    hex: str
+    size: int
+    #: The blake3 digest of the body: a body is used only with the head written with it.
+    body_digest: bytes
 
 
-def _encode(snapshot: Snapshot) -> bytes:
-    payload = marshal.dumps(snapshot, 4)
+def _encode_head(head: Head) -> bytes:
+    payload = marshal.dumps((_HEAD_FORMAT, *head), 4)
     return blake3.blake3(payload).digest() + payload
 
 
-def _decode(blob: object) -> Snapshot | None:
-    """The snapshot in ``blob``, or None if its type, checksum or shape is wrong."""
+#: What :func:`_decode_head` makes of a blob without a usable head: intact but of another
+#: format (written by another version of tracline: a plain miss), or damaged (reported).
+_STALE: Final = "stale"
+_DAMAGED: Final = "damaged"
+
+
+def _decode_head(blob: object) -> Head | Literal["stale", "damaged"]:
+    """The head in ``blob`` (its checksum verified), or why there is none."""
     if not isinstance(blob, bytes):
-        return None
+        return _DAMAGED
     payload = blob[32:]
     if blake3.blake3(payload).digest() != blob[:32]:
-        return None
+        return _DAMAGED
     try:
         value = marshal.loads(payload)
     except (ValueError, EOFError, TypeError):
+        return _DAMAGED
+    if not isinstance(value, tuple) or not value or value[0] != _HEAD_FORMAT:
+        return _STALE
+    shape = (int, bytes, str, int, bytes)
+    if len(value) == len(shape) and all(map(isinstance, value, shape)):
+        return Head(*value[1:])
+    return _DAMAGED
+
+
+def _decode_body(head: Head, blob: object) -> Body | None:
+    """The body in ``blob`` if it is the one written with ``head``, else None (damage)."""
+    if not isinstance(blob, bytes) or blake3.blake3(blob).digest() != head.body_digest:
         return None
-    shape = (dict, tuple, str, int)
-    if isinstance(value, tuple) and len(value) == 4 and all(map(isinstance, value, shape)):
-        return value
-    return None
+    try:
+        table, links = marshal.loads(blob)
+    except (ValueError, EOFError, TypeError):
+        return None
+    return (table, links) if isinstance(table, dict) and isinstance(links, tuple) else None
+
+
+def _tree_key(root: str) -> bytes:
+    """The ``snapshots`` key of a directory, also the prefix of its files' ``entries`` paths."""
+    return os.fsencode(root.rstrip("/")) + b"/"
 
 
 class StatCache(SelfHealingDb):
@@ -83,73 +130,125 @@ class StatCache(SelfHealingDb):
     Best effort by design: no method raises. ``settle_ns``: see :data:`SETTLE_NS`.
     """
 
-    SCHEMA = (_ENTRIES, _TREES)
+    SCHEMA = (_ENTRIES, _SNAPSHOTS, _DROP_TREES)
 
     def __init__(self, path: str | os.PathLike[str], *, settle_ns: int = SETTLE_NS) -> None:
         super().__init__(path)
         self.settle_ns = settle_ns
 
-    def _settled(self, st: os.stat_result, started_ns: int) -> bool:
-        return max(st.st_mtime_ns, st.st_ctime_ns) < started_ns - self.settle_ns
+    def _settled(self, ident: Identity, started_ns: int) -> bool:
+        return max(ident[3], ident[4]) < started_ns - self.settle_ns
 
     def lookup(self, path: str, st: os.stat_result, algorithm: str) -> str | None:
         """The cached hex digest of ``path`` (absolute) if its stat is unchanged, else None."""
 
         def body(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(_SELECT_ONE, (os.fsencode(path), algorithm)).fetchone()
-            return row[5] if row is not None and row[:5] == _key(st) else None
+            return row[5] if row is not None and row[:5] == identity(st) else None
 
         return self.guarded("lookup", None, body)
 
     def lookup_tree(
-        self, root: str, files: Sequence[File], links: Sequence[Link], algorithm: str
+        self, root: str, listing: Listing, algorithm: str
     ) -> tuple[dict[bytes, str], tuple[str, int] | None]:
-        """Cached digests of the unchanged ``files`` under ``root`` (absolute), by relative
-        path; and the directory's (hex, size) when its snapshot is entirely current."""
-        prefix = os.fsencode(root.rstrip("/")) + b"/"
+        """The directory's (hex, size) when the snapshot of ``root`` (absolute) is entirely
+        current (then the dict may be empty); else None, with the cached digests of the
+        unchanged files of ``listing`` (the walk of ``root``) by relative path."""
+        key = _tree_key(root)
+        reordered: list[tuple[Head, bytes]] = []
 
         def body(conn: sqlite3.Connection) -> tuple[dict[bytes, str], tuple[str, int] | None]:
             row = conn.execute(
-                "SELECT snapshot FROM trees WHERE root = ? AND algorithm = ?",
-                (prefix, algorithm),
+                "SELECT head FROM snapshots WHERE root = ? AND algorithm = ?", (key, algorithm)
             ).fetchone()
-            snapshot = _decode(row[0]) if row is not None else None
-            if row is not None and snapshot is None:
+            head = _decode_head(row[0]) if row is not None else _STALE
+            if isinstance(head, Head):
+                if head.fingerprint == listing.fingerprint:
+                    # Every file has the stat it had then, in the same order: nothing to unpack.
+                    return {}, (head.hex, head.size)
+                compared = self._compare(conn, key, listing, algorithm)
+                if compared is not None:
+                    found, unchanged = compared
+                    if unchanged is None:
+                        return found, None
+                    reordered.append(unchanged)
+                    return found, (unchanged[0].hex, unchanged[0].size)
+                head = _DAMAGED
+            if head == _DAMAGED:
                 self.report("stat cache %s: a directory snapshot failed its checksum", self.path)
-            found: dict[bytes, str] = {}
-            if snapshot is not None:
-                table, stored_links, tree_hex, size = snapshot
-                for rel, _path, st in files:
-                    cached = table.get(rel)
-                    if cached is not None and cached[:5] == (
-                        st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-                    ):
-                        found[rel] = cached[5]
-                if len(found) == len(files) == len(table) and stored_links == tuple(sorted(links)):
-                    return found, (tree_hex, size)
-                for rel, path, st in files:
-                    if rel not in found:
-                        one = conn.execute(_SELECT_ONE, (path, algorithm)).fetchone()
-                        if one is not None and one[:5] == _key(st):
-                            found[rel] = one[5]
-                return found, None
-            cut = len(prefix)
-            table = {
-                r[0][cut:]: r[1:]
-                for r in conn.execute(
-                    "SELECT path, dev, ino, size, mtime_ns, ctime_ns, hex FROM entries "
-                    "WHERE algorithm = ? AND path >= ? AND path < ?",
-                    (algorithm, prefix, prefix[:-1] + b"0"),
-                )
-            }
-            for rel, _path, st in files:
-                cached = table.get(rel)
-                if cached is not None and cached[:5] == _key(st):
-                    found[rel] = cached[5]
-            return found, None
+            return self._from_entries(conn, key, listing, algorithm), None
 
         nothing: tuple[dict[bytes, str], tuple[str, int] | None] = ({}, None)
-        return self.guarded("lookup", nothing, body)
+        result = self.guarded("lookup", nothing, body)
+        if reordered:
+            # The same files, listed in another order (a directory's order can change as
+            # entries come and go): record this order, so that the next lookup is the fast one.
+            self._refresh(key, algorithm, *reordered[0], listing.fingerprint)
+        return result
+
+    def _compare(
+        self, conn: sqlite3.Connection, key: bytes, listing: Listing, algorithm: str
+    ) -> tuple[dict[bytes, str], tuple[Head, bytes] | None] | None:
+        """Match ``listing`` file by file against the snapshot of ``key`` (the rows of files
+        it lacks are looked up one by one), with the snapshot's head (decoded and as stored)
+        if only the order of the files changed; None if the snapshot is damaged."""
+        row = conn.execute(
+            "SELECT head, body FROM snapshots WHERE root = ? AND algorithm = ?", (key, algorithm)
+        ).fetchone()
+        head = _decode_head(row[0]) if row is not None else _DAMAGED
+        if not isinstance(head, Head) or (unpacked := _decode_body(head, row[1])) is None:
+            return None
+        table, stored_links = unpacked
+        files, links = listing.leaves()
+        found: dict[bytes, str] = {}
+        for rel, _path, ident in files:
+            cached = table.get(rel)
+            if cached is not None and cached[:5] == ident:
+                found[rel] = cached[5]
+        if len(found) == len(files) == len(table) and stored_links == tuple(sorted(links)):
+            return found, (head, row[0])
+        for rel, path, ident in files:
+            if rel not in found:
+                one = conn.execute(_SELECT_ONE, (path, algorithm)).fetchone()
+                if one is not None and one[:5] == ident:
+                    found[rel] = one[5]
+        return found, None
+
+    def _from_entries(
+        self, conn: sqlite3.Connection, key: bytes, listing: Listing, algorithm: str
+    ) -> dict[bytes, str]:
+        """The cached digests of the unchanged files of ``listing``, from their own rows."""
+        cut = len(key)
+        table = {
+            r[0][cut:]: r[1:]
+            for r in conn.execute(
+                "SELECT path, dev, ino, size, mtime_ns, ctime_ns, hex FROM entries "
+                "WHERE algorithm = ? AND path >= ? AND path < ?",
+                (algorithm, key, key[:-1] + b"0"),
+            )
+        }
+        found: dict[bytes, str] = {}
+        for rel, _path, ident in listing.leaves()[0]:
+            cached = table.get(rel)
+            if cached is not None and cached[:5] == ident:
+                found[rel] = cached[5]
+        return found
+
+    def _refresh(
+        self, key: bytes, algorithm: str, head: Head, old: bytes, fingerprint: bytes
+    ) -> None:
+        """Give the snapshot whose head is ``head`` (stored as ``old``) a new walk
+        ``fingerprint``, unless another writer has replaced it meanwhile."""
+        new = _encode_head(head._replace(fingerprint=fingerprint))
+
+        def body(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute(
+                    "UPDATE snapshots SET head = ? WHERE root = ? AND algorithm = ? AND head = ?",
+                    (new, key, algorithm, old),
+                )
+
+        self.guarded("store", None, body)
 
     def store_many(
         self,
@@ -162,9 +261,9 @@ class StatCache(SelfHealingDb):
         Files modified within ``settle_ns`` of ``started_ns`` are left out (see SETTLE_NS).
         """
         rows = [
-            (os.fsencode(path), algorithm, *_key(st), hexdigest)
+            (os.fsencode(path), algorithm, *ident, hexdigest)
             for path, st, hexdigest in entries
-            if self._settled(st, started_ns)
+            if self._settled(ident := identity(st), started_ns)
         ]
 
         def body(conn: sqlite3.Connection) -> int:
@@ -177,30 +276,37 @@ class StatCache(SelfHealingDb):
     def store_tree(
         self,
         root: str,
-        files: Iterable[tuple[bytes, os.stat_result, str]],
+        files: Iterable[tuple[bytes, Identity, str]],
         links: Sequence[Link],
         algorithm: str,
         *,
         started_ns: int,
         tree: tuple[str, int],
+        fingerprint: bytes,
     ) -> None:
-        """Record the snapshot of ``root``: (relative path, stat, hex) of its settled files,
-        its dangling links and its (hex, size)."""
-        prefix = os.fsencode(root.rstrip("/")) + b"/"
-        table = {
-            rel: (*_key(st), hexdigest)
-            for rel, st, hexdigest in files
-            if self._settled(st, started_ns)
-        }
-        blob = _encode((table, tuple(sorted(links)), *tree))
+        """Record the snapshot of ``root``: (relative path, identity, hex) of its settled
+        files, its dangling links, its (hex, size) and the ``fingerprint`` of the walk that
+        found exactly these ``files`` and ``links``."""
+        table: dict[bytes, Row] = {}
+        complete = True
+        for rel, ident, hexdigest in files:
+            if self._settled(ident, started_ns):
+                table[rel] = (*ident, hexdigest)
+            else:
+                complete = False
+        body = marshal.dumps((table, tuple(sorted(links))), 4)
+        # A file left out could change unseen: then the fingerprint must never match.
+        head = Head(fingerprint if complete else b"", *tree, blake3.blake3(body).digest())
+        key, blob = _tree_key(root), _encode_head(head)
 
-        def body(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> None:
             with conn:
                 conn.execute(
-                    "INSERT OR REPLACE INTO trees VALUES (?, ?, ?)", (prefix, algorithm, blob)
+                    "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
+                    (key, algorithm, blob, body),
                 )
 
-        self.guarded("store", None, body)
+        self.guarded("store", None, write)
 
 
 def now_ns() -> int:

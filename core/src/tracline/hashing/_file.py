@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import operator
 import os
 import stat
 import threading
@@ -12,7 +13,7 @@ from tracline.errors import ChangedWhileHashing, HashError
 from tracline.hashing._digest import new_hasher
 from tracline.hashing._mapped import MAP_MIN, hash_mapped
 
-__all__ = ["hash_regular", "os_error", "special_kind", "stat_regular"]
+__all__ = ["Identity", "hash_regular", "identity", "os_error", "special_kind", "stat_regular"]
 
 #: Read size for large files; 8 MiB keeps blake3's threads busy between reads.
 CHUNK = 8 << 20
@@ -24,6 +25,15 @@ _buffers = threading.local()
 
 Advance = Callable[[int], object]
 FsPath = str | bytes
+
+#: (device, inode, size, mtime_ns, ctime_ns): the part of a stat that must be unchanged for
+#: a file to hold the same bytes (the stat cache's key, and the check around each read).
+Identity = tuple[int, int, int, int, int]
+
+#: The :data:`Identity` of a stat result (one C call: directory walks take it per file).
+identity: Callable[[os.stat_result], Identity] = operator.attrgetter(
+    "st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns"
+)
 
 
 def special_kind(mode: int) -> str | None:
@@ -95,10 +105,6 @@ def stat_regular(path: FsPath) -> os.stat_result:
     return st
 
 
-def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
 def _buffer() -> bytearray:
     buf: bytearray | None = getattr(_buffers, "buf", None)
     if buf is None:
@@ -147,24 +153,25 @@ def hash_regular(
     path: FsPath,
     algorithm: str,
     advance: Advance | None = None,
-    before: os.stat_result | None = None,
+    before: os.stat_result | Identity | None = None,
 ) -> tuple[str, os.stat_result]:
     """Hash the regular file at ``path``; return (hex, its stat), or raise :class:`HashError`.
 
-    ``before`` is a fresh stat of ``path`` if the caller has one. The file is opened
-    non-blocking (a FIFO swapped in cannot hang us); its stat before reading must equal the
-    stat of the path after reading, else :class:`ChangedWhileHashing` is raised rather than
-    a digest of a moving target.
+    ``before`` is a fresh stat of ``path`` (or its :data:`Identity`) if the caller has one.
+    The file is opened non-blocking (a FIFO swapped in cannot hang us); its stat before
+    reading must equal the stat of the path after reading, else :class:`ChangedWhileHashing`
+    is raised rather than a digest of a moving target.
     """
     if before is None:
         before = stat_regular(path)
+    expected = identity(before) if isinstance(before, os.stat_result) else before
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as e:
         raise os_error(path, e, "open") from e
     try:
         opened = os.fstat(fd)
-        if _identity(opened) != _identity(before) or not stat.S_ISREG(opened.st_mode):
+        if identity(opened) != expected or not stat.S_ISREG(opened.st_mode):
             raise _changed(path, "was replaced between stat and open")
         try:
             hexdigest, nread = _hash_fd(fd, algorithm, opened.st_size, advance)
@@ -176,7 +183,7 @@ def hash_regular(
         after = os.stat(path)
     except OSError as e:
         raise _changed(path, f"was removed while being hashed ({e.strerror})") from e
-    if nread != opened.st_size or _identity(after) != _identity(opened):
+    if nread != opened.st_size or identity(after) != identity(opened):
         raise _changed(path, f"changed while being hashed ({_what_changed(opened, after, nread)})")
     return hexdigest, opened
 

@@ -5,17 +5,21 @@ The algorithm is specified in ``docs/hashing.md``; change it only with a new hea
 
 from __future__ import annotations
 
+import marshal
 import os
 import stat
+import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+import blake3
 
 from tracline.errors import HashError
 from tracline.hashing import _file
 from tracline.hashing._digest import new_hasher
-from tracline.hashing._file import Advance, os_error
+from tracline.hashing._file import Advance, Identity, identity, os_error
 
-__all__ = ["HEADER", "File", "Link", "hash_many", "merkle_hex", "walk"]
+__all__ = ["HEADER", "File", "Link", "Listing", "hash_many", "merkle_hex", "walk"]
 
 #: Domain separation: a directory's digest never equals the digest of a file's bytes.
 HEADER = b"tracline-tree-v1\0"
@@ -24,12 +28,18 @@ HEADER = b"tracline-tree-v1\0"
 _BATCH_FILES = 256
 _BATCH_BYTES = 16 << 20
 
+#: O_DIRECTORY: a FIFO or file swapped in for a directory fails to open instead of blocking.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+#: How os.fsencode turns the str names of a listing by descriptor back into the raw bytes.
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 #: (device, inode) and path of each directory from the root down to the current one.
 _Ancestors = tuple[tuple[tuple[int, int], bytes], ...]
+#: A directory still to list: its path, its relative path with a trailing "/", its ancestors.
+_Folder = tuple[bytes, bytes, _Ancestors]
 
-#: A regular file under the root: (relative path, path, stat).
-File = tuple[bytes, bytes, os.stat_result]
+#: A regular file under the root: (relative path, path, identity when walked).
+File = tuple[bytes, bytes, Identity]
 #: A dangling symlink under the root: (relative path, target text).
 Link = tuple[bytes, bytes]
 
@@ -42,53 +52,162 @@ def _refuse_special(path: bytes, mode: int) -> HashError:
     )
 
 
-def walk(root: str) -> tuple[list[File], list[Link]]:
-    """List the leaves under ``root`` (symlinks followed, loops refused), unsorted."""
+class Listing:
+    """The leaves under a root, packed as one marshalled chunk per directory, and a
+    fingerprint of them all in walk order.
+
+    A chunk is ``(relative directory path, names of its regular files, their identities,
+    its dangling links)``; the fingerprint is the blake3 hash of the chunks in walk order.
+    Two walks with equal fingerprints found the same files, with the same (device, inode,
+    size, mtime_ns, ctime_ns), and the same dangling links: the stat cache serves an
+    unchanged directory from that alone. Packing each directory as soon as it is listed keeps
+    few objects alive (fresh memory for 10,000 files' worth costs milliseconds);
+    :meth:`leaves` unpacks when files must be looked at one by one.
+    """
+
+    __slots__ = ("_base", "_chunks", "_leaves", "count", "fingerprint")
+
+    def __init__(self, top: bytes, chunks: list[bytes], count: int, fingerprint: bytes) -> None:
+        self._base = top if top.endswith(b"/") else top + b"/"
+        self._chunks = chunks
+        self._leaves: tuple[list[File], list[Link]] | None = None
+        #: The number of regular files.
+        self.count = count
+        #: 32 bytes; equal for two walks that found exactly the same leaves in the same order.
+        self.fingerprint = fingerprint
+
+    def leaves(self) -> tuple[list[File], list[Link]]:
+        """The regular files and the dangling symlinks, in walk order (unpacked once; the
+        lists are shared, not to be changed)."""
+        if self._leaves is None:
+            files: list[File] = []
+            links: list[Link] = []
+            base, encoding, errors = self._base, _FS_ENCODING, _FS_ERRORS
+            for chunk in self._chunks:
+                prefix, names, identities, found = marshal.loads(chunk)
+                for name, ident in zip(names, identities, strict=True):
+                    rel = prefix + name.encode(encoding, errors)
+                    files.append((rel, base + rel, ident))
+                links += found
+            self._leaves = files, links
+        return self._leaves
+
+
+def walk(root: str) -> Listing:
+    """List the leaves under ``root`` (symlinks followed, loops refused), in directory order."""
     try:
         root_st = os.stat(root)
     except OSError as e:
         raise os_error(root, e, "stat") from e
-    files: list[File] = []
-    links: list[Link] = []
     top = os.fsencode(root)
-    stack: list[tuple[bytes, bytes, _Ancestors]] = [
-        (top, b"", (((root_st.st_dev, root_st.st_ino), top),))
-    ]
+    chunks: list[bytes] = []
+    fingerprint = blake3.blake3()
+    count = 0
+    stack: list[_Folder] = [(top, b"", (((root_st.st_dev, root_st.st_ino), top),))]
     while stack:
-        folder, prefix, ancestors = stack.pop()
+        where = stack.pop()
+        names, identities, links = _list(root, where, stack)
+        if names or links:
+            # Version 2 has no back-references (whose use depends on reference counts) and
+            # writes every str alike (interned or not): equal contents give equal bytes.
+            chunk = marshal.dumps((where[1], names, identities, links), 2)
+            fingerprint.update(chunk)
+            chunks.append(chunk)
+            count += len(names)
+    return Listing(top, chunks, count, fingerprint.digest())
+
+
+def _list(
+    root: str, where: _Folder, stack: list[_Folder]
+) -> tuple[list[str], list[Identity], list[Link]]:
+    """The names (as ``os.listdir`` decodes them) and identities of the regular files of the
+    directory ``where``, and its dangling links; its subdirectories go onto ``stack``.
+
+    This loop runs for each file of every directory digest, cached or not, so it does the
+    least it can: entries are stat'ed relative to the open directory (``fstatat``: one path
+    component for the kernel to look up, not the whole path, and no mix-up should the
+    directory be renamed meanwhile); names stay ``str`` (encoding them back costs more than
+    ``stat``'s own conversion; :meth:`Listing.leaves` does it when needed); and of each stat
+    only the identity is kept (a stat result is several times its size: in a directory of
+    10,000 files, holding them all costs milliseconds).
+    """
+    folder = where[0]
+    try:
+        fd = os.open(folder, _DIR_FLAGS)
+    except OSError as e:
+        raise os_error(folder, e, "list") from e
+    names: list[str] = []
+    identities: list[Identity] = []
+    links: list[Link] = []
+    add_name, add_identity = names.append, identities.append
+    lstat, is_regular, take = os.lstat, stat.S_ISREG, identity
+    try:
         try:
-            listing = os.scandir(folder)
+            listed = os.listdir(fd)
         except OSError as e:
             raise os_error(folder, e, "list") from e
-        with listing:
-            for item in listing:
-                rel = prefix + item.name
-                try:
-                    st = item.stat(follow_symlinks=False)
-                    if stat.S_ISLNK(st.st_mode):
-                        try:
-                            st = os.stat(item.path)
-                        except FileNotFoundError:
-                            links.append((rel, os.readlink(item.path)))
-                            continue
-                except OSError as e:
-                    raise os_error(item.path, e, "stat") from e
-                if stat.S_ISREG(st.st_mode):
-                    files.append((rel, item.path, st))
-                elif stat.S_ISDIR(st.st_mode):
-                    ident = (st.st_dev, st.st_ino)
-                    for seen, where in ancestors:
-                        if seen == ident:
-                            raise HashError(
-                                f"cannot hash {root}: symlink loop {os.fsdecode(item.path)} -> "
-                                f"{os.fsdecode(os.readlink(item.path))} leads back to "
-                                f"{os.fsdecode(where)}",
-                                hint="remove the symlink or point it outside the directory",
-                            )
-                    stack.append((item.path, rel + b"/", (*ancestors, (ident, item.path))))
-                else:
-                    raise _refuse_special(item.path, st.st_mode)
-    return files, links
+        for name in listed:
+            try:
+                st = lstat(name, dir_fd=fd)
+            except OSError as e:
+                raise os_error(_join(folder, os.fsencode(name)), e, "stat") from e
+            if not is_regular(st.st_mode):
+                followed = _other(root, fd, where, name, st, stack=stack, links=links)
+                if followed is None:
+                    continue
+                st = followed
+            add_name(name)
+            add_identity(take(st))
+    finally:
+        os.close(fd)
+    return names, identities, links
+
+
+def _join(folder: bytes, name: bytes) -> bytes:
+    """The path of entry ``name`` of ``folder``."""
+    return (folder if folder.endswith(b"/") else folder + b"/") + name
+
+
+def _other(
+    root: str,
+    fd: int,
+    where: _Folder,
+    name: str,
+    st: os.stat_result,
+    *,
+    stack: list[_Folder],
+    links: list[Link],
+) -> os.stat_result | None:
+    """Deal with an entry of ``where`` (open as ``fd``) that is not a regular file: return
+    the stat of the regular file a symlink leads to; record a dangling link in ``links``,
+    push a directory onto ``stack``; refuse anything else."""
+    folder, prefix, ancestors = where
+    raw = os.fsencode(name)
+    path = _join(folder, raw)
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            try:
+                st = os.stat(name, dir_fd=fd)
+            except FileNotFoundError:
+                links.append((prefix + raw, os.fsencode(os.readlink(name, dir_fd=fd))))
+                return None
+        except OSError as e:
+            raise os_error(path, e, "stat") from e
+        if stat.S_ISREG(st.st_mode):
+            return st
+    if stat.S_ISDIR(st.st_mode):
+        ident = (st.st_dev, st.st_ino)
+        for seen, above in ancestors:
+            if seen == ident:
+                raise HashError(
+                    f"cannot hash {root}: symlink loop {os.fsdecode(path)} -> "
+                    f"{os.fsdecode(os.readlink(path))} leads back to "
+                    f"{os.fsdecode(above)}",
+                    hint="remove the symlink or point it outside the directory",
+                )
+        stack.append((path, prefix + raw + b"/", (*ancestors, (ident, path))))
+        return None
+    raise _refuse_special(path, st.st_mode)
 
 
 def merkle_hex(leaves: Sequence[tuple[bytes, str, str]], algorithm: str) -> str:
@@ -109,7 +228,7 @@ def _batches(files: Sequence[File]) -> Iterator[list[File]]:
     size = 0
     for entry in files:
         batch.append(entry)
-        size += entry[2].st_size
+        size += entry[2][2]
         if len(batch) >= _BATCH_FILES or size >= _BATCH_BYTES:
             yield batch
             batch, size = [], 0
