@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import time
 
-__all__ = ["default_job", "new_run_id", "utcnow"]
+__all__ = ["default_job", "iso_time", "new_run_id", "utcnow"]
 
 
 def new_run_id() -> str:
@@ -20,7 +19,17 @@ def new_run_id() -> str:
 
 def utcnow() -> str:
     """The current time as an ISO-8601 UTC timestamp."""
-    return dt.datetime.now(dt.UTC).isoformat()
+    return iso_time(time.time_ns())
+
+
+def iso_time(ns: int) -> str:
+    """``time.time_ns()`` as an ISO-8601 UTC timestamp (datetime loads on first use: a run's
+    start is taken before the command starts, and written down once it runs)."""
+    import datetime as dt
+
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).replace(
+        microsecond=nanos // 1000).isoformat()
 
 
 def default_job(argv: list[str], cwd: str) -> str:

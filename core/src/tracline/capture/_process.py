@@ -8,20 +8,18 @@ delivers Ctrl-C to the child itself) are forwarded to the child.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
 import signal
-import subprocess
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from tracline.errors import CaptureError, CommandNotFound
 
 TYPE_CHECKING = False  # no typing at run time: this module loads before the command starts
 if TYPE_CHECKING:
-    from typing import Protocol
+    import subprocess
+    from typing import Any, Protocol
 
     class Signalable(Protocol):
         """A child process, or something that will pass a signal on to one."""
@@ -29,16 +27,65 @@ if TYPE_CHECKING:
         def send_signal(self, sig: int, /) -> None: ...
 
 __all__ = [
-    "Forwarded", "exit_status", "forward_signals", "not_executable", "not_found", "start",
-    "wait_child", "wait_tracers",
+    "Child", "Forwarded", "collect", "exit_status", "forward_signals", "not_executable",
+    "not_found", "output", "start", "wait_child", "wait_tracers",
 ]
 
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
-def start(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> subprocess.Popen[bytes]:
-    """Start ``argv``; a missing or non-executable program is a :class:`CaptureError`."""
+class Child:
+    """A command started with ``posix_spawn``: the part of ``subprocess.Popen`` that a
+    captured run needs (``subprocess`` costs ~7 ms to import, on the path to the command)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None = None) -> int:
+        """The exit status (negative: killed by that signal); TimeoutExpired after
+        ``timeout`` seconds."""
+        if self.returncode is not None:
+            return self.returncode
+        if timeout is not None:
+            fd = os.pidfd_open(self.pid)
+            try:
+                if not select.select([fd], [], [], max(timeout, 0.0))[0]:
+                    import subprocess
+
+                    raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            finally:
+                os.close(fd)
+        _, status = os.waitpid(self.pid, 0)
+        self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, sig: int, /) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+#: Python ignores these; a command expects them at their defaults (``yes | head`` ends).
+_DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ")
+                         if hasattr(signal, name))
+
+
+def start(argv: Sequence[str], env: Mapping[str, str], cwd: str,
+          program: str | None = None) -> Child | subprocess.Popen[bytes]:
+    """Start ``argv`` (``program``: its resolved path) with stdio inherited; a missing or
+    non-executable program is a :class:`CaptureError`."""
     try:
+        if program is not None and os.path.samefile(cwd, "."):
+            return Child(os.posix_spawn(program, list(argv), dict(env),
+                                        setsigdef=_DEFAULT_SIGNALS))
+        import subprocess
+
         return subprocess.Popen(list(argv), env=dict(env), cwd=cwd)
     except FileNotFoundError as e:
         raise not_found(argv[0]) from e
@@ -46,6 +93,50 @@ def start(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> subprocess.P
         raise not_executable(argv[0]) from e
     except OSError as e:
         raise CaptureError(f"cannot run {argv[0]}: {e.strerror}") from e
+
+
+def output(argv: Sequence[str], env: Mapping[str, str]) -> tuple[int, int] | None:
+    """Start ``argv`` with its stdout to a pipe and stderr to /dev/null: (pid, read end);
+    None when it cannot be started. :func:`collect` reads it."""
+    read, write = os.pipe()
+    actions = [(os.POSIX_SPAWN_DUP2, write, 1), (os.POSIX_SPAWN_CLOSE, read),
+               (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
+    try:
+        program = argv[0] if "/" in argv[0] else None
+        spawn = os.posix_spawn if program else os.posix_spawnp
+        pid = spawn(argv[0], list(argv), dict(env), file_actions=actions,
+                    setsigdef=_DEFAULT_SIGNALS)
+    except OSError:
+        os.close(read)
+        return None
+    finally:
+        os.close(write)
+    return pid, read
+
+
+def collect(started: tuple[int, int] | None, timeout: float = 30.0) -> tuple[int, bytes]:
+    """(exit status, stdout) of what :func:`output` started; (1, b"") if it could not be
+    started or ran past ``timeout`` seconds (it is killed)."""
+    if started is None:
+        return 1, b""
+    pid, fd = started
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return 1, b""
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks)
 
 
 def not_found(program: str) -> CommandNotFound:
@@ -83,7 +174,7 @@ class Forwarded:
     held and passed on by :meth:`started`."""
 
     def __init__(self) -> None:
-        self.child: subprocess.Popen[bytes] | None = None
+        self.child: Child | subprocess.Popen[bytes] | None = None
         self.held: list[int] = []
 
     def send_signal(self, sig: int, /) -> None:
@@ -92,39 +183,46 @@ class Forwarded:
         else:
             self.child.send_signal(sig)
 
-    def started(self, child: subprocess.Popen[bytes]) -> None:
+    def started(self, child: Child | subprocess.Popen[bytes]) -> None:
         self.child = child
         held, self.held = self.held, []
         for sig in held:
-            with contextlib.suppress(ProcessLookupError):
-                child.send_signal(sig)
+            _send(child, sig)
 
 
-@contextlib.contextmanager
-def forward_signals(child: Signalable) -> Iterator[None]:
-    """Forward signals to ``child`` while the block runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def _send(child: Signalable, sig: int) -> None:
+    try:
+        child.send_signal(sig)
+    except ProcessLookupError:  # it has just ended
+        pass
 
-    def forward(signum: int, frame: object) -> None:
+
+class forward_signals:  # noqa: N801 - used as a context manager, like contextlib's
+    """Forward signals to ``child`` while the ``with`` block runs (from the main thread; in
+    another thread, Python lets no handler be set and nothing is forwarded)."""
+
+    def __init__(self, child: Signalable) -> None:
+        self.child = child
+        self.previous: dict[int, Any] = {}
+
+    def forward(self, signum: int, frame: object) -> None:
+        child = self.child
         started = not isinstance(child, Forwarded) or child.child is not None
         if signum == signal.SIGINT and started and _from_terminal():
             return  # the terminal sent it to the whole foreground group, child included
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signum)
+        _send(child, signum)
 
-    previous = {}
-    for signum in (signal.SIGINT, *_FORWARDED):
-        try:
-            previous[signum] = signal.signal(signum, forward)
-        except (OSError, ValueError):
-            continue
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
+    def __enter__(self) -> None:
+        for signum in (signal.SIGINT, *_FORWARDED):
+            try:
+                self.previous[signum] = signal.signal(signum, self.forward)
+            except (OSError, ValueError):  # ValueError: not the main thread
+                continue
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.previous.items():
             signal.signal(signum, handler)
+        self.previous = {}
 
 
 def _tracers(capture_dir: str) -> list[int]:
@@ -161,10 +259,13 @@ def wait_tracers(capture_dir: str, timeout: float) -> bool:
     return True
 
 
-def wait_child(child: subprocess.Popen[bytes], time_limit: float | None) -> tuple[int, bool]:
+def wait_child(child: Child | subprocess.Popen[bytes],
+               time_limit: float | None) -> tuple[int, bool]:
     """Wait for ``child``; past ``time_limit`` seconds stop it. (returncode, stopped)."""
     if time_limit is None:
         return child.wait(), False
+    import subprocess
+
     try:
         return child.wait(timeout=time_limit), False
     except subprocess.TimeoutExpired:

@@ -117,6 +117,20 @@ def site_distributions(site: str, cache_dir: Path | None = None) -> dict[str, An
         stamp = folder.stat().st_mtime_ns
     except OSError:
         return {"modules": {}, "roots": {}}
+    known = _SITES.get(site)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    found = _site_distributions(site, folder, stamp, cache_dir)
+    _SITES[site] = (stamp, found)
+    return found
+
+
+#: site folder -> (its mtime, its map), for this process (a run reads each one once).
+_SITES: dict[str, tuple[int, dict[str, Any]]] = {}
+
+
+def _site_distributions(site: str, folder: Path, stamp: int,
+                        cache_dir: Path | None) -> dict[str, Any]:
     cache_file = None
     if cache_dir is not None:
         import hashlib

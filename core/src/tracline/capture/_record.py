@@ -276,13 +276,18 @@ def event_json(state: str, record: RunRecord, *, event_time: str,
     form — and the event as a dict without its datasets (for its run, job and type)."""
     data = event_dict(state, record, event_time=event_time, run_facets=run_facets,
                       with_files=False, parent=parent)
-    parts = []
+    # One join at the end: the datasets of a large run make megabytes, copied once.
+    parts = ["{"]
     for key in sorted(data):
+        parts.append(f'"{key}":' if len(parts) == 1 else f',"{key}":')
         if key in {"inputs", "outputs"}:
             files = record.inputs if key == "inputs" else record.outputs
             role = key[:-1]
-            value = "[" + ",".join(f.dataset_json(role) for f in files) + "]"
+            parts.append("[")
+            for i, item in enumerate(files):
+                parts.append(item.dataset_json(role) if i == 0 else "," + item.dataset_json(role))
+            parts.append("]")
         else:
-            value = json.dumps(data[key], separators=(",", ":"), sort_keys=True)
-        parts.append(f'"{key}":{value}')
-    return "{" + ",".join(parts) + "}", data
+            parts.append(json.dumps(data[key], separators=(",", ":"), sort_keys=True))
+    parts.append("}")
+    return "".join(parts), data

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 from collections.abc import Mapping, Sequence
 
 from tracline.capture import _process
-from tracline.capture._names import default_job, new_run_id, utcnow
+from tracline.capture._names import default_job, iso_time, new_run_id, utcnow
 from tracline.capture._spawn import is_python, strace_prefix, which
 from tracline.config import Config, get_config
 from tracline.errors import ValidationError
@@ -193,7 +192,7 @@ class _Launch:
         self.section = config.section("capture")
         self.home = str(config.home.resolve())
         self.run_id, self.job, self.namespace = run_id, job, namespace
-        self.started_at = utcnow()
+        self.started_ns = time.time_ns()
         self.capture_dir = os.path.join(self.home, "capture", run_id)
         self.capture_mode = "disabled"
         self.capture_dir_made = False
@@ -202,7 +201,7 @@ class _Launch:
         self.traced = False
         self.env: dict[str, str] = {}
         self.code: dict[str, Any] = {}
-        self.child: subprocess.Popen[bytes] | None = None
+        self.child: _process.Child | subprocess.Popen[bytes] | None = None
         self.started = 0.0
 
     def record(self, capture_mode: str) -> RunRecord:
@@ -213,20 +212,17 @@ class _Launch:
         return RunRecord(
             run_id=self.run_id, job=self.job or default_job(self.argv, self.cwd),
             namespace=self.namespace or self.config.namespace, argv=redact_argv(self.argv),
-            cwd=self.cwd, started_at=self.started_at, capture_mode=capture_mode,
+            cwd=self.cwd, started_at=iso_time(self.started_ns), capture_mode=capture_mode,
         )
 
-    def start(self, mode: str) -> subprocess.Popen[bytes]:
+    def start(self, mode: str) -> _process.Child | subprocess.Popen[bytes]:
         """Take git's state, prepare the capture folder and start the command under it."""
-        from tracline.capture._git import git_state
+        from tracline.capture._git import ask_git, git_answer
 
         _check_section(self.section, self.config)
-
-        # git runs while the capture is prepared; the command starts once it has answered,
-        # so that a run which edits tracked files does not see its own edits as the code.
-        git = threading.Thread(target=lambda: self.code.update(
-            state=git_state(self.cwd, self.home)), daemon=True)
-        git.start()
+        # git answers while the capture is prepared; the command starts once it has, so
+        # that a run which edits tracked files does not see its own edits as the code.
+        asked = ask_git(self.cwd)
         strace = find_strace(self.section)
         self.traced, self.capture_mode, self.warning = _mode(
             is_python(self.program, self.argv), mode, strace)
@@ -237,10 +233,11 @@ class _Launch:
         command = [self.program, *self.argv[1:]] if self.traced else self.argv
         if self.traced:
             command = strace_prefix(strace, os.path.join(self.capture_dir, "strace.0")) + command
-        git.join()
+        self.code["state"] = git_answer(asked, self.home)
         self.started = time.monotonic()
-        self.started_at = utcnow()
-        self.child = _process.start(command, self.env, self.cwd)
+        self.started_ns = time.time_ns()
+        self.child = _process.start(command, self.env, self.cwd,
+                                    program=command[0] if self.traced else self.program)
         return self.child
 
 
@@ -383,11 +380,21 @@ class _Capture:
                 f"events stay in the outbox ({e}); run `tracline outbox flush`")
 
 
+def _sites_of(process: Any, cache: Any) -> None:
+    from tracline.capture._recipe import site_distributions
+
+    for folder in process.path:
+        if "-packages" in folder:
+            site_distributions(folder, cache)
+
+
 class _Observer:
     """The observing side of a running command: log readers, early hashing, git, GPU."""
 
     def __init__(self, capture: _Capture, capture_dir: str, env: Mapping[str, str],
                  pid: int) -> None:
+        from pathlib import Path
+
         from tracline.capture._classify import IgnoreRules
         from tracline.capture._watch import Hashes, Watcher
         from tracline.gpu.sampler import GpuSampler
@@ -399,8 +406,16 @@ class _Observer:
                                        keep=section.get("keep", ()))
         self.hashes = Hashes(str(section.get("algorithm", "blake3")))
         self.watcher = Watcher(capture_dir, env["TRACLINE_CAPTURE_LOG"], record.cwd,
-                               self.rules, self.hashes).start()
+                               self.rules, self.hashes)
+        # Each Python's site folders are read while the run goes on (for packages_for).
+        cache = Path(capture.home) / "cache"
+        self.watcher.on_python = lambda process: _sites_of(process, cache)
+        self.watcher.start()
         self.sampler = GpuSampler(pid).start()
+        # What the end needs is loaded now: the run's end is on the user's clock, this is not.
+        import shutil  # noqa: F401 - capture_command's clean-up
+
+        import tracline.gpu.cost  # noqa: F401
 
     def finish(self, *, gpus: int | None, gpu_model: str | None) -> None:
         """Fold in everything observed: files with digests, recipe, GPU cost."""

@@ -14,12 +14,13 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from tracline.capture._classify import IgnoreRules
-from tracline.capture._observe import Observed, StraceParser, Tail
+from tracline.capture._observe import Observed, PythonProcess, StraceParser, Tail
 from tracline.capture._record import FileRecord
 from tracline.errors import HashError
 from tracline.hashing._digest import check_algorithm
@@ -150,6 +151,8 @@ class Watcher:
         self._lock = threading.Lock()
         #: Why following the run stopped early, if it did (reported as a warning).
         self.failure: str | None = None
+        #: Called (in the watcher's thread) for each Python process that reports itself.
+        self.on_python: Callable[[PythonProcess], None] | None = None
 
     def start(self) -> Watcher:
         self._thread = threading.Thread(target=self._loop, name="tracline-watch", daemon=True)
@@ -185,8 +188,11 @@ class Watcher:
                 parser.feed(more)
                 lines += more
             while self._pythons < len(obs.pythons):
-                self.rules.add_python(obs.pythons[self._pythons])
+                process = obs.pythons[self._pythons]
+                self.rules.add_python(process)
                 self._pythons += 1
+                if early and self.on_python is not None:
+                    self.on_python(process)
             if early and self.hashes is not None:
                 self._early(self.hashes)
             return bool(lines)
