@@ -21,14 +21,14 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from tracline.errors import ConfigError
 
 # Configuration is read before `tracline run` starts the user's command, so this module
-# imports neither typing nor attrs at run time (together ~20 ms on a small machine).
+# imports neither typing, attrs nor pathlib at run time (together ~25 ms on a small machine).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any, Self
 
 __all__ = ["Config", "SinkConfig", "load_config"]
@@ -50,9 +50,11 @@ _KNOWN_KEYS: dict[str, set[str]] = {
 
 
 class _Frozen:
-    """An immutable value: equality, hash, repr and :meth:`replace` over ``__slots__``."""
+    """An immutable value: equality, hash, repr and :meth:`replace` over ``_fields``."""
 
     __slots__: tuple[str, ...] = ()
+    #: The public fields, in the order repr shows them (``__init__``'s keyword arguments).
+    _fields: tuple[str, ...] = ()
 
     def _set(self, **fields: Any) -> None:
         for name, value in fields.items():
@@ -62,7 +64,7 @@ class _Frozen:
         raise AttributeError(f"{type(self).__name__} is immutable: use .replace({name}=...)")
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in self._fields)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -74,12 +76,12 @@ class _Frozen:
         return hash(self._values())
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__name__}({fields})"
 
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied (as ``attrs.evolve`` / ``dataclasses.replace``)."""
-        values = {name: getattr(self, name) for name in self.__slots__}
+        values = {name: getattr(self, name) for name in self._fields}
         unknown = set(changes) - set(values)
         if unknown:
             raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
@@ -89,7 +91,8 @@ class _Frozen:
 class SinkConfig(_Frozen):
     """Where delivered events go: a name, a type and the type's options."""
 
-    __slots__ = ("name", "type", "options")  # noqa: RUF023 - in the order repr shows
+    __slots__ = ("name", "options", "type")
+    _fields = ("name", "type", "options")
     name: str
     type: str
     options: Mapping[str, Any]
@@ -100,15 +103,24 @@ class SinkConfig(_Frozen):
 
 
 class Config(_Frozen):
-    """The resolved configuration of one process."""
+    """The resolved configuration of one process.
 
-    __slots__ = ("disabled", "namespace", "home", "outbox_path", "registry_url",  # noqa: RUF023
-                 "sinks", "flush_timeout", "retention_days", "max_backoff", "producer", "source",
-                 "sections")
+    ``home``, ``outbox_path`` and ``source`` are :class:`~pathlib.Path` objects, made on
+    access from strings (``home_dir`` is ``home`` as a string): `tracline run` reads its
+    configuration before it starts the command, and pathlib costs ~6 ms to import.
+    """
+
+    __slots__ = ("_home", "_outbox_path", "_source", "disabled", "flush_timeout",
+                 "max_backoff", "namespace", "producer", "registry_url", "retention_days",
+                 "sections", "sinks")
+    _fields = ("disabled", "namespace", "home", "outbox_path", "registry_url", "sinks",
+               "flush_timeout", "retention_days", "max_backoff", "producer", "source",
+               "sections")
+    _home: str
+    _outbox_path: str
+    _source: str | None
     disabled: bool
     namespace: str
-    home: Path
-    outbox_path: Path
     registry_url: str
     sinks: tuple[SinkConfig, ...]
     #: Seconds an exiting process spends delivering what is still in the outbox.
@@ -118,8 +130,6 @@ class Config(_Frozen):
     #: Upper bound of the retry backoff of an unreachable sink, in seconds.
     max_backoff: float
     producer: str
-    #: The file the configuration came from, if any.
-    source: Path | None
     #: Every section of the file and the environment, for the parts that own them.
     sections: Mapping[str, Any]
 
@@ -128,21 +138,49 @@ class Config(_Frozen):
         *,
         disabled: bool = False,
         namespace: str = "default",
-        home: Path = Path(".tracline"),
-        outbox_path: Path = Path(".tracline/outbox.db"),
+        home: str | os.PathLike[str] = ".tracline",
+        outbox_path: str | os.PathLike[str] = ".tracline/outbox.db",
         registry_url: str = "sqlite:///.tracline/tracline.db",
         sinks: tuple[SinkConfig, ...] = (),
         flush_timeout: float = 2.0,
         retention_days: float = 7.0,
         max_backoff: float = 60.0,
         producer: str = PRODUCER,
-        source: Path | None = None,
+        source: str | os.PathLike[str] | None = None,
         sections: Mapping[str, Any] | None = None,
     ) -> None:
-        self._set(disabled=disabled, namespace=namespace, home=home, outbox_path=outbox_path,
-                  registry_url=registry_url, sinks=tuple(sinks), flush_timeout=flush_timeout,
+        self._set(disabled=disabled, namespace=namespace, _home=os.fspath(home),
+                  _outbox_path=os.fspath(outbox_path), registry_url=registry_url,
+                  sinks=tuple(sinks), flush_timeout=flush_timeout,
                   retention_days=retention_days, max_backoff=max_backoff, producer=producer,
-                  source=source, sections={} if sections is None else sections)
+                  _source=None if source is None else os.fspath(source),
+                  sections={} if sections is None else sections)
+
+    @property
+    def home(self) -> Path:
+        """tracline's folder (outbox, registry, caches, capture logs)."""
+        from pathlib import Path
+
+        return Path(self._home)
+
+    @property
+    def home_dir(self) -> str:
+        """``home`` as a string."""
+        return self._home
+
+    @property
+    def outbox_path(self) -> Path:
+        """The outbox's SQLite file."""
+        from pathlib import Path
+
+        return Path(self._outbox_path)
+
+    @property
+    def source(self) -> Path | None:
+        """The file the configuration came from, if any."""
+        from pathlib import Path
+
+        return None if self._source is None else Path(self._source)
 
     def section(self, name: str) -> dict[str, Any]:
         """Return the raw table ``[name]`` (empty if absent)."""
@@ -150,11 +188,11 @@ class Config(_Frozen):
         return dict(value) if isinstance(value, Mapping) else {}
 
 
-def _where(source: Path | None) -> str:
+def _where(source: str | None) -> str:
     return str(source) if source else "environment"
 
 
-def _as_bool(value: Any, key: str, source: Path | None) -> bool:
+def _as_bool(value: Any, key: str, source: str | None) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -168,7 +206,7 @@ def _as_bool(value: Any, key: str, source: Path | None) -> bool:
     )
 
 
-def _as_float(value: Any, key: str, source: Path | None, *, minimum: float = 0.0) -> float:
+def _as_float(value: Any, key: str, source: str | None, *, minimum: float = 0.0) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -184,30 +222,33 @@ def _as_float(value: Any, key: str, source: Path | None, *, minimum: float = 0.0
     return number
 
 
-def find_config_file(start: Path | None = None) -> Path | None:
+def find_config_file(start: str | os.PathLike[str] | None = None) -> str | None:
     """Return ``$TRACLINE_CONFIG`` or the nearest ``tracline.toml`` upwards from ``start``."""
     explicit = os.environ.get("TRACLINE_CONFIG")
     if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
+        path = os.path.expanduser(explicit)
+        if not os.path.isfile(path):
             raise ConfigError(
                 f"TRACLINE_CONFIG points to {path}, which is not a file",
                 hint="create it (tracline init) or unset TRACLINE_CONFIG",
             )
-        return path.resolve()
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / CONFIG_FILE
-        if candidate.is_file():
+        return os.path.realpath(path)
+    folder = os.path.realpath(start if start is not None else os.getcwd())
+    while True:
+        candidate = os.path.join(folder, CONFIG_FILE)
+        if os.path.isfile(candidate):
             return candidate
-    return None
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: str) -> dict[str, Any]:
     import tomllib  # only where there is a file to read (~3 ms to import)
 
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(
@@ -251,27 +292,27 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def openlineage_configured(environ: Mapping[str, str], cwd: Path) -> bool:
+def openlineage_configured(environ: Mapping[str, str], cwd: str | os.PathLike[str]) -> bool:
     """True when openlineage-python would find a transport configuration of its own."""
     if environ.get("OPENLINEAGE_URL") or environ.get("OPENLINEAGE_CONFIG"):
         return True
     if any(k.startswith("OPENLINEAGE__TRANSPORT") for k in environ):
         return True
-    return (cwd / "openlineage.yml").is_file()
+    return os.path.isfile(os.path.join(cwd, "openlineage.yml"))
 
 
-def _resolve_path(value: Any, key: str, base: Path, source: Path | None) -> Path:
+def _resolve_path(value: Any, key: str, base: str, source: str | None) -> str:
     if not isinstance(value, str | os.PathLike) or not str(value):
         raise ConfigError(
             f"{key} = {value!r} in {_where(source)} is not a path",
             hint=f"set {key} to a file path in quotes",
         )
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else base / path
+    path = os.path.expanduser(os.fspath(value))
+    return os.path.normpath(path if os.path.isabs(path) else os.path.join(base, path))
 
 
 def _sinks(
-    data: Mapping[str, Any], base: Path, home: Path, source: Path | None, environ: Mapping[str, str]
+    data: Mapping[str, Any], base: str, home: str, source: str | None, environ: Mapping[str, str]
 ) -> tuple[SinkConfig, ...]:
     table = data.get("sinks", {})
     if not isinstance(table, Mapping):
@@ -313,9 +354,7 @@ def _sinks(
                     hint=f'set url = "http://host:port" under [sinks.{name}]',
                 )
         if "path" in options and kind in {"file", "registry"}:
-            options["path"] = str(
-                _resolve_path(options["path"], f"sinks.{name}.path", base, source)
-            )
+            options["path"] = _resolve_path(options["path"], f"sinks.{name}.path", base, source)
         sinks.append(SinkConfig(name=name, type=kind, options=options))
     marquez_url = environ.get("TRACLINE_MARQUEZ_URL")
     if marquez_url:
@@ -326,19 +365,21 @@ def _sinks(
     if not sinks:
         sinks = [
             SinkConfig(name="local", type="registry"),
-            SinkConfig(name="file", type="file", options={"path": str(home / "events.jsonl")}),
+            SinkConfig(name="file", type="file",
+                       options={"path": os.path.join(home, "events.jsonl")}),
         ]
     return tuple(sinks)
 
 
-def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
+def load_config(environ: Mapping[str, str] | None = None,
+                cwd: str | os.PathLike[str] | None = None) -> Config:
     """Resolve the configuration for this process; raise :class:`ConfigError` if it is bad."""
     environ = os.environ if environ is None else environ
-    cwd = (cwd or Path.cwd()).resolve()
-    source = find_config_file(cwd)
+    here = os.path.realpath(cwd if cwd is not None else os.getcwd())
+    source = find_config_file(here)
     data: dict[str, Any] = _read_toml(source) if source else {}
     data = _merge(data, _env_overrides(environ))
-    base = source.parent if source else cwd
+    base = os.path.dirname(source) if source else here
 
     for section, keys in _KNOWN_KEYS.items():
         table = data.get(section, {})
@@ -365,19 +406,19 @@ def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = Non
         environ.get("TRACLINE_HOME") or main.get("home", ".tracline"), "tracline.home", base, source
     )
     outbox_path = _resolve_path(
-        environ.get("TRACLINE_OUTBOX") or outbox.get("path", str(home / "outbox.db")),
+        environ.get("TRACLINE_OUTBOX") or outbox.get("path", os.path.join(home, "outbox.db")),
         "outbox.path",
         base,
         source,
     )
     registry_url = str(
         environ.get("TRACLINE_REGISTRY_URL")
-        or registry.get("url", f"sqlite:///{home / 'tracline.db'}")
+        or registry.get("url", f"sqlite:///{os.path.join(home, 'tracline.db')}")
     )
     if registry_url.startswith("sqlite:///") and not registry_url.startswith("sqlite:////"):
         relative = registry_url[len("sqlite:///") :]
-        if relative and relative != ":memory:" and not Path(relative).is_absolute():
-            registry_url = f"sqlite:///{base / relative}"
+        if relative and relative != ":memory:" and not os.path.isabs(relative):
+            registry_url = f"sqlite:///{os.path.join(base, relative)}"
 
     namespace = str(environ.get("TRACLINE_NAMESPACE") or main.get("namespace", "default"))
     if not namespace.strip():

@@ -89,8 +89,9 @@ from tracline.capture import _process
 seen = {}
 start = _process.start
 def spy(*args, **kwargs):
-    seen["loaded"] = sorted(m for m in ("click", "attrs", "attr", "typing", "rich",
-                                         "sqlite3", "openlineage") if m in sys.modules)
+    seen["loaded"] = sorted(m for m in ("click", "attrs", "attr", "typing", "rich", "pathlib",
+                                         "subprocess", "sqlite3", "openlineage")
+                            if m in sys.modules)
     return start(*args, **kwargs)
 _process.start = spy
 from tracline.cli import main
@@ -100,7 +101,8 @@ print(code, ",".join(seen["loaded"]), "click" in sys.modules)
 
 
 def test_command_starts_before_the_heavy_imports(tracline_home: Path) -> None:
-    """The command is started before click, attrs, typing or SQLite are imported."""
+    """The command is started before click, attrs, typing, pathlib, subprocess or SQLite are
+    imported."""
     done = subprocess.run([PYTHON, "-c", PROBE], cwd=tracline_home.parent, capture_output=True,
                           text=True, check=False,
                           env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "none"})

@@ -190,7 +190,7 @@ class _Launch:
         self.argv, self.program, self.cwd, self.environ = argv, program, cwd, environ
         self.config = config
         self.section = config.section("capture")
-        self.home = str(config.home.resolve())
+        self.home = os.path.realpath(config.home_dir)
         self.run_id, self.job, self.namespace = run_id, job, namespace
         self.started_ns = time.time_ns()
         self.capture_dir = os.path.join(self.home, "capture", run_id)
@@ -249,7 +249,7 @@ class _Capture:
         self.record, self.argv, self.program = record, list(argv), program
         self.environ, self.config = environ, config
         self.section = config.section("capture")
-        self.home = str(config.home.resolve())
+        self.home = os.path.realpath(config.home_dir)
         self.emit_events = emit
         self.emitter: Any = None
         self.launch: _Launch | None = None
