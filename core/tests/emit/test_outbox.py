@@ -175,3 +175,24 @@ def test_forked_child_gets_its_own_emitter(tracline_home: Path) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert parent.outbox().count() == 2
+
+
+def test_writer_without_checkpoints_leaves_them_to_delivery(tracline_home: Path) -> None:
+    """A writer opened with checkpoint=False (tracline run) never copies its write-ahead log on
+    commit, its events are committed all the same, and the delivery that follows checkpoints."""
+    from tracline.emit.outbox import Outbox
+
+    config = load_config()
+    writer = Outbox(config.outbox_path, checkpoint=False)
+    writer.register_sinks(s.name for s in config.sinks)
+    big = json.dumps({"eventType": "COMPLETE", "pad": "x" * 2_000_000})
+    for _ in range(3):  # 6 MB: past SQLite's auto-checkpoint threshold (1,000 pages)
+        writer.append(big, run_id="r", event_type="COMPLETE", job="ns/j")
+    wal = config.outbox_path.with_name(config.outbox_path.name + "-wal")
+    # Nothing copied into the database file yet: the events live in the write-ahead log.
+    assert wal.stat().st_size > 6_000_000
+    assert config.outbox_path.stat().st_size < 1_000_000
+    reader = Outbox(config.outbox_path)
+    assert reader.count() == 3
+    Emitter(config, background=False).flush(10)
+    assert config.outbox_path.stat().st_size > 6_000_000

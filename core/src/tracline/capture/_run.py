@@ -270,7 +270,10 @@ class _Capture:
         from tracline.errors import TraclineError
 
         try:
-            emitter = Emitter(self.config, background=False)
+            # Delivery (inline, or the detached `tracline outbox flush`) checkpoints; `deliver
+            # = "none"` leaves it to the next tracline command that writes.
+            inline = str(self.section.get("deliver", "background")) == "inline"
+            emitter = Emitter(self.config, background=False, checkpoint=inline)
             emitter.outbox()
         except TraclineError as e:
             self.record.warnings.append(f"lineage of this run is not recorded: {e}")

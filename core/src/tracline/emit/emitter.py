@@ -51,9 +51,13 @@ def _serialize(event: Any) -> tuple[str, dict[str, Any]]:
 class Emitter:
     """Owns this process's outbox handle and its background delivery thread."""
 
-    def __init__(self, config: Config, *, background: bool = True) -> None:
+    def __init__(self, config: Config, *, background: bool = True,
+                 checkpoint: bool = True) -> None:
+        """``background``: deliver from a thread of this process; ``checkpoint``: see
+        :class:`Outbox` (False leaves checkpoints to delivery)."""
         self.config = config
         self.background = background
+        self.checkpoint = checkpoint
         self.dropped = 0
         self._outbox: Outbox | None = None
         self._deliverer: Deliverer | None = None
@@ -72,7 +76,7 @@ class Emitter:
         if self._outbox is None:
             with self._lock:
                 if self._outbox is None:
-                    outbox = Outbox(self.config.outbox_path)
+                    outbox = Outbox(self.config.outbox_path, checkpoint=self.checkpoint)
                     outbox.register_sinks(s.name for s in self.config.sinks)
                     self._outbox = outbox
         return self._outbox
@@ -163,6 +167,7 @@ class Emitter:
             report = self.deliverer().drain(deadline, ignore_backoff=ignore_backoff)
             busy = any(e == BUSY for e in report.errors.values())
             if not busy or (deadline is not None and time.monotonic() >= deadline):
+                self.outbox().checkpoint()
                 return report
             time.sleep(0.2)  # another process holds a sink: wait for it, within the timeout
 
