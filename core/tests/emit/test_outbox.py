@@ -185,9 +185,19 @@ def test_writer_without_checkpoints_leaves_them_to_delivery(tracline_home: Path)
     config = load_config()
     writer = Outbox(config.outbox_path, checkpoint=False)
     writer.register_sinks(s.name for s in config.sinks)
-    big = json.dumps({"eventType": "COMPLETE", "pad": "x" * 2_000_000})
+    from openlineage.client.serde import Serde
+
+    event = json.loads(Serde.to_json(pipeline_events(tracline_home.parent)[0]))
+    event["job"]["facets"]["documentation"] = {  # a valid event of 2 MB
+        "_producer": event["producer"],
+        "_schemaURL": "https://openlineage.io/spec/facets/1-1-0/DocumentationJobFacet.json"
+                      "#/$defs/DocumentationJobFacet",
+        "description": "x" * 2_000_000,
+    }
+    big = json.dumps(event, separators=(",", ":"), sort_keys=True)
     for _ in range(3):  # 6 MB: past SQLite's auto-checkpoint threshold (1,000 pages)
-        writer.append(big, run_id="r", event_type="COMPLETE", job="ns/j")
+        writer.append(big, run_id=event["run"]["runId"], event_type=event["eventType"],
+                      job=f"{event['job']['namespace']}/{event['job']['name']}")
     wal = config.outbox_path.with_name(config.outbox_path.name + "-wal")
     # Nothing copied into the database file yet: the events live in the write-ahead log.
     assert wal.stat().st_size > 6_000_000
