@@ -7,8 +7,8 @@ into the orchestrator's own process. Each record is one line appended to the log
 
 Kinds: ``H`` hello (ppid, executable, implementation, version, prefix, base prefix, then
 ``sys.path``), ``R`` read, ``W`` created or truncated, ``U`` opened for update, ``D`` removed,
-``N`` renamed (source, destination), ``X`` started a program, ``T`` a tracer follows a child
-(tracer pid, trace file), ``Z`` a non-Python child ran untraced, ``M`` imported top-level
+``N`` renamed (source, destination), ``X`` started a program, ``T`` a tracer is about to
+follow a child (its trace file), ``Z`` a non-Python child ran untraced, ``M`` imported top-level
 modules at exit (name, file, name, file, ...).
 """
 

@@ -283,10 +283,7 @@ def event_json(state: str, record: RunRecord, *, event_time: str,
         if key in {"inputs", "outputs"}:
             files = record.inputs if key == "inputs" else record.outputs
             role = key[:-1]
-            parts.append("[")
-            for i, item in enumerate(files):
-                parts.append(item.dataset_json(role) if i == 0 else "," + item.dataset_json(role))
-            parts.append("]")
+            parts += ("[", ",".join([item.dataset_json(role) for item in files]), "]")
         else:
             parts.append(json.dumps(data[key], separators=(",", ":"), sort_keys=True))
     parts.append("}")

@@ -140,7 +140,9 @@ def decide(program: str, argv: Sequence[str], env: Mapping[str, str] | None,
     if not _state["strace"]:
         recorder.write("Z", path)
         return None
-    return strace_prefix(_state["strace"], _trace_file())
+    trace = _trace_file()
+    recorder.write("T", trace)  # before the tracer exists: the run's end waits for it
+    return strace_prefix(_state["strace"], trace)
 
 
 def _wrap_execute_child(original: Callable[..., Any]) -> Callable[..., Any]:
