@@ -159,3 +159,35 @@ def test_relative_paths_follow_chdir(tracline_run: Run, tracline_home: Path) -> 
     event = last(tracline_home)
     assert names(event["inputs"], root) == {"a.txt", "sub/a.txt"}
     assert names(event["outputs"], root) == {"sub/b.txt", "c.txt"}
+
+
+def test_input_changed_by_another_process_is_reported(tracline_home: Path) -> None:
+    """An input rewritten by someone else while the run goes on is recorded as it is at the
+    end, with a warning that the run may have read an earlier version."""
+    import time
+
+    from .helpers import blake3_of, digests
+
+    root = tracline_home.parent
+    write(root / "data.txt", "first version\n")
+    write(root / "reader.py",
+          "import os, time\n"
+          "open('data.txt').read()\n"
+          "open('ready', 'w').close()\n"
+          "deadline = time.monotonic() + 30\n"
+          "while not os.path.exists('go') and time.monotonic() < deadline:\n"
+          "    time.sleep(0.01)\n")
+    proc = subprocess.Popen([PYTHON, "-m", "tracline", "run", "--", PYTHON, "reader.py"],
+                            cwd=root, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline"})
+    deadline = time.monotonic() + 30
+    while not (root / "ready").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)  # the early digest is taken within a poll (10 ms)
+    (root / "data.txt").write_text("second version, longer\n")
+    (root / "go").touch()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert f"input {root / 'data.txt'} changed while the run went on" in stderr
+    recorded = digests(last(tracline_home)["inputs"])
+    assert recorded[str(root / "data.txt")] == blake3_of(root / "data.txt")

@@ -345,13 +345,19 @@ class _Capture:
 
         record = self.record
         classified = classify(observed, rules)
+        taken = hashes.taken
         for path in classified.inputs:
+            early = taken.get(path)
             item = hashes.final(path, modified=path in classified.modified)
             if item is None:
                 continue
             record.inputs.append(item)
             if item.error:
                 record.warnings.append(f"input not hashed: {item.error}")
+            elif early is not None and item.digest != early[1].digest and not item.modified:
+                record.warnings.append(
+                    f"input {path} changed while the run went on (not by the run): recorded "
+                    "as it was at the end; the run may have read an earlier version")
         for path in classified.outputs:
             item = hashes.final(path, written=True)
             if item is not None:
