@@ -76,6 +76,7 @@ def project(root: Path) -> None:
     sh(*git, "init", "-q", cwd=root)
     sh(*git, "add", ".", cwd=root)
     sh(*git, "commit", "-q", "-m", "workloads", cwd=root)
+    os.sync()  # the 500 MB just written goes to disk now, not during the first measurements
 
 
 def install_roar(where: Path) -> Path:
