@@ -75,7 +75,7 @@ class Recorder:
         self.log_path = log_path
         self.files = files
         self.active = True
-        self.seen: set[tuple[str, str]] = set()
+        self.seen: set[str] = set()
         #: The thread that reads a program's first line (shebang): its opens are not the run's.
         self.quiet_thread: int | None = None
         #: Modules loaded before the program started (by ``.pth`` files): not the run's.
@@ -114,7 +114,7 @@ class Recorder:
         os.write(self.fd, (line + "\n").encode("utf-8", "surrogateescape"))
 
     def file(self, kind: str, path: str) -> None:
-        key = (kind, path)
+        key = kind + path  # a str (a tuple would be tracked by the garbage collector)
         if key not in self.seen:
             self.seen.add(key)
             if "\\" in path or "\t" in path or "\n" in path:
@@ -195,7 +195,7 @@ def _on_open(rec: Recorder, args: tuple[Any, ...]) -> None:
         kind = "W"
     else:
         kind = "U" if os.path.exists(path) else "W"
-    key = (kind, path)
+    key = kind + path  # a str (a tuple would be tracked by the garbage collector)
     seen = rec.seen
     if key not in seen:
         seen.add(key)
