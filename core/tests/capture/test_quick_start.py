@@ -191,3 +191,21 @@ def test_input_changed_by_another_process_is_reported(tracline_home: Path) -> No
     assert f"input {root / 'data.txt'} changed while the run went on" in stderr
     recorded = digests(last(tracline_home)["inputs"])
     assert recorded[str(root / "data.txt")] == blake3_of(root / "data.txt")
+
+
+def test_signal_before_the_command_starts_is_passed_on() -> None:
+    """A signal that reaches tracline before the command exists is held, and delivered to
+    the command as soon as it has started."""
+    import signal
+
+    from tracline.capture import _process
+
+    forwarded = _process.Forwarded()
+    with _process.forward_signals(forwarded):
+        os.kill(os.getpid(), signal.SIGTERM)  # handled by forward(): held, nobody to send to
+        assert forwarded.held == [signal.SIGTERM]
+        child = _process.start([PYTHON, "-c", "import time; time.sleep(30)"], os.environ,
+                               os.getcwd(), program=PYTHON)
+        forwarded.started(child)
+        assert child.wait(timeout=30) == -signal.SIGTERM
+    assert forwarded.held == []
