@@ -170,38 +170,20 @@ class Recorder:
 
 
 def _on_open(rec: Recorder, args: tuple[Any, ...]) -> None:
-    """The hot path: every file a program opens comes through here, so ``_path`` and
-    ``Recorder.file`` are inlined for the usual case (a ``str`` path)."""
     if not rec.files or (rec.quiet_thread is not None and _thread_id() == rec.quiet_thread):
         return
-    flags = args[2] if len(args) > 2 else _RDONLY
-    if type(flags) is not int:
-        flags = _RDONLY
-    elif flags & _DIRECTORY:
+    flags = args[2] if len(args) > 2 and isinstance(args[2], int) else _RDONLY
+    if flags & _DIRECTORY:
         return
-    path = args[0]
-    if type(path) is str and path:
-        if path[0] != "/":
-            path = (rec.cwd or rec.where()) + "/" + path
-        if "/." in path or "//" in path or path[-1] == "/":
-            path = os.path.normpath(path)
-    else:
-        path = _path(path, rec.where())
-        if path is None:
-            return
+    path = _path(args[0], rec.cwd or rec.where())
+    if path is None:
+        return
     if flags & _ACCMODE == _RDONLY and not flags & _MODIFY:
-        kind = "R"
+        rec.file("R", path)
     elif flags & _TRUNC or (flags & _CREAT and flags & _EXCL):
-        kind = "W"
+        rec.file("W", path)
     else:
-        kind = "U" if os.path.exists(path) else "W"
-    key = kind + path  # a str (a tuple would be tracked by the garbage collector)
-    seen = rec.seen
-    if key not in seen:
-        seen.add(key)
-        if "\\" in path or "\t" in path or "\n" in path:
-            path = escape(path)
-        os.write(rec.fd, f"{kind}\t{rec.pid}\t{path}\n".encode("utf-8", "surrogateescape"))
+        rec.file("U" if os.path.exists(path) else "W", path)
 
 
 def _on_rename(rec: Recorder, args: tuple[Any, ...]) -> None:

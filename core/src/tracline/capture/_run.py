@@ -200,7 +200,7 @@ class _Launch:
         self.strace = ""
         self.traced = False
         self.env: dict[str, str] = {}
-        self.code: dict[str, Any] = {}
+        self.git_state: dict[str, object] | None = None
         self.child: _process.Child | subprocess.Popen[bytes] | None = None
         self.started = 0.0
 
@@ -233,7 +233,7 @@ class _Launch:
         command = [self.program, *self.argv[1:]] if self.traced else self.argv
         if self.traced:
             command = strace_prefix(strace, os.path.join(self.capture_dir, "strace.0")) + command
-        self.code["state"] = git_answer(asked, self.home)
+        self.git_state = git_answer(asked, self.home)
         self.started = time.monotonic()
         self.started_ns = time.time_ns()
         self.child = _process.start(command, self.env, self.cwd,
@@ -309,7 +309,7 @@ class _Capture:
 
             if launch.warning:
                 record.warnings.append(launch.warning)
-            record.code = code_info(launch.code.get("state"))
+            record.code = code_info(launch.git_state)
             observer = _Observer(self, launch.capture_dir, launch.env, child.pid)
             self.open_emitter()
             self.start_event(start_facets)
