@@ -18,13 +18,16 @@ $(UV):
 	$(VENV)/tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 # One environment per part: sync the lock, then install the working tree without deps.
-$(CORE)/.synced: $(UV) core/requirements.lock core/pyproject.toml
+# core builds one C extension (the capture hook's fast path; see core/hatch_build.py).
+CORE_BUILD := core/pyproject.toml core/hatch_build.py core/src/tracline/capture/_fasthook.c
+
+$(CORE)/.synced: $(UV) core/requirements.lock $(CORE_BUILD)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(CORE)
 	VIRTUAL_ENV=$(CORE) $(UV) pip sync --quiet core/requirements.lock
 	VIRTUAL_ENV=$(CORE) $(UV) pip install --quiet --no-deps -e core
 	touch $@
 
-$(VENV)/%/.synced: $(UV) integrations/%/requirements.lock integrations/%/pyproject.toml core/pyproject.toml
+$(VENV)/%/.synced: $(UV) integrations/%/requirements.lock integrations/%/pyproject.toml $(CORE_BUILD)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)/$*
 	VIRTUAL_ENV=$(VENV)/$* $(UV) pip sync --quiet integrations/$*/requirements.lock
 	VIRTUAL_ENV=$(VENV)/$* $(UV) pip install --quiet --no-deps -e core -e integrations/$*
@@ -45,8 +48,9 @@ services-down:
 # Installs everything (environments, PostgreSQL, Marquez), starts the services, runs every
 # package's tests in its own environment, stops the services; fails if any suite fails or
 # collects no test.
-test: venvs
+test:
 	scripts/system-deps.sh
+	$(MAKE) venvs
 	scripts/run-tests.sh
 
 lint: $(CORE)/.synced

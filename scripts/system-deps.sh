@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tracline's tests and benchmarks use, if missing:
 # PostgreSQL (stores, Marquez's database), strace (capture of non-Python children),
-# b3sum (independent BLAKE3 check). Idempotent; needs root for apt-get.
+# b3sum (independent BLAKE3 check), a C compiler (the capture hook's C part, built when the
+# environments are). Idempotent; needs root for apt-get.
 set -euo pipefail
 
 want=()
 command -v strace >/dev/null || want+=(strace)
 command -v b3sum >/dev/null || want+=(b3sum)
+command -v cc >/dev/null || want+=(gcc)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
 ((${#want[@]})) || { echo "system-deps: all present"; exit 0; }
 if ((EUID != 0)); then

@@ -10,6 +10,10 @@ Kinds: ``H`` hello (ppid, executable, implementation, version, prefix, base pref
 ``N`` renamed (source, destination), ``X`` started a program, ``T`` a tracer is about to
 follow a child (its trace file), ``Z`` a non-Python child ran untraced, ``M`` imported top-level
 modules at exit (name, file, name, file, ...).
+
+The common ``open`` is handled in C by ``_fasthook`` (built from ``_fasthook.c``) where it
+was built and loads; this file is the reference and handles everything else. Setting
+``TRACLINE_CAPTURE_HOOK=python`` keeps a run in Python throughout.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ ENV_DIR = "TRACLINE_CAPTURE_DIR"
 ENV_STRACE = "TRACLINE_CAPTURE_STRACE"
 ENV_TRACED = "TRACLINE_CAPTURE_TRACED"
 ENV_BOOT = "TRACLINE_CAPTURE_BOOT"
-CAPTURE_ENV = (ENV_LOG, ENV_DIR, ENV_STRACE, ENV_TRACED, ENV_BOOT)
+ENV_HOOK = "TRACLINE_CAPTURE_HOOK"
+CAPTURE_ENV = (ENV_LOG, ENV_DIR, ENV_STRACE, ENV_TRACED, ENV_BOOT, ENV_HOOK)
 
 _TRUNCATE = os.O_TRUNC | os.O_EXCL
 _MODIFY = os.O_CREAT | os.O_APPEND | os.O_TRUNC
@@ -58,7 +63,8 @@ def _path(value: Any, cwd: str | None = None) -> str | None:
     if not text:
         return None
     if text[0] != "/":
-        text = (cwd or os.getcwd()) + "/" + text
+        cwd = cwd or os.getcwd()
+        text = (cwd if cwd != "/" else "") + "/" + text
     # normpath only changes a path with an empty, "." or ".." part (or a trailing /): skip
     # it for the usual plain path, as this runs on every open.
     if "/." in text or "//" in text or text[-1] == "/":
@@ -73,11 +79,11 @@ class Recorder:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         self.fd = os.open(log_path, flags, 0o600)
         self.log_path = log_path
-        self.files = files
-        self.active = True
+        self._files = files
+        self._active = True
         self.seen: set[str] = set()
         #: The thread that reads a program's first line (shebang): its opens are not the run's.
-        self.quiet_thread: int | None = None
+        self._quiet_thread: int | None = None
         #: Modules loaded before the program started (by ``.pth`` files): not the run's.
         self.preloaded = set(sys.modules)
         #: Called on a ``subprocess.Popen`` event, before the child is started.
@@ -87,6 +93,44 @@ class Recorder:
         #: calls that every record would otherwise make.
         self.pid = os.getpid()
         self.cwd: str | None = None
+        #: The C hook (``_fasthook``) when it reports this recorder's common opens.
+        self.fast: Any = None
+
+    # The state the C hook shares: set through these, read directly by the hook below.
+    @property
+    def active(self) -> bool:
+        """Whether anything is reported (an in-process capture turns it off at its end)."""
+        return self._active
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        self._active = value
+        self._sync()
+
+    @property
+    def files(self) -> bool:
+        """Whether file accesses are reported (not in a process strace already follows)."""
+        return self._files
+
+    @files.setter
+    def files(self, value: bool) -> None:
+        self._files = value
+        self._sync()
+
+    @property
+    def quiet_thread(self) -> int | None:
+        """A thread whose opens are not the run's (reading a program's shebang line)."""
+        return self._quiet_thread
+
+    @quiet_thread.setter
+    def quiet_thread(self, value: int | None) -> None:
+        self._quiet_thread = value
+        self._sync()
+
+    def _sync(self) -> None:
+        if self.fast is not None:
+            self.fast.configure(self.fd, self.pid, self._active, self._files,
+                                self._quiet_thread)
 
     def retarget(self, log_path: str) -> None:
         """Write to another log from now on (a new in-process capture)."""
@@ -94,11 +138,16 @@ class Recorder:
                                         | os.O_CLOEXEC, 0o600)
         self.log_path = log_path
         self.seen = set()
+        self.cwd = None
+        if self.fast is not None:
+            self.fast.forget()
+        self._sync()
         os.close(old)
 
     def forked(self) -> None:
         """In a forked child: records carry the child's pid from now on."""
         self.pid = os.getpid()
+        self._sync()
 
     def where(self) -> str:
         """The working directory (cached until the next chdir)."""
@@ -115,12 +164,17 @@ class Recorder:
 
     def file(self, kind: str, path: str) -> None:
         key = kind + path  # a str (a tuple would be tracked by the garbage collector)
-        if key not in self.seen:
+        if self.fast is not None:  # the C hook's record of what was reported is the one
+            if not self.fast.remember(key.encode("utf-8", "surrogateescape")):
+                return
+        elif key in self.seen:
+            return
+        else:
             self.seen.add(key)
-            if "\\" in path or "\t" in path or "\n" in path:
-                path = escape(path)
-            line = f"{kind}\t{self.pid}\t{path}\n"
-            os.write(self.fd, line.encode("utf-8", "surrogateescape"))
+        if "\\" in path or "\t" in path or "\n" in path:
+            path = escape(path)
+        line = f"{kind}\t{self.pid}\t{path}\n"
+        os.write(self.fd, line.encode("utf-8", "surrogateescape"))
 
     def hello(self) -> None:
         """Describe this interpreter (its prefixes tell the parent what to ignore)."""
@@ -154,14 +208,14 @@ class Recorder:
 
     def hook(self, event: str, args: tuple[Any, ...]) -> None:
         if event == "open":  # by far the most frequent event: no table lookup
-            if self.active:
+            if self._active:
                 try:
                     _on_open(self, args)
                 except Exception:  # noqa: BLE001 - an observer must never break the program
                     pass
             return
         handler = _HANDLERS.get(event)
-        if handler is None or not self.active:
+        if handler is None or not self._active:
             return
         try:
             handler(self, args)
@@ -170,7 +224,8 @@ class Recorder:
 
 
 def _on_open(rec: Recorder, args: tuple[Any, ...]) -> None:
-    if not rec.files or (rec.quiet_thread is not None and _thread_id() == rec.quiet_thread):
+    quiet = rec._quiet_thread
+    if not rec._files or (quiet is not None and _thread_id() == quiet):
         return
     flags = args[2] if len(args) > 2 and isinstance(args[2], int) else _RDONLY
     if flags & _DIRECTORY:
@@ -269,6 +324,9 @@ _HANDLERS: dict[str, Callable[[Recorder, tuple[Any, ...]], None]] = {
     "os.chdir": _on_chdir,
 }
 
+#: The events the C hook passes on to :meth:`Recorder.hook` (with the opens it leaves).
+FORWARDED = tuple(event for event in _HANDLERS if event != "open")
+
 _recorder: Recorder | None = None
 
 
@@ -283,14 +341,47 @@ def install(log_path: str, *, files: bool = True) -> Recorder:
     if _recorder is not None:
         if _recorder.log_path != log_path:
             _recorder.retarget(log_path)
+        _recorder.cwd = None  # a chdir while it was inactive went unannounced
         _recorder.files = files
         _recorder.active = True
         return _recorder
     recorder = Recorder(log_path, files=files)
     _recorder = recorder
-    sys.addaudithook(recorder.hook)
+    fast = load_fast()
+    try:
+        if fast is not None and fast.install(recorder.hook, FORWARDED, recorder.fd,
+                                             recorder.pid):
+            recorder.fast = fast
+            recorder._sync()
+    except Exception:  # noqa: BLE001 - the Python hook below does the same work
+        recorder.fast = None
+    if recorder.fast is None:
+        sys.addaudithook(recorder.hook)
     os.register_at_fork(after_in_child=recorder.forked)
     return recorder
+
+
+def load_fast() -> Any:
+    """The C hook built next to this file, or None: not built, not loadable by this Python
+    (it needs CPython 3.11 or later), or turned off with ``TRACLINE_CAPTURE_HOOK=python``."""
+    if os.environ.get(ENV_HOOK, "").lower() == "python" or sys.implementation.name != "cpython":
+        return None
+    from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for suffix in EXTENSION_SUFFIXES:
+        path = os.path.join(here, "_fasthook" + suffix)
+        if not os.path.exists(path):
+            continue
+        # Loaded by path (this file itself may have been), never put in sys.modules.
+        loader = ExtensionFileLoader("_fasthook", path)
+        try:
+            module = loader.create_module(ModuleSpec("_fasthook", loader, origin=path))
+            loader.exec_module(module)
+        except (ImportError, OSError):
+            continue
+        return module
+    return None
 
 
 def start_child() -> None:
