@@ -206,3 +206,22 @@ def test_writer_without_checkpoints_leaves_them_to_delivery(tracline_home: Path)
     assert reader.count() == 3
     Emitter(config, background=False).flush(10)
     assert config.outbox_path.stat().st_size > 6_000_000
+
+
+def test_new_outboxes_use_16k_pages_and_old_ones_still_open(tracline_home: Path) -> None:
+    """A new outbox is created with 16 KiB pages (large events in fewer write-ahead frames);
+    one created earlier with SQLite's 4 KiB default keeps them and works as before."""
+    import sqlite3
+
+    from tracline.emit.outbox import Outbox
+
+    new = Outbox(tracline_home / "new.db")
+    new.append("{}", event_type="START")
+    old_path = tracline_home / "old.db"
+    sqlite3.connect(old_path).execute("CREATE TABLE t (x)").connection.close()
+    old = Outbox(old_path)
+    old.append("{}", event_type="START")
+    page = {path.name: sqlite3.connect(path).execute("PRAGMA page_size").fetchone()[0]
+            for path in (new.path, old.path)}
+    assert page == {"new.db": 16384, "old.db": 4096}
+    assert new.count() == old.count() == 1
