@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 #: `tracline run` does not pay for importing every other command's dependencies.
 COMMANDS = {
     "diff": "tracline.cli._lineage",
+    "doctor": "tracline.cli._doctor",
     "leakage": "tracline.cli._lineage",
     "outbox": "tracline.cli._outbox",
     "receipt": "tracline.cli._lineage",
