@@ -32,7 +32,7 @@ def test_a_fresh_folder_is_ready_and_left_untouched(
     assert {c["status"] for c in checks.values()} == {"ok"}, checks
     assert "not created yet" in checks["outbox"]["detail"]
     assert "not created yet" in checks["sink local (registry)"]["detail"]
-    assert checks["capture: audit hook"]["detail"] == "C fast path loaded"
+    assert checks["capture: speedups"]["detail"] == "C speedups loaded (audit hook, stats)"
     assert not tracline_home.exists()
 
 
@@ -101,9 +101,9 @@ def test_a_broken_configuration_is_one_failure(
 def test_python_hook_and_text_output(
         tracline_home: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRACLINE_CAPTURE_HOOK", "python")
+    monkeypatch.setenv("TRACLINE_CAPTURE_SPEEDUPS", "0")
     reset_config()
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert "capture: audit hook: Python (TRACLINE_CAPTURE_HOOK=python)" in out
+    assert "capture: speedups: off (TRACLINE_CAPTURE_SPEEDUPS=0): Python only" in out
     assert "0 failure(s)" in out

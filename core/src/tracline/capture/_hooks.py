@@ -11,9 +11,9 @@ Kinds: ``H`` hello (ppid, executable, implementation, version, prefix, base pref
 follow a child (its trace file), ``Z`` a non-Python child ran untraced, ``M`` imported top-level
 modules at exit (name, file, name, file, ...).
 
-The common ``open`` is handled in C by ``_fasthook`` (built from ``_fasthook.c``) where it
+The common ``open`` is handled in C by ``_speedups`` (built from ``_speedups.c``) where it
 was built and loads; this file is the reference and handles everything else. Setting
-``TRACLINE_CAPTURE_HOOK=python`` keeps a run in Python throughout.
+``TRACLINE_CAPTURE_SPEEDUPS=0`` keeps a run in Python throughout.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ ENV_DIR = "TRACLINE_CAPTURE_DIR"
 ENV_STRACE = "TRACLINE_CAPTURE_STRACE"
 ENV_TRACED = "TRACLINE_CAPTURE_TRACED"
 ENV_BOOT = "TRACLINE_CAPTURE_BOOT"
-ENV_HOOK = "TRACLINE_CAPTURE_HOOK"
-CAPTURE_ENV = (ENV_LOG, ENV_DIR, ENV_STRACE, ENV_TRACED, ENV_BOOT, ENV_HOOK)
+ENV_SPEEDUPS = "TRACLINE_CAPTURE_SPEEDUPS"
+CAPTURE_ENV = (ENV_LOG, ENV_DIR, ENV_STRACE, ENV_TRACED, ENV_BOOT, ENV_SPEEDUPS)
 
 _TRUNCATE = os.O_TRUNC | os.O_EXCL
 _MODIFY = os.O_CREAT | os.O_APPEND | os.O_TRUNC
@@ -93,7 +93,7 @@ class Recorder:
         #: calls that every record would otherwise make.
         self.pid = os.getpid()
         self.cwd: str | None = None
-        #: The C hook (``_fasthook``) when it reports this recorder's common opens.
+        #: The C hook (``_speedups``) when it reports this recorder's common opens.
         self.fast: Any = None
 
     # The state the C hook shares: set through these, read directly by the hook below.
@@ -347,7 +347,7 @@ def install(log_path: str, *, files: bool = True) -> Recorder:
         return _recorder
     recorder = Recorder(log_path, files=files)
     _recorder = recorder
-    fast = load_fast()
+    fast = load_speedups()
     try:
         if fast is not None and fast.install(recorder.hook, FORWARDED, recorder.fd,
                                              recorder.pid):
@@ -361,22 +361,27 @@ def install(log_path: str, *, files: bool = True) -> Recorder:
     return recorder
 
 
-def load_fast() -> Any:
-    """The C hook built next to this file, or None: not built, not loadable by this Python
-    (it needs CPython 3.11 or later), or turned off with ``TRACLINE_CAPTURE_HOOK=python``."""
-    if os.environ.get(ENV_HOOK, "").lower() == "python" or sys.implementation.name != "cpython":
+def speedups_off() -> bool:
+    """True when ``TRACLINE_CAPTURE_SPEEDUPS`` turns the C speedups off (0, false, off, no)."""
+    return os.environ.get(ENV_SPEEDUPS, "").strip().lower() in {"0", "false", "off", "no"}
+
+
+def load_speedups() -> Any:
+    """The C speedups built next to this file, or None: not built, not loadable by this
+    Python (they need CPython 3.11 or later), or off (``TRACLINE_CAPTURE_SPEEDUPS=0``)."""
+    if speedups_off() or sys.implementation.name != "cpython":
         return None
     from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec
 
     here = os.path.dirname(os.path.abspath(__file__))
     for suffix in EXTENSION_SUFFIXES:
-        path = os.path.join(here, "_fasthook" + suffix)
+        path = os.path.join(here, "_speedups" + suffix)
         if not os.path.exists(path):
             continue
         # Loaded by path (this file itself may have been), never put in sys.modules.
-        loader = ExtensionFileLoader("_fasthook", path)
+        loader = ExtensionFileLoader("_speedups", path)
         try:
-            module = loader.create_module(ModuleSpec("_fasthook", loader, origin=path))
+            module = loader.create_module(ModuleSpec("_speedups", loader, origin=path))
             loader.exec_module(module)
         except (ImportError, OSError):
             continue

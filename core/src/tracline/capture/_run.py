@@ -346,7 +346,13 @@ class _Capture:
         record = self.record
         classified = classify(observed, rules)
         taken = hashes.taken
+        # Most files were hashed while the run went on and are unchanged since: one batch of
+        # stats confirms them; the others are looked at (and hashed) one by one.
+        confirmed = hashes.confirmed([*classified.inputs, *classified.outputs])
         for path in classified.inputs:
+            if path in confirmed:
+                record.inputs.append(taken[path][1])
+                continue
             early = taken.get(path)
             item = hashes.final(path, modified=path in classified.modified)
             if item is None:
@@ -359,7 +365,7 @@ class _Capture:
                     f"input {path} changed while the run went on (not by the run): recorded "
                     "as it was at the end; the run may have read an earlier version")
         for path in classified.outputs:
-            item = hashes.final(path, written=True)
+            item = taken[path][1] if path in confirmed else hashes.final(path, written=True)
             if item is not None:
                 record.outputs.append(item)
                 if item.error:

@@ -8,6 +8,8 @@ hashed again, or — if the run itself changed it — the early digest stands, m
 
 from __future__ import annotations
 
+import errno
+import functools
 import glob
 import itertools
 import os
@@ -37,6 +39,28 @@ EARLY_OUTPUT_MAX = 64 << 20
 
 def _key(st: os.stat_result) -> _Key:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _stat_keys_python(paths: list[str]) -> list[_Key | int]:
+    """What the C speedups' ``stat_keys`` gives: each path's key, or the errno."""
+    keys: list[_Key | int] = []
+    for path in paths:
+        try:
+            keys.append(_key(os.stat(path)))
+        except OSError as e:
+            keys.append(e.errno or 0)
+        except ValueError:  # an embedded NUL
+            keys.append(errno.EINVAL)
+    return keys
+
+
+@functools.cache
+def stat_keys() -> Callable[[list[str]], list[_Key | int]]:
+    """``stat_keys(paths)``: in C where capture's speedups load, else in Python."""
+    from tracline.capture._hooks import load_speedups
+
+    speedups = load_speedups()
+    return speedups.stat_keys if speedups is not None else _stat_keys_python
 
 
 def _trace_order(path: str) -> tuple[int, ...]:
@@ -98,6 +122,15 @@ class Hashes:
             self._new.append((path, st, hexdigest))
         self.taken[path] = (_key(st), record)
         return record
+
+    def confirmed(self, paths: list[str]) -> set[str]:
+        """Those of ``paths`` whose early digest still holds — the file's identity (device,
+        inode, size, mtime, ctime) is what it was when it was hashed — in one batch of
+        stats (the end of a run checks thousands). For the others, :meth:`final`."""
+        taken = self.taken
+        hashed = [path for path in paths if path in taken]
+        return {path for path, key in zip(hashed, stat_keys()(hashed), strict=True)
+                if key == taken[path][0]}
 
     def final(self, path: str, *, modified: bool = False,
               written: bool = False) -> FileRecord | None:

@@ -196,14 +196,14 @@ def _capture(config: Config) -> list[Check]:
     from tracline.capture._run import find_strace
 
     checks = []
-    if os.environ.get(_hooks.ENV_HOOK, "").lower() == "python":
-        checks.append(_ok("capture: audit hook", f"Python ({_hooks.ENV_HOOK}=python)"))
-    elif _hooks.load_fast() is not None:
-        checks.append(_ok("capture: audit hook", "C fast path loaded"))
+    if _hooks.speedups_off():
+        checks.append(_ok("capture: speedups", f"off ({_hooks.ENV_SPEEDUPS}=0): Python only"))
+    elif _hooks.load_speedups() is not None:
+        checks.append(_ok("capture: speedups", "C speedups loaded (audit hook, stats)"))
     else:
         checks.append(_warn(
-            "capture: audit hook", "Python only: the C part is not built or does not load "
-            "(same records, a few microseconds more per file opened)",
+            "capture: speedups", "Python only: the C speedups are not built or do not load "
+            "(same records, a few microseconds more per file)",
             "reinstall tracline where a C compiler and Python's headers are present"))
     strace = find_strace(config.section("capture"))
     if strace:

@@ -1,12 +1,13 @@
-"""The audit hook's C part (``_fasthook``) against its Python reference, line for line.
+"""The audit hook's C part (``_speedups``) against its Python reference, line for line.
 
 Each script runs in a real Python process with the capture bootstrap, once with the C hook
-and once with ``TRACLINE_CAPTURE_HOOK=python``; the two logs must be the same records in the
+and once with ``TRACLINE_CAPTURE_SPEEDUPS=0``; the two logs must be the same records in the
 same order (process ids aside).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import subprocess
@@ -81,7 +82,8 @@ def _boot_env(log: Path, hook: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACLINE_CAPTURE")}
     env.update(PYTHONPATH=BOOT_DIR, TRACLINE_CAPTURE_LOG=str(log),
                TRACLINE_CAPTURE_DIR=str(log.parent), TRACLINE_CAPTURE_STRACE="",
-               TRACLINE_CAPTURE_BOOT=BOOT_DIR, TRACLINE_CAPTURE_HOOK=hook)
+               TRACLINE_CAPTURE_BOOT=BOOT_DIR,
+               TRACLINE_CAPTURE_SPEEDUPS="0" if hook == "python" else "1")
     return env
 
 
@@ -117,10 +119,10 @@ def _normal(log: Path, work: Path) -> list[str]:
 def test_the_c_hook_is_built_and_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     """The extension exists next to _hooks.py and this Python loads it (`make venvs` builds
     it: a C compiler and Python's headers are needed; hatch_build.py says why it did not)."""
-    monkeypatch.delenv(_hooks.ENV_HOOK, raising=False)
-    fast = _hooks.load_fast()
-    assert fast is not None, "tracline/capture/_fasthook*.so is missing or does not load"
-    assert {"install", "configure", "forget", "reported"} <= set(dir(fast))
+    monkeypatch.delenv(_hooks.ENV_SPEEDUPS, raising=False)
+    fast = _hooks.load_speedups()
+    assert fast is not None, "tracline/capture/_speedups*.so is missing or does not load"
+    assert {"install", "configure", "forget", "remember", "stat_keys"} <= set(dir(fast))
 
 
 def test_c_and_python_hooks_write_the_same_records(tmp_path: Path) -> None:
@@ -176,3 +178,32 @@ def test_relative_paths_at_the_root(tmp_path: Path, hook: str) -> None:
         open("etc/passwd").close()
     """)
     assert "R\tp0\t/etc/passwd" in log
+
+
+def test_stat_keys_in_c_and_in_python_agree(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The end-of-run identity of each file — regular, a folder, links, missing, undecodable,
+    with a NUL — is the same from the C speedups (two threads past 512 paths) and os.stat."""
+    from tracline.capture._watch import _stat_keys_python
+
+    monkeypatch.delenv(_hooks.ENV_SPEEDUPS, raising=False)
+    speedups = _hooks.load_speedups()
+    assert speedups is not None
+    (tmp_path / "a").write_text("a")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    (tmp_path / "dangling").symlink_to(tmp_path / "missing")
+    odd = os.fsdecode(b"caf\xe9")
+    (tmp_path / odd).write_text("odd")
+    many = [str(tmp_path / f"f{i}") for i in range(600)]
+    for path in many[::2]:
+        Path(path).write_text(path)
+    paths = [str(tmp_path / name) for name in ("a", "dir", "link", "dangling", "missing", odd)]
+    paths += [str(tmp_path / "nul\0byte"), "", *many]
+    keys = speedups.stat_keys(paths)
+    assert keys == _stat_keys_python(paths)
+    assert keys[0] == keys[2] and keys[1] != keys[0]  # a link is its target
+    assert keys[3] == keys[4] == errno.ENOENT and keys[6] == errno.EINVAL
+    assert isinstance(keys[5], tuple) and isinstance(keys[8], tuple)
+    with pytest.raises(TypeError):
+        speedups.stat_keys(("not", "a", "list"))

@@ -1,6 +1,8 @@
-/* The capture audit hook's common case, in C.
+/* tracline capture's speedups: the audit hook's common case, and the end-of-run stat of
+ * every recorded file, in C. Each has a Python equivalent that is the reference and the
+ * whole implementation where this extension is missing.
  *
- * CPython calls every audit hook on every audited event, and a captured program may open
+ * The hook. CPython calls every audit hook on every audited event, and a captured program may open
  * thousands of files. For the usual `open` — a str path that needs no normalising or
  * escaping — this hook does what `_hooks.Recorder.hook` does (classify the open, make the
  * path absolute, report each (kind, path) once, one write(2) of one log line) without
@@ -8,7 +10,12 @@
  * reference implementation and is the whole hook wherever this extension is missing:
  * other events (rename, remove, subprocess, chdir, ...) and any open whose path is bytes,
  * a descriptor, a path-like object, not valid UTF-8, or has an empty, "." or ".." part.
- * tests/capture/test_fasthook.py holds both implementations to the same log lines.
+ * tests/capture/test_speedups.py holds both implementations to the same log lines.
+ *
+ * stat_keys(paths): the identity (device, inode, size, mtime and ctime in ns) of each of
+ * thousands of files, to check that the digests taken while the run went on still hold —
+ * the system calls without the GIL and without a stat_result object per file (what
+ * Hashes.confirmed does with os.stat otherwise).
  *
  * Built against CPython's limited API (3.11), so one binary serves every later CPython a
  * captured program may run, plus PySys_AddAuditHook: not in the limited API, but public and
@@ -22,12 +29,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#ifdef __APPLE__
+#define MTIME(st) ((st)->st_mtimespec)
+#define CTIME(st) ((st)->st_ctimespec)
+#else
+#define MTIME(st) ((st)->st_mtim)
+#define CTIME(st) ((st)->st_ctim)
+#endif
 
 typedef int (*audit_hook_t)(const char *event, PyObject *args, void *data);
 PyAPI_FUNC(int) PySys_AddAuditHook(audit_hook_t hook, void *data);
@@ -497,6 +513,138 @@ remember_key(PyObject *module, PyObject *arg)
     return PyBool_FromLong(fresh);
 }
 
+/* -- stat_keys ----------------------------------------------------------------------------- */
+
+typedef struct {
+    int error; /* errno, or 0 */
+    struct stat st;
+} Stat;
+
+typedef struct {
+    const char **names;
+    Stat *results;
+    Py_ssize_t start, stop;
+} Batch;
+
+static void *
+stat_batch(void *arg)
+{
+    Batch *batch = arg;
+    for (Py_ssize_t i = batch->start; i < batch->stop; i++) {
+        if (batch->names[i] != NULL && stat(batch->names[i], &batch->results[i].st) != 0) {
+            batch->results[i].error = errno;
+        }
+    }
+    return NULL;
+}
+
+/* Path lookups of different files proceed in parallel in the kernel: a long list is
+ * stat'ed by two threads (the caller and one more), a short one by the caller alone. */
+static void
+stat_all(const char **names, Stat *results, Py_ssize_t n)
+{
+    Batch first = {names, results, 0, n}, second = {names, results, n, n};
+    pthread_t helper;
+    int helped = 0;
+    if (n >= 512) {
+        first.stop = second.start = n / 2;
+        helped = pthread_create(&helper, NULL, stat_batch, &second) == 0;
+        if (!helped) {
+            first.stop = n;
+        }
+    }
+    stat_batch(&first);
+    if (helped) {
+        pthread_join(helper, NULL);
+    }
+}
+
+PyDoc_STRVAR(stat_keys_doc,
+"stat_keys(paths) -> list\n\n"
+"For each path of the list (str), ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``\n"
+"as os.stat gives them, or the errno (an int) when it cannot be stat'ed.");
+
+static PyObject *
+stat_keys(PyObject *module, PyObject *paths)
+{
+    (void)module;
+    if (!PyList_Check(paths)) {
+        PyErr_SetString(PyExc_TypeError, "stat_keys: paths must be a list of str");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_Size(paths);
+    PyObject **encoded = calloc((size_t)(n > 0 ? n : 1), sizeof(PyObject *));
+    const char **names = calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
+    Stat *results = calloc((size_t)(n > 0 ? n : 1), sizeof(Stat));
+    PyObject *out = NULL;
+    if (encoded == NULL || names == NULL || results == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *path = PyList_GetItem(paths, i);
+        if (path == NULL || !PyUnicode_Check(path)) {
+            PyErr_SetString(PyExc_TypeError, "stat_keys: paths must be a list of str");
+            goto done;
+        }
+        /* UTF-8 is how os.stat encodes a path here, except for the surrogates that stand
+         * for undecodable bytes: those paths are encoded as os.fsencode does. */
+        Py_ssize_t size;
+        names[i] = PyUnicode_AsUTF8AndSize(path, &size);
+        if (names[i] == NULL) {
+            PyErr_Clear();
+            encoded[i] = PyUnicode_EncodeFSDefault(path);
+            if (encoded[i] == NULL) {
+                goto done;
+            }
+            names[i] = PyBytes_AsString(encoded[i]);
+            size = PyBytes_Size(encoded[i]);
+            if (names[i] == NULL) {
+                goto done;
+            }
+        }
+        if (strlen(names[i]) != (size_t)size) {
+            results[i].error = EINVAL; /* an embedded NUL: no such file */
+            names[i] = NULL;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    stat_all(names, results, n);
+    Py_END_ALLOW_THREADS
+    out = PyList_New(n);
+    if (out == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item;
+        if (results[i].error) {
+            item = PyLong_FromLong(results[i].error);
+        } else {
+            const struct stat *st = &results[i].st;
+            item = Py_BuildValue(
+                "(KKLLL)", (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
+                (long long)st->st_size,
+                (long long)MTIME(st).tv_sec * 1000000000LL + MTIME(st).tv_nsec,
+                (long long)CTIME(st).tv_sec * 1000000000LL + CTIME(st).tv_nsec);
+        }
+        if (item == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SetItem(out, i, item);
+    }
+done:
+    if (encoded != NULL) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_XDECREF(encoded[i]);
+        }
+    }
+    free(encoded);
+    free(names);
+    free(results);
+    return out;
+}
+
 PyDoc_STRVAR(reported_doc, "reported() -> int\n\nHow many (kind, path) were reported.");
 
 static PyObject *
@@ -511,18 +659,19 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS, configure_doc},
     {"forget", forget, METH_NOARGS, forget_doc},
     {"remember", remember_key, METH_O, remember_doc},
+    {"stat_keys", stat_keys, METH_O, stat_keys_doc},
     {"reported", reported, METH_NOARGS, reported_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef definition = {
-    PyModuleDef_HEAD_INIT, "_fasthook",
-    "The capture audit hook's common case (opens) in C; see _hooks.py.", -1, methods,
+    PyModuleDef_HEAD_INIT, "_speedups",
+    "tracline capture's speedups: the audit hook's common case, stat_keys.", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC
-PyInit__fasthook(void)
+PyInit__speedups(void)
 {
     return PyModule_Create(&definition);
 }
