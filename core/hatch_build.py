@@ -37,7 +37,7 @@ def compile_extension(source: Path, target: Path) -> None:
         raise RuntimeError(f"no Python.h in {include} (install this Python's headers, "
                            "e.g. Debian's python3-dev)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    command = [*link, *shared, "-O2", "-Wall", "-fvisibility=hidden", f"-I{include}",
+    command = [*link, *shared, "-O2", "-Wall", "-pthread", "-fvisibility=hidden", f"-I{include}",
                str(source), "-o", str(target)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:

@@ -14,6 +14,7 @@ import glob
 import itertools
 import os
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -60,7 +61,9 @@ def stat_keys() -> Callable[[list[str]], list[_Key | int]]:
     from tracline.capture._hooks import load_speedups
 
     speedups = load_speedups()
-    return speedups.stat_keys if speedups is not None else _stat_keys_python
+    if speedups is None or sys.getfilesystemencoding() != "utf-8":  # C encodes as UTF-8
+        return _stat_keys_python
+    return speedups.stat_keys  # type: ignore[no-any-return]
 
 
 def _trace_order(path: str) -> tuple[int, ...]:
