@@ -19,7 +19,7 @@ $(UV):
 
 # One environment per part: sync the lock, then install the working tree without deps.
 # core builds one C extension (the capture hook's fast path; see core/hatch_build.py).
-CORE_BUILD := core/pyproject.toml core/hatch_build.py core/src/tracline/capture/_speedups.c
+CORE_BUILD := core/pyproject.toml core/hatch_build.py core/src/tracline/_speedups.c
 
 $(CORE)/.synced: $(UV) core/requirements.lock $(CORE_BUILD)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(CORE)

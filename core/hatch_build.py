@@ -1,6 +1,6 @@
-"""Build tracline's one C extension, the capture hook's fast path, into the wheel.
+"""Build tracline's one C extension, capture's speedups, into the wheel.
 
-``tracline/capture/_speedups.c`` compiles to one ``abi3`` library (CPython's limited API), so a
+``tracline/_speedups.c`` compiles to one ``abi3`` library (CPython's limited API), so a
 wheel built with it serves every CPython from 3.11 on. It is optional: where no C compiler or
 Python headers are found the wheel is pure Python and capture runs the same hook in Python
 (the same records, slower on programs that open many files), with a warning here.
@@ -23,8 +23,8 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = "src/tracline/capture/_speedups.c"
-TARGET = "tracline/capture/_speedups.abi3.so"
+SOURCE = "src/tracline/_speedups.c"
+TARGET = "tracline/_speedups.abi3.so"
 
 
 def compile_extension(source: Path, target: Path) -> None:

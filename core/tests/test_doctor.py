@@ -101,9 +101,9 @@ def test_a_broken_configuration_is_one_failure(
 def test_python_hook_and_text_output(
         tracline_home: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRACLINE_CAPTURE_SPEEDUPS", "0")
+    monkeypatch.setenv("TRACLINE_SPEEDUPS", "0")
     reset_config()
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert "capture: speedups: off (TRACLINE_CAPTURE_SPEEDUPS=0): Python only" in out
+    assert "capture: speedups: off (TRACLINE_SPEEDUPS=0): Python only" in out
     assert "0 failure(s)" in out

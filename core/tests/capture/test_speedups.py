@@ -1,7 +1,7 @@
 """The audit hook's C part (``_speedups``) against its Python reference, line for line.
 
 Each script runs in a real Python process with the capture bootstrap, once with the C hook
-and once with ``TRACLINE_CAPTURE_SPEEDUPS=0``; the two logs must be the same records in the
+and once with ``TRACLINE_SPEEDUPS=0``; the two logs must be the same records in the
 same order (process ids aside).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 import subprocess
 import textwrap
 from pathlib import Path
@@ -83,7 +84,7 @@ def _boot_env(log: Path, hook: str) -> dict[str, str]:
     env.update(PYTHONPATH=BOOT_DIR, TRACLINE_CAPTURE_LOG=str(log),
                TRACLINE_CAPTURE_DIR=str(log.parent), TRACLINE_CAPTURE_STRACE="",
                TRACLINE_CAPTURE_BOOT=BOOT_DIR,
-               TRACLINE_CAPTURE_SPEEDUPS="0" if hook == "python" else "1")
+               TRACLINE_SPEEDUPS="0" if hook == "python" else "1")
     return env
 
 
@@ -117,12 +118,12 @@ def _normal(log: Path, work: Path) -> list[str]:
 
 
 def test_the_c_hook_is_built_and_loads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The extension exists next to _hooks.py and this Python loads it (`make venvs` builds
+    """The extension exists in the tracline package and this Python loads it (`make venvs` builds
     it: a C compiler and Python's headers are needed; hatch_build.py says why it did not)."""
     monkeypatch.delenv(_hooks.ENV_SPEEDUPS, raising=False)
     fast = _hooks.load_speedups()
-    assert fast is not None, "tracline/capture/_speedups*.so is missing or does not load"
-    assert {"install", "configure", "forget", "remember", "stat_keys"} <= set(dir(fast))
+    assert fast is not None, "tracline/_speedups*.so is missing or does not load"
+    assert {"install", "configure", "forget", "remember", "stat_many"} <= set(dir(fast))
 
 
 def test_c_and_python_hooks_write_the_same_records(tmp_path: Path) -> None:
@@ -180,11 +181,12 @@ def test_relative_paths_at_the_root(tmp_path: Path, hook: str) -> None:
     assert "R\tp0\t/etc/passwd" in log
 
 
-def test_stat_keys_in_c_and_in_python_agree(tmp_path: Path,
+def test_stat_many_in_c_and_in_python_agree(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """The end-of-run identity of each file — regular, a folder, links, missing, undecodable,
-    with a NUL — is the same from the C speedups (two threads past 512 paths) and os.stat."""
-    from tracline.capture._watch import _stat_keys_python
+    """The mode and identity of each file — regular, a folder, links followed or not,
+    missing, undecodable, with a NUL, relative to a folder — are the same from the C speedups
+    (two threads past 512 names) and os.stat; a directory walk fingerprints alike."""
+    from tracline.hashing import _file, _tree
 
     monkeypatch.delenv(_hooks.ENV_SPEEDUPS, raising=False)
     speedups = _hooks.load_speedups()
@@ -195,15 +197,28 @@ def test_stat_keys_in_c_and_in_python_agree(tmp_path: Path,
     (tmp_path / "dangling").symlink_to(tmp_path / "missing")
     odd = os.fsdecode(b"caf\xe9")
     (tmp_path / odd).write_text("odd")
-    many = [str(tmp_path / f"f{i}") for i in range(600)]
-    for path in many[::2]:
-        Path(path).write_text(path)
-    paths = [str(tmp_path / name) for name in ("a", "dir", "link", "dangling", "missing", odd)]
-    paths += [str(tmp_path / "nul\0byte"), "", *many]
-    keys = speedups.stat_keys(paths)
-    assert keys == _stat_keys_python(paths)
+    many = [f"f{i}" for i in range(600)]
+    for name in many[::2]:
+        (tmp_path / name).write_text(name)
+    names = ["a", "dir", "link", "dangling", "missing", odd, "nul\0byte", "", *many]
+    paths = [str(tmp_path / name) if name else "" for name in names]
+    modes, keys = speedups.stat_many(paths)
+    assert (modes, keys) == _file._stat_many_python(paths)
     assert keys[0] == keys[2] and keys[1] != keys[0]  # a link is its target
     assert keys[3] == keys[4] == errno.ENOENT and keys[6] == errno.EINVAL
     assert isinstance(keys[5], tuple) and isinstance(keys[8], tuple)
+    assert stat.S_ISDIR(modes[1]) and stat.S_ISREG(modes[0]) and modes[4] == 0
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        relative = speedups.stat_many(names, fd, follow=False)
+        assert relative == _file._stat_many_python(names, fd, follow=False)
+        assert stat.S_ISLNK(relative[0][2]) and stat.S_ISLNK(relative[0][3])
+    finally:
+        os.close(fd)
     with pytest.raises(TypeError):
-        speedups.stat_keys(("not", "a", "list"))
+        speedups.stat_many(("not", "a", "list"))
+    listing = _tree.walk(str(tmp_path))
+    monkeypatch.setattr(_file, "_stat_many", _file._stat_many_python)
+    again = _tree.walk(str(tmp_path))
+    assert (listing.fingerprint, listing.count) == (again.fingerprint, again.count)
+    assert listing.count == 303  # a, link (to a), caf\xe9, 300 of the f files

@@ -11,9 +11,9 @@ Kinds: ``H`` hello (ppid, executable, implementation, version, prefix, base pref
 follow a child (its trace file), ``Z`` a non-Python child ran untraced, ``M`` imported top-level
 modules at exit (name, file, name, file, ...).
 
-The common ``open`` is handled in C by ``_speedups`` (built from ``_speedups.c``) where it
-was built and loads; this file is the reference and handles everything else. Setting
-``TRACLINE_CAPTURE_SPEEDUPS=0`` keeps a run in Python throughout.
+The common ``open`` is handled in C by tracline's speedups (``tracline/_speedups.c``) where
+they were built and load; this file is the reference and handles everything else. Setting
+``TRACLINE_SPEEDUPS=0`` keeps a run in Python throughout.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ ENV_DIR = "TRACLINE_CAPTURE_DIR"
 ENV_STRACE = "TRACLINE_CAPTURE_STRACE"
 ENV_TRACED = "TRACLINE_CAPTURE_TRACED"
 ENV_BOOT = "TRACLINE_CAPTURE_BOOT"
-ENV_SPEEDUPS = "TRACLINE_CAPTURE_SPEEDUPS"
+ENV_SPEEDUPS = "TRACLINE_SPEEDUPS"
 CAPTURE_ENV = (ENV_LOG, ENV_DIR, ENV_STRACE, ENV_TRACED, ENV_BOOT, ENV_SPEEDUPS)
 
 _TRUNCATE = os.O_TRUNC | os.O_EXCL
@@ -362,20 +362,22 @@ def install(log_path: str, *, files: bool = True) -> Recorder:
 
 
 def speedups_off() -> bool:
-    """True when ``TRACLINE_CAPTURE_SPEEDUPS`` turns the C speedups off (0, false, off, no)."""
+    """True when ``TRACLINE_SPEEDUPS`` turns the C speedups off (0, false, off, no)."""
     return os.environ.get(ENV_SPEEDUPS, "").strip().lower() in {"0", "false", "off", "no"}
 
 
 def load_speedups() -> Any:
-    """The C speedups built next to this file, or None: not built, not loadable by this
-    Python (they need CPython 3.11 or later), or off (``TRACLINE_CAPTURE_SPEEDUPS=0``)."""
+    """tracline's C speedups (``tracline/_speedups*.so``), or None: not built, not loadable
+    by this Python (they need CPython 3.11 or later), or off (``TRACLINE_SPEEDUPS=0``).
+
+    Standard library only, as all of this file: a captured process loads them by path."""
     if speedups_off() or sys.implementation.name != "cpython":
         return None
     from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec
 
-    here = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tracline/
     for suffix in EXTENSION_SUFFIXES:
-        path = os.path.join(here, "_speedups" + suffix)
+        path = os.path.join(package, "_speedups" + suffix)
         if not os.path.exists(path):
             continue
         # Loaded by path (this file itself may have been), never put in sys.modules.

@@ -8,13 +8,10 @@ hashed again, or — if the run itself changed it — the early digest stands, m
 
 from __future__ import annotations
 
-import errno
-import functools
 import glob
 import itertools
 import os
 import stat
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +24,7 @@ from tracline.capture._observe import Observed, PythonProcess, StraceParser, Tai
 from tracline.capture._record import FileRecord
 from tracline.errors import HashError
 from tracline.hashing._digest import check_algorithm
-from tracline.hashing._file import hash_regular
+from tracline.hashing._file import hash_regular, stat_many
 
 __all__ = ["Hashes", "Watcher"]
 
@@ -40,30 +37,6 @@ EARLY_OUTPUT_MAX = 64 << 20
 
 def _key(st: os.stat_result) -> _Key:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _stat_keys_python(paths: list[str]) -> list[_Key | int]:
-    """What the C speedups' ``stat_keys`` gives: each path's key, or the errno."""
-    keys: list[_Key | int] = []
-    for path in paths:
-        try:
-            keys.append(_key(os.stat(path)))
-        except OSError as e:
-            keys.append(e.errno or 0)
-        except ValueError:  # an embedded NUL
-            keys.append(errno.EINVAL)
-    return keys
-
-
-@functools.cache
-def stat_keys() -> Callable[[list[str]], list[_Key | int]]:
-    """``stat_keys(paths)``: in C where capture's speedups load, else in Python."""
-    from tracline.capture._hooks import load_speedups
-
-    speedups = load_speedups()
-    if speedups is None or sys.getfilesystemencoding() != "utf-8":  # C encodes as UTF-8
-        return _stat_keys_python
-    return speedups.stat_keys  # type: ignore[no-any-return]
 
 
 def _trace_order(path: str) -> tuple[int, ...]:
@@ -132,7 +105,7 @@ class Hashes:
         stats (the end of a run checks thousands). For the others, :meth:`final`."""
         taken = self.taken
         hashed = [path for path in paths if path in taken]
-        return {path for path, key in zip(hashed, stat_keys()(hashed), strict=True)
+        return {path for path, key in zip(hashed, stat_many(hashed)[1], strict=True)
                 if key == taken[path][0]}
 
     def final(self, path: str, *, modified: bool = False,

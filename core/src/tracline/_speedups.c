@@ -1,10 +1,10 @@
-/* tracline capture's speedups: the audit hook's common case, and the end-of-run stat of
- * every recorded file, in C. Each has a Python equivalent that is the reference and the
- * whole implementation where this extension is missing.
+/* tracline's speedups: the capture audit hook's common case, and stat'ing many files at
+ * once, in C. Each has a Python equivalent that is the reference and the whole
+ * implementation where this extension is missing.
  *
- * The hook. CPython calls every audit hook on every audited event, and a captured program may open
- * thousands of files. For the usual `open` — a str path that needs no normalising or
- * escaping — this hook does what `_hooks.Recorder.hook` does (classify the open, make the
+ * The hook. CPython calls every audit hook on every audited event, and a captured program
+ * may open thousands of files. For the usual `open` — a str path that needs no normalising
+ * or escaping — this hook does what `_hooks.Recorder.hook` does (classify the open, make the
  * path absolute, report each (kind, path) once, one write(2) of one log line) without
  * running Python code. Everything else is handed to the Python recorder, which stays the
  * reference implementation and is the whole hook wherever this extension is missing:
@@ -12,15 +12,16 @@
  * a descriptor, a path-like object, not valid UTF-8, or has an empty, "." or ".." part.
  * tests/capture/test_speedups.py holds both implementations to the same log lines.
  *
- * stat_keys(paths): the identity (device, inode, size, mtime and ctime in ns) of each of
- * thousands of files, to check that the digests taken while the run went on still hold —
- * the system calls without the GIL and without a stat_result object per file (what
- * Hashes.confirmed does with os.stat otherwise).
+ * stat_many(names, dir_fd, follow): the mode and identity (device, inode, size, mtime and
+ * ctime in ns) of each of thousands of files — the end of a run checking that the digests
+ * taken while it went on still hold, a directory walk of the stat cache — with the system
+ * calls made without the GIL (on two threads past 512 names) and without a stat_result
+ * object per file (what os.stat / os.lstat do, one by one, otherwise).
  *
  * Built against CPython's limited API (3.11), so one binary serves every later CPython a
  * captured program may run, plus PySys_AddAuditHook: not in the limited API, but public and
- * unchanged since 3.8. All state is touched with the GIL held (audit hooks and the module's
- * functions are only called with it).
+ * unchanged since 3.8. The hook's state is only touched with the GIL held (audit hooks and
+ * the module's functions are called with it); stat_many's threads touch only their batch.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -513,7 +514,7 @@ remember_key(PyObject *module, PyObject *arg)
     return PyBool_FromLong(fresh);
 }
 
-/* -- stat_keys ----------------------------------------------------------------------------- */
+/* -- stat_many ----------------------------------------------------------------------------- */
 
 typedef struct {
     int error; /* errno, or 0 */
@@ -524,6 +525,7 @@ typedef struct {
     const char **names;
     Stat *results;
     Py_ssize_t start, stop;
+    int dir_fd, flags;
 } Batch;
 
 static void *
@@ -531,19 +533,21 @@ stat_batch(void *arg)
 {
     Batch *batch = arg;
     for (Py_ssize_t i = batch->start; i < batch->stop; i++) {
-        if (batch->names[i] != NULL && stat(batch->names[i], &batch->results[i].st) != 0) {
+        if (batch->names[i] != NULL &&
+            fstatat(batch->dir_fd, batch->names[i], &batch->results[i].st, batch->flags) != 0) {
             batch->results[i].error = errno;
         }
     }
     return NULL;
 }
 
-/* Path lookups of different files proceed in parallel in the kernel: a long list is
- * stat'ed by two threads (the caller and one more), a short one by the caller alone. */
+/* Lookups of different names proceed in parallel in the kernel: a long list is stat'ed by
+ * two threads (the caller and one more), a short one by the caller alone. */
 static void
-stat_all(const char **names, Stat *results, Py_ssize_t n)
+stat_all(const char **names, Stat *results, Py_ssize_t n, int dir_fd, int flags)
 {
-    Batch first = {names, results, 0, n}, second = {names, results, n, n};
+    Batch first = {names, results, 0, n, dir_fd, flags};
+    Batch second = {names, results, n, n, dir_fd, flags};
     pthread_t helper;
     int helped = 0;
     if (n >= 512) {
@@ -559,24 +563,34 @@ stat_all(const char **names, Stat *results, Py_ssize_t n)
     }
 }
 
-PyDoc_STRVAR(stat_keys_doc,
-"stat_keys(paths) -> list\n\n"
-"For each path of the list (str), ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``\n"
-"as os.stat gives them, or the errno (an int) when it cannot be stat'ed.");
+PyDoc_STRVAR(stat_many_doc,
+"stat_many(names, dir_fd=-1, follow=True) -> (modes, keys)\n\n"
+"Stat each name of the list (str; relative ones to the open directory ``dir_fd``, or to\n"
+"the working directory when -1; symlinks followed unless ``follow`` is false). For each:\n"
+"its st_mode and ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` as os.stat gives\n"
+"them, or 0 and the errno (an int) when it cannot be stat'ed.");
 
 static PyObject *
-stat_keys(PyObject *module, PyObject *paths)
+stat_many(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
+    static char *keywords[] = {"names", "dir_fd", "follow", NULL};
+    PyObject *paths;
+    int dir_fd = -1, follow = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|ip:stat_many", keywords, &paths,
+                                     &dir_fd, &follow)) {
+        return NULL;
+    }
     if (!PyList_Check(paths)) {
-        PyErr_SetString(PyExc_TypeError, "stat_keys: paths must be a list of str");
+        PyErr_SetString(PyExc_TypeError, "stat_many: names must be a list of str");
         return NULL;
     }
     Py_ssize_t n = PyList_Size(paths);
-    PyObject **encoded = calloc((size_t)(n > 0 ? n : 1), sizeof(PyObject *));
-    const char **names = calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
-    Stat *results = calloc((size_t)(n > 0 ? n : 1), sizeof(Stat));
-    PyObject *out = NULL;
+    size_t room = (size_t)(n > 0 ? n : 1);
+    PyObject **encoded = calloc(room, sizeof(PyObject *));
+    const char **names = calloc(room, sizeof(char *));
+    Stat *results = calloc(room, sizeof(Stat));
+    PyObject *modes = NULL, *keys = NULL, *out = NULL;
     if (encoded == NULL || names == NULL || results == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -584,11 +598,12 @@ stat_keys(PyObject *module, PyObject *paths)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *path = PyList_GetItem(paths, i);
         if (path == NULL || !PyUnicode_Check(path)) {
-            PyErr_SetString(PyExc_TypeError, "stat_keys: paths must be a list of str");
+            PyErr_SetString(PyExc_TypeError, "stat_many: names must be a list of str");
             goto done;
         }
-        /* UTF-8 is how os.stat encodes a path here, except for the surrogates that stand
-         * for undecodable bytes: those paths are encoded as os.fsencode does. */
+        /* UTF-8 is how os.stat encodes a name here (the caller checks the filesystem
+         * encoding), except for the surrogates that stand for undecodable bytes: those are
+         * encoded as os.fsencode does. */
         Py_ssize_t size;
         names[i] = PyUnicode_AsUTF8AndSize(path, &size);
         if (names[i] == NULL) {
@@ -609,31 +624,40 @@ stat_keys(PyObject *module, PyObject *paths)
         }
     }
     Py_BEGIN_ALLOW_THREADS
-    stat_all(names, results, n);
+    stat_all(names, results, n, dir_fd < 0 ? AT_FDCWD : dir_fd,
+             follow ? 0 : AT_SYMLINK_NOFOLLOW);
     Py_END_ALLOW_THREADS
-    out = PyList_New(n);
-    if (out == NULL) {
+    modes = PyList_New(n);
+    keys = PyList_New(n);
+    if (modes == NULL || keys == NULL) {
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item;
+        PyObject *mode, *key;
         if (results[i].error) {
-            item = PyLong_FromLong(results[i].error);
+            mode = PyLong_FromLong(0);
+            key = PyLong_FromLong(results[i].error);
         } else {
             const struct stat *st = &results[i].st;
-            item = Py_BuildValue(
+            mode = PyLong_FromLong((long)st->st_mode);
+            key = Py_BuildValue(
                 "(KKLLL)", (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
                 (long long)st->st_size,
                 (long long)MTIME(st).tv_sec * 1000000000LL + MTIME(st).tv_nsec,
                 (long long)CTIME(st).tv_sec * 1000000000LL + CTIME(st).tv_nsec);
         }
-        if (item == NULL) {
-            Py_CLEAR(out);
+        if (mode == NULL || key == NULL) {
+            Py_XDECREF(mode);
+            Py_XDECREF(key);
             goto done;
         }
-        PyList_SetItem(out, i, item);
+        PyList_SetItem(modes, i, mode);
+        PyList_SetItem(keys, i, key);
     }
+    out = PyTuple_Pack(2, modes, keys);
 done:
+    Py_XDECREF(modes);
+    Py_XDECREF(keys);
     if (encoded != NULL) {
         for (Py_ssize_t i = 0; i < n; i++) {
             Py_XDECREF(encoded[i]);
@@ -659,14 +683,15 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS, configure_doc},
     {"forget", forget, METH_NOARGS, forget_doc},
     {"remember", remember_key, METH_O, remember_doc},
-    {"stat_keys", stat_keys, METH_O, stat_keys_doc},
+    {"stat_many", (PyCFunction)(void (*)(void))stat_many, METH_VARARGS | METH_KEYWORDS,
+     stat_many_doc},
     {"reported", reported, METH_NOARGS, reported_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef definition = {
     PyModuleDef_HEAD_INIT, "_speedups",
-    "tracline capture's speedups: the audit hook's common case, stat_keys.", -1, methods,
+    "tracline's speedups: the capture audit hook's common case, stat_many.", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 
