@@ -24,19 +24,14 @@ from tracline.capture._observe import Observed, PythonProcess, StraceParser, Tai
 from tracline.capture._record import FileRecord
 from tracline.errors import HashError
 from tracline.hashing._digest import check_algorithm
-from tracline.hashing._file import hash_regular, stat_many
+from tracline.hashing._file import Identity, hash_regular, identity, stat_many
 
 __all__ = ["Hashes", "Watcher"]
 
-_Key = tuple[int, int, int, int, int]
 #: A written file is hashed early once it has not been reported again for this long...
 OUTPUT_SETTLE = 0.01
 #: ...and only if it is small (a big checkpoint still being written would be hashed twice).
 EARLY_OUTPUT_MAX = 64 << 20
-
-
-def _key(st: os.stat_result) -> _Key:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _trace_order(path: str) -> tuple[int, ...]:
@@ -51,7 +46,7 @@ class Hashes:
         self.algorithm = algorithm
         self.cache = cache
         self._store: Any = None
-        self.taken: dict[str, tuple[_Key, FileRecord]] = {}
+        self.taken: dict[str, tuple[Identity, FileRecord]] = {}
         self._new: list[tuple[str, os.stat_result, str]] = []
         self._started = time.time_ns()
 
@@ -96,7 +91,7 @@ class Hashes:
                 return FileRecord(path, error=e.message)
             record = FileRecord(path, f"{self.algorithm}:{hexdigest}", hashed.st_size, 1, "file")
             self._new.append((path, st, hexdigest))
-        self.taken[path] = (_key(st), record)
+        self.taken[path] = (identity(st), record)
         return record
 
     def confirmed(self, paths: list[str]) -> set[str]:
@@ -121,9 +116,9 @@ class Hashes:
             st = None
         except OSError as e:
             return FileRecord(path, error=f"cannot stat {path}: {e.strerror}")
-        if early is not None and (st is None or modified or _key(st) == early[0]):
+        if early is not None and (st is None or modified or identity(st) == early[0]):
             record = early[1]
-            if modified and st is not None and _key(st) != early[0]:
+            if modified and st is not None and identity(st) != early[0]:
                 record = attrs.evolve(record, modified=True)
             return record
         if st is None:
