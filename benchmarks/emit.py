@@ -78,7 +78,7 @@ def bench_tracline(events: list, url: str, work: Path) -> dict[str, float]:
     os.environ["TRACLINE_HOME"] = str(work / ".tracline")
     os.environ["TRACLINE_MARQUEZ_URL"] = url
     from tracline.config import load_config
-    from tracline.emit import Emitter
+    from tracline.delivery import Emitter
 
     emitter = Emitter(load_config(), background=True)
     emitter.emit(events[0])  # open the outbox, start the delivery thread

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tracline.config import load_config
-from tracline.emit import Emitter
+from tracline.delivery import Emitter
 from tracline.events import Artifact, ParentRun, new_run_id, run_event
 from tracline.facets import TraclineExecutionRunFacet, TraclineGpuCostRunFacet
 

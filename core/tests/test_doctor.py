@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from emit.servers import LineageBackend, free_port
+from delivery.servers import LineageBackend, free_port
 
 from tracline.cli import main
 from tracline.config import reset_config

@@ -1,15 +1,12 @@
 """tracline: every ML run describes itself as OpenLineage events — files read and written
 (content-hashed), recipe, GPU cost and approval — delivered through a durable outbox."""
 
-import sys
-import types
-
 from tracline._version import __version__
 
 TYPE_CHECKING = False  # typing costs ~6 ms to import: `tracline run` starts without it
 if TYPE_CHECKING:
     from tracline.config import Config, SinkConfig, get_config, load_config
-    from tracline.emit import Emitter, emit, flush, get_emitter
+    from tracline.delivery import Emitter, emit, flush, get_emitter
     from tracline.errors import (
         ApprovalInvalid,
         CaptureError,
@@ -32,7 +29,7 @@ if TYPE_CHECKING:
 #: does not import every other part.
 _EXPORTS = {
     **dict.fromkeys(("Config", "SinkConfig", "get_config", "load_config"), "tracline.config"),
-    **dict.fromkeys(("Emitter", "emit", "flush", "get_emitter"), "tracline.emit"),
+    **dict.fromkeys(("Emitter", "emit", "flush", "get_emitter"), "tracline.delivery"),
     **dict.fromkeys(("ApprovalInvalid", "CaptureError", "ConfigError", "HashError",
                      "InvalidTransition", "NotAuthorized", "NotFound", "OutboxError",
                      "RequestError", "SinkError", "StoreError", "TraclineError",
@@ -57,17 +54,6 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
 
 
-class _Package(types.ModuleType):
-    """``tracline.emit`` is the function ``emit``, also once the subpackage ``tracline.emit``
-    has been imported (the import system would otherwise bind the name to the subpackage)."""
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name == "emit" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

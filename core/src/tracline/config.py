@@ -37,6 +37,14 @@ CONFIG_FILE = "tracline.toml"
 PRODUCER = "https://github.com/tracline/tracline"
 #: tracline's own sink types; any other openlineage-python transport kind is accepted too.
 SINK_TYPES = frozenset({"marquez", "registry", "openlineage", "file", "console", "http", "kafka"})
+
+
+def known_sink_types() -> set[str]:
+    """Every sink type a configuration may name: tracline's own and openlineage-python's
+    transports (imports openlineage-python)."""
+    from openlineage.client.transport import get_default_factory
+
+    return set(SINK_TYPES) | set(get_default_factory().transports) - {"noop"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -322,11 +330,6 @@ def _sinks(
         )
     sinks: list[SinkConfig] = []
 
-    def known() -> set[str]:
-        from tracline.emit.sinks import known_sink_types  # openlineage-python's transports
-
-        return known_sink_types()
-
     for name, options in table.items():
         if not isinstance(options, Mapping):
             raise ConfigError(
@@ -338,10 +341,10 @@ def _sinks(
         if not kind:
             raise ConfigError(
                 f"sink {name!r} in {_where(source)} has no type",
-                hint=f"add type = one of {', '.join(sorted(known()))}",
+                hint=f"add type = one of {', '.join(sorted(known_sink_types()))}",
             )
         # openlineage-python (~200 ms to import) only for a type that is not tracline's own
-        if kind not in SINK_TYPES and kind not in (names := known()):
+        if kind not in SINK_TYPES and kind not in (names := known_sink_types()):
             raise ConfigError(
                 f"sink {name!r} in {_where(source)} has unknown type {kind!r}",
                 hint=f"use one of {', '.join(sorted(names))}",

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import pytest
 
-from tracline.capture._run import ALGORITHMS
+from tracline.capture._command import ALGORITHMS
 from tracline.cli._run import run as run_command
 from tracline.cli._runner import parse_quick
 from tracline.hashing._digest import ALGORITHMS as HASHING_ALGORITHMS

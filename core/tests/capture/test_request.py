@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tracline.approvals import DatasetRef, RequestSpec, open_requests
 from tracline.config import load_config
-from tracline.requests import DatasetRef, RequestSpec, open_requests
 
 from .conftest import Run
 from .helpers import PYTHON, read_events, write

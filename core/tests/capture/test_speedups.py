@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tracline.capture import _hooks
-from tracline.capture._run import BOOT_DIR
+from tracline.capture._command import BOOT_DIR
 
 from .helpers import PYTHON
 

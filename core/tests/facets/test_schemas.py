@@ -144,7 +144,7 @@ def test_emit_serializer_matches_openlineage_serde(state: str) -> None:
     """The emit path's one-pass serializer gives exactly openlineage-python's Serde.to_dict."""
     from openlineage.client.serde import Serde
 
-    from tracline.emit._serde import to_plain
+    from tracline.delivery._serde import to_plain
     from tracline.facets import CodeVersion, TraclineExecutionRunFacet
 
     facets = {

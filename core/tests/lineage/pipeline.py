@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tracline.config import load_config
-from tracline.emit import Emitter
+from tracline.delivery import Emitter
 from tracline.events import Artifact, new_run_id, run_event
 from tracline.facets import (
     CodeVersion,

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 import attrs
 
+from tracline.approvals import RequestService
 from tracline.config import load_config
-from tracline.requests import RequestService
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE_DAGS = REPO / "examples" / "airflow" / "dags"

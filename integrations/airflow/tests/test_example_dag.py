@@ -12,8 +12,8 @@ import attrs
 import pytest
 from _airflow_harness import AirflowEnv, wait_for
 
+from tracline.approvals import State
 from tracline.hashing import digest_path
-from tracline.requests import State
 from tracline.testing import RunConformanceSuite
 
 DAG_ID = "train_pipeline"
@@ -236,7 +236,7 @@ def test_training_past_its_approved_time_is_stopped(airflow: AirflowEnv) -> None
     dataset = airflow.work / "approved-data.csv"
     dataset.write_text("x,y,label\n1,2,0\n")
     service = airflow.requests()
-    from tracline.requests import RequestSpec
+    from tracline.approvals import RequestSpec
 
     request = service.file(RequestSpec(
         title="Short run", requester="agent:trainer", project="examples/airflow",

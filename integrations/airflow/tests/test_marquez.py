@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from _airflow_harness import AirflowEnv
 
-from tracline.requests import RequestSpec
+from tracline.approvals import RequestSpec
 
 pytestmark = pytest.mark.marquez
 DAG_ID = "train_pipeline"

@@ -38,7 +38,7 @@ def test_plugin_and_policy_entry_points_are_registered() -> None:
     plugins = {e.value for e in entry_points(group="airflow.plugins")}
     policies = {e.value for e in entry_points(group="airflow.policy")}
     assert "tracline_airflow.plugin:TraclinePlugin" in plugins
-    assert "tracline_airflow.policy" in policies
+    assert "tracline_airflow.cluster_policy" in policies
 
 
 def test_airflow_loads_the_plugin_and_provider(airflow: AirflowEnv) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tracline.approvals import DatasetRef
 from tracline.config import load_config
-from tracline.requests import DatasetRef
 from tracline_airflow._spec import InvalidGateRequest, check_at_parse, spec_from_mapping
 
 POLICY = '[policy]\nreviewers = ["user:chris", "user:dana"]\n'

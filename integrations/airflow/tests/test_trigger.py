@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tracline.requests import RequestService, RequestSpec
+from tracline.approvals import RequestService, RequestSpec
 from tracline_airflow.triggers import TraclineRequestTrigger
 
 

@@ -17,16 +17,16 @@ if TYPE_CHECKING:
     from typing import Any
 
     from tracline.capture._classify import IgnoreRules, glob_regex
+    from tracline.capture._command import capture_command, find_strace
     from tracline.capture._inproc import InProcessCapture, capture_in_process
     from tracline.capture._record import FileRecord, RunRecord
     from tracline.capture._redact import REDACTED, redact_argv, redact_env, redact_text
-    from tracline.capture._run import capture_command, find_strace
 
 #: Public name -> the module defining it; loaded on first use to keep `tracline run` fast.
 _EXPORTS = {
     "FileRecord": "_record", "IgnoreRules": "_classify", "InProcessCapture": "_inproc",
-    "REDACTED": "_redact", "RunRecord": "_record", "capture_command": "_run",
-    "capture_in_process": "_inproc", "find_strace": "_run", "glob_regex": "_classify",
+    "REDACTED": "_redact", "RunRecord": "_record", "capture_command": "_command",
+    "capture_in_process": "_inproc", "find_strace": "_command", "glob_regex": "_classify",
     "redact_argv": "_redact", "redact_env": "_redact", "redact_text": "_redact",
 }
 

@@ -24,11 +24,11 @@ import attrs
 
 from tracline.capture import _hooks, _spawn
 from tracline.capture._classify import IgnoreRules
+from tracline.capture._command import _Capture, child_environment, find_strace
 from tracline.capture._observe import PythonProcess
 from tracline.capture._recipe import git_info, interpreter_info, packages_for
 from tracline.capture._record import RunRecord, event_dict, new_run_id, utcnow
 from tracline.capture._redact import redact_argv
-from tracline.capture._run import _Capture, child_environment, find_strace
 from tracline.capture._watch import Hashes, Watcher
 from tracline.config import Config, get_config
 

@@ -94,7 +94,7 @@ def _sqlite_path(url: str) -> str | None:
 
 
 def _outbox(config: Config) -> Check:
-    from tracline.emit.outbox import Outbox
+    from tracline.delivery.outbox import Outbox
 
     if not config.outbox_path.exists():
         return _not_yet("outbox", str(config.outbox_path),
@@ -178,7 +178,7 @@ def _safe_url(url: str) -> str:
 
 
 def _requests(config: Config) -> Check:
-    from tracline.requests import open_requests
+    from tracline.approvals import open_requests
 
     url = str(config.section("requests").get("url") or config.registry_url)
     path = _sqlite_path(url)
@@ -193,7 +193,7 @@ def _requests(config: Config) -> Check:
 
 def _capture(config: Config) -> list[Check]:
     from tracline.capture import _hooks
-    from tracline.capture._run import find_strace
+    from tracline.capture._command import find_strace
 
     checks = []
     if _hooks.speedups_off():

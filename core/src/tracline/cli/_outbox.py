@@ -10,7 +10,7 @@ from rich.table import Table
 
 from tracline.cli._common import app, console, json_option, print_json
 from tracline.config import load_config
-from tracline.emit import Emitter
+from tracline.delivery import Emitter
 
 
 @app.group("outbox")

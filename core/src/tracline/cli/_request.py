@@ -18,11 +18,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from tracline.cli._common import app, console, json_option, print_json
-from tracline.config import load_config
-from tracline.errors import ConfigError, ValidationError
-from tracline.facets import TraclineGpuCostRunFacet
-from tracline.requests import (
+from tracline.approvals import (
     GROUPS,
     DatasetRef,
     ModelRef,
@@ -33,10 +29,15 @@ from tracline.requests import (
     TrainingRequest,
     approved_time_limit,
     fit_line,
+    jsonable,
+    parse_duration,
+    request_dict,
 )
-from tracline.requests._export import jsonable, request_dict
-from tracline.requests._policy import parse_duration
-from tracline.requests._validate import DIGEST
+from tracline.approvals._validate import DIGEST
+from tracline.cli._common import app, console, json_option, print_json
+from tracline.config import load_config
+from tracline.errors import ConfigError, ValidationError
+from tracline.facets import TraclineGpuCostRunFacet
 
 F = TypeVar("F", bound=Callable[..., Any])
 

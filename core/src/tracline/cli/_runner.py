@@ -78,8 +78,8 @@ def run_command(command: list[str], *, job: str | None = None, namespace: str | 
         if gpus is None:
             raise ValidationError("--gpus", "--gpu-model needs the GPU count", hint="e.g. --gpus 1")
         price_for(gpu_model, config)
+    from tracline.capture._command import capture_command
     from tracline.capture._names import new_run_id
-    from tracline.capture._run import capture_command
 
     run_id = new_run_id()
     service, start_facets, time_limit = None, None, None
@@ -139,8 +139,8 @@ def _claim(request_id: str, run_id: str, config: Any) -> tuple[Any, dict[str, An
     """Claim an approved training request for this run: (service, approval facet, time cap)."""
     from openlineage.client.serde import Serde
 
+    from tracline.approvals import approved_time_limit, open_requests
     from tracline.events import PRODUCER
-    from tracline.requests import approved_time_limit, open_requests
 
     service = open_requests(config)
     request = service.claim(request_id, run_id)

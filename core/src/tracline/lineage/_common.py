@@ -52,7 +52,7 @@ def open_registry(registry: Registry | None = None) -> Registry:
 def deliver_to_registry(timeout: float = 10.0) -> str | None:
     """Deliver what the outbox still holds for the registry sinks; the error, if any."""
     from tracline.config import get_config
-    from tracline.emit import Emitter
+    from tracline.delivery import Emitter
     from tracline.errors import TraclineError
 
     config = get_config()

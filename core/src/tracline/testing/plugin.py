@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tracline.config import reset_config
-from tracline.emit import reset_emitter
+from tracline.delivery import reset_emitter
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tracline_airflow._gate import TraclineApprovalGate, gate, tracline_gated
+    from tracline_airflow.approval_gate import TraclineApprovalGate, gate, tracline_gated
     from tracline_airflow.triggers import TraclineRequestTrigger
 
 __all__ = [
@@ -29,9 +29,9 @@ __version__ = "0.1.0"
 # Airflow imports the provider metadata while it starts up: the operator API is imported
 # on first use, never by ``get_provider_info``.
 _LAZY = {
-    "TraclineApprovalGate": "tracline_airflow._gate",
-    "gate": "tracline_airflow._gate",
-    "tracline_gated": "tracline_airflow._gate",
+    "TraclineApprovalGate": "tracline_airflow.approval_gate",
+    "gate": "tracline_airflow.approval_gate",
+    "tracline_gated": "tracline_airflow.approval_gate",
     "TraclineRequestTrigger": "tracline_airflow.triggers",
 }
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import attrs
 
+from tracline.approvals import DatasetRef, ModelRef, RequestSpec
 from tracline.config import Config, get_config
 from tracline.errors import ConfigError, TraclineError, ValidationError
-from tracline.requests import DatasetRef, ModelRef, RequestSpec
 
 __all__ = ["InvalidGateRequest", "check_at_parse", "spec_from_mapping"]
 
@@ -96,7 +96,7 @@ def spec_from_mapping(request: Mapping[str, Any]) -> RequestSpec:
 
 def check_at_parse(request: Mapping[str, Any], where: str, config: Config | None = None) -> None:
     """Validate the literal fields of ``request``; raise :class:`InvalidGateRequest` if bad."""
-    from tracline.requests import validate_request  # core's own field-by-field rules
+    from tracline.approvals import validate_request  # core's own field-by-field rules
 
     templated = {k for k, v in request.items() if is_templated(v)}
     literal = {k: v for k, v in request.items() if k not in templated}

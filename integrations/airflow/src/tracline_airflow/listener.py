@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 from tracline.config import Config, get_config
 from tracline.errors import TraclineError
 from tracline_airflow import _runs, compat
-from tracline_airflow._gate import TraclineApprovalGate, budget_reason, gated_by
 from tracline_airflow._runs import TaskRun
+from tracline_airflow.approval_gate import TraclineApprovalGate, budget_reason, gated_by
 
 __all__ = ["after", "before"]
 
@@ -82,7 +82,7 @@ def _approval(task_instance: Any) -> dict[str, Any] | None:
 
 
 def _approval_facet(request_id: str) -> Any:
-    from tracline.requests import RequestService, approval_facet
+    from tracline.approvals import RequestService, approval_facet
 
     service = RequestService()
     try:
@@ -147,7 +147,7 @@ def stop_capture(run: TaskRun, error: BaseException | None) -> None:
 
 def _settle(run: TaskRun, task_instance: Any, error: BaseException | None) -> None:
     """Record the outcome against the training request the try ran under."""
-    from tracline.requests import RequestService
+    from tracline.approvals import RequestService
 
     approval = run.approval or {}
     cost = run.run_facets.get("tracline_gpuCost")

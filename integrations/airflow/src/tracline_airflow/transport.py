@@ -24,7 +24,7 @@ from openlineage.client.serde import Serde
 from openlineage.client.transport import Config, Transport, register_transport
 
 from tracline.config import get_config
-from tracline.emit import get_emitter
+from tracline.delivery import get_emitter
 from tracline_airflow import _runs
 
 __all__ = ["TraclineTransport", "TraclineTransportConfig", "enrich"]

@@ -8,8 +8,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from tracline.approvals import RequestService, State
 from tracline.errors import NotFound, TraclineError
-from tracline.requests import RequestService, State
 from tracline_airflow.compat import BaseTrigger, TriggerEvent
 
 __all__ = ["TraclineRequestTrigger"]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from emit.servers import LineageBackend
+from delivery.servers import LineageBackend
 from tracline.config import load_config
-from tracline.emit import Emitter
+from tracline.delivery import Emitter
 
 TESTS = str(Path(__file__).parents[1])
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from tracline.config import Config
-from tracline.emit.outbox import Outbox
-from tracline.emit.sinks import Sink, build_sink, decode
+from tracline.delivery.outbox import Outbox
+from tracline.delivery.sinks import Sink, build_sink, decode
 from tracline.errors import SinkError, TraclineError
 
 __all__ = ["Deliverer", "DeliveryReport"]

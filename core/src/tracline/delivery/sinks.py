@@ -11,17 +11,11 @@ import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from tracline.config import SINK_TYPES, Config, SinkConfig
+from tracline.config import Config, SinkConfig
 from tracline.errors import ConfigError, SinkError
 
-__all__ = ["Sink", "build_sink", "known_sink_types"]
+__all__ = ["Sink", "build_sink"]
 
-
-
-def known_sink_types() -> set[str]:
-    from openlineage.client.transport import get_default_factory
-
-    return set(SINK_TYPES) | set(get_default_factory().transports) - {"noop"}
 
 
 class Sink(Protocol):

@@ -9,9 +9,9 @@ from typing import Any
 
 import attrs
 
-from tracline.requests._budget import approved_time_limit
-from tracline.requests._estimate import fit_line
-from tracline.requests._model import TrainingRequest
+from tracline.approvals._budget import approved_time_limit
+from tracline.approvals._estimate import fit_line
+from tracline.approvals._model import TrainingRequest
 
 __all__ = ["jsonable", "request_dict"]
 

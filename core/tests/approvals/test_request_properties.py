@@ -20,8 +20,8 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 from request_helpers import DIGEST_A, Clock, docs_spec, make_config, snapshot
 from test_request_lifecycle import gpu_cost
 
+from tracline.approvals import AUTO_APPROVER, TRANSITIONS, DatasetRef, RequestService, State
 from tracline.errors import RequestError, TraclineError, ValidationError
-from tracline.requests import AUTO_APPROVER, TRANSITIONS, DatasetRef, RequestService, State
 
 FIELDS = {"title", "requester", "project", "gpu_model", "gpu_count", "hours", "budget",
           "rationale", "currency", "code_ref", "reviewers", "min_approvals", "datasets",

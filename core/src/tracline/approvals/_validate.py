@@ -9,13 +9,13 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from tracline.approvals._estimate import CENT, estimate, fit_line
+from tracline.approvals._model import Compute, DatasetRef, ModelRef, Money, RequestSpec
+from tracline.approvals._review_policy import PRINCIPAL, ReviewPolicy
 from tracline.config import Config
 from tracline.errors import TraclineError, ValidationError
 from tracline.gpu import normalize_model
 from tracline.hashing import digest_path
-from tracline.requests._estimate import CENT, estimate, fit_line
-from tracline.requests._model import Compute, DatasetRef, ModelRef, Money, RequestSpec
-from tracline.requests._policy import PRINCIPAL, Policy
 
 __all__ = ["check_actor", "check_text", "validate_spec"]
 
@@ -101,7 +101,8 @@ def _base_model(value: ModelRef | str | None) -> ModelRef | None:
     return ModelRef(ref.uri, ref.digest)
 
 
-def _reviewers(spec: RequestSpec, policy: Policy, requester: str) -> tuple[tuple[str, ...], int]:
+def _reviewers(spec: RequestSpec, policy: ReviewPolicy,
+               requester: str) -> tuple[tuple[str, ...], int]:
     named = list(spec.reviewers) or list(policy.reviewers)
     if not named:
         raise ValidationError("reviewers", "names nobody and [policy] reviewers is empty",
@@ -131,7 +132,7 @@ def _reviewers(spec: RequestSpec, policy: Policy, requester: str) -> tuple[tuple
     return tuple(dict.fromkeys(named)), spec.min_approvals
 
 
-def validate_spec(spec: RequestSpec, config: Config, policy: Policy,
+def validate_spec(spec: RequestSpec, config: Config, policy: ReviewPolicy,
                   now: dt.datetime) -> dict[str, Any]:
     """The normalised fields of a request, or :class:`ValidationError` naming the bad one."""
     if not isinstance(spec, RequestSpec):
@@ -204,8 +205,9 @@ def validate_request(spec: RequestSpec, config: Config | None = None,
                      now: dt.datetime | None = None) -> dict[str, Any]:
     """Check ``spec`` under the configured policy without filing it (e.g. at DAG parse time);
     return its normalised fields or raise :class:`ValidationError` naming the bad field."""
+    from tracline.approvals._review_policy import ReviewPolicy
     from tracline.config import get_config
-    from tracline.requests._policy import Policy
 
     config = config or get_config()
-    return validate_spec(spec, config, Policy.from_config(config), now or dt.datetime.now(dt.UTC))
+    policy = ReviewPolicy.from_config(config)
+    return validate_spec(spec, config, policy, now or dt.datetime.now(dt.UTC))

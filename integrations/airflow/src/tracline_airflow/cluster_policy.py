@@ -74,7 +74,7 @@ def _operator_names(task: Any) -> set[str]:
 
 def expensive(task: Any, settings: AirflowSettings, tags: set[str]) -> str | None:
     """Why ``task`` needs an approval gate, or None when it does not."""
-    from tracline_airflow._gate import TraclineApprovalGate
+    from tracline_airflow.approval_gate import TraclineApprovalGate
 
     if isinstance(task, TraclineApprovalGate):
         return None
@@ -91,7 +91,7 @@ def expensive(task: Any, settings: AirflowSettings, tags: set[str]) -> str | Non
 
 
 def _has_gate_upstream(task: Any) -> bool:
-    from tracline_airflow._gate import TraclineApprovalGate
+    from tracline_airflow.approval_gate import TraclineApprovalGate
 
     return any(isinstance(u, TraclineApprovalGate) for u in task.get_flat_relatives(upstream=True))
 
@@ -101,7 +101,7 @@ def dag_policy(dag: Any) -> None:
     """Refuse ``dag`` if an expensive task has no approval gate upstream."""
     from tracline.errors import ConfigError
     from tracline_airflow import compat
-    from tracline_airflow._gate import cap_gated
+    from tracline_airflow.approval_gate import cap_gated
     from tracline_airflow.settings import load_settings
 
     for task in dag.tasks:

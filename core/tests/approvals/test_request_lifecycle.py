@@ -10,17 +10,17 @@ import sqlalchemy as sa
 from openlineage.client.serde import Serde
 from request_helpers import Clock, docs_spec, make_config, snapshot
 
-from tracline.errors import ApprovalInvalid, InvalidTransition, NotAuthorized, NotFound
-from tracline.events import new_run_id, run_event
-from tracline.facets import TraclineGpuCostRunFacet
-from tracline.requests import (
+from tracline.approvals import (
     AUTO_APPROVER,
     RequestService,
     State,
     approval_facet,
     approved_time_limit,
 )
-from tracline.requests import _schema as tables
+from tracline.approvals import _schema as tables
+from tracline.errors import ApprovalInvalid, InvalidTransition, NotAuthorized, NotFound
+from tracline.events import new_run_id, run_event
+from tracline.facets import TraclineGpuCostRunFacet
 from tracline.testing import assert_valid_events
 
 

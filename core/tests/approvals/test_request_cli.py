@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tracline.approvals import _schema as tables
+from tracline.approvals import open_requests
 from tracline.cli import main
 from tracline.config import reset_config
-from tracline.requests import _schema as tables
-from tracline.requests import open_requests
 
 TOML = """
 [policy]

@@ -17,8 +17,8 @@ from typing import Any
 import attrs
 from sqlalchemy import Connection, insert, select, update
 
-from tracline.requests import _schema as t
-from tracline.requests._model import canonical_json
+from tracline.approvals import _schema as t
+from tracline.approvals._model import canonical_json
 
 __all__ = ["GENESIS", "AuditEntry", "AuditProblem", "AuditReport", "append", "entries",
            "verify"]

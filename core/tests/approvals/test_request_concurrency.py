@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from request_helpers import docs_spec, make_config
 
+from tracline.approvals import RequestService, State
 from tracline.errors import TraclineError
-from tracline.requests import RequestService, State
 
 CLAIMERS = 50
 

@@ -18,9 +18,9 @@ import time
 from typing import Any, NamedTuple
 
 from tracline.config import Config, get_config
-from tracline.emit._serde import to_plain
-from tracline.emit.delivery import BUSY, Deliverer, DeliveryReport
-from tracline.emit.outbox import Outbox
+from tracline.delivery._serde import to_plain
+from tracline.delivery.deliverer import BUSY, Deliverer, DeliveryReport
+from tracline.delivery.outbox import Outbox
 from tracline.errors import TraclineError
 
 __all__ = ["Emitter", "Serialized", "emit", "flush", "get_emitter", "reset_emitter"]

@@ -26,9 +26,9 @@ from typing import Any
 
 import attrs
 
+from tracline.approvals import RequestService, RequestSpec, State, TrainingRequest
+from tracline.approvals import approved_time_limit as _approved_time_limit
 from tracline.errors import NotFound, TraclineError
-from tracline.requests import RequestService, RequestSpec, State, TrainingRequest
-from tracline.requests import approved_time_limit as _approved_time_limit
 from tracline_airflow import compat
 from tracline_airflow._spec import check_at_parse, spec_from_mapping
 from tracline_airflow.settings import load_settings
@@ -92,7 +92,7 @@ class TraclineApprovalGate(compat.BaseOperator):
     """Wait, without a worker slot, until a human approves the training request.
 
     :param request: the training request to file, as a mapping of
-        :class:`tracline.requests.RequestSpec` fields (templated), or a ``RequestSpec``.
+        :class:`tracline.approvals.RequestSpec` fields (templated), or a ``RequestSpec``.
     :param request_id: attach to this already-filed request instead (templated; when it
         renders empty the gate files ``request``).
     :param poll_interval: seconds between the trigger's looks at the store (default

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from tracline.approvals._model import Compute, Estimate, Money, dec
 from tracline.config import Config
 from tracline.gpu import price_for
-from tracline.requests._model import Compute, Estimate, Money, dec
 
 __all__ = ["CENT", "estimate", "fit_line", "price_text"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tracline.approvals import RequestService, RequestSpec
+from tracline.approvals import _schema as tables
 from tracline.config import Config
-from tracline.requests import RequestService, RequestSpec
-from tracline.requests import _schema as tables
 
 #: The policy of most tests: chris and dana review; two approvals above $5,000.
 POLICY: dict[str, Any] = {
@@ -60,7 +60,7 @@ def docs_spec(**changes: Any) -> RequestSpec:
 
 
 def _ref(text: str) -> Any:
-    from tracline.requests import DatasetRef
+    from tracline.approvals import DatasetRef
 
     uri, _, digest = text.rpartition("@")
     return DatasetRef(uri, digest) if uri else DatasetRef(text)

@@ -1,8 +1,8 @@
 """Emission: a durable local outbox, and delivery to the configured sinks."""
 
-from tracline.emit.delivery import Deliverer, DeliveryReport
-from tracline.emit.emitter import Emitter, emit, flush, get_emitter, reset_emitter
-from tracline.emit.outbox import Outbox, Rejection, SinkState
+from tracline.delivery.deliverer import Deliverer, DeliveryReport
+from tracline.delivery.emitter import Emitter, emit, flush, get_emitter, reset_emitter
+from tracline.delivery.outbox import Outbox, Rejection, SinkState
 
 __all__ = [
     "Deliverer",

@@ -14,7 +14,7 @@ import pytest
 from tests_helpers import pipeline_events
 
 from tracline.config import load_config
-from tracline.emit import Emitter
+from tracline.delivery import Emitter
 from tracline.registry import Registry
 
 
@@ -102,7 +102,7 @@ def test_sigkill_after_emit_loses_nothing(tracline_home: Path) -> None:
         sys.path.insert(0, {str(Path(__file__).parents[1])!r})
         from tests_helpers import pipeline_events
         from tracline.config import load_config
-        from tracline.emit import Emitter
+        from tracline.delivery import Emitter
         emitter = Emitter(load_config(), background=False)
         for e in pipeline_events(__import__("pathlib").Path("."), "killed") * 5:
             emitter.emit(e)
@@ -163,7 +163,7 @@ def test_emit_never_raises_when_outbox_unwritable(
 def test_forked_child_gets_its_own_emitter(tracline_home: Path) -> None:
     """A forked child does not reuse the parent's outbox connection; both emit safely."""
     import tracline
-    from tracline.emit import get_emitter
+    from tracline.delivery import get_emitter
 
     parent = get_emitter()
     event = pipeline_events(tracline_home.parent)[0]
@@ -180,7 +180,7 @@ def test_forked_child_gets_its_own_emitter(tracline_home: Path) -> None:
 def test_writer_without_checkpoints_leaves_them_to_delivery(tracline_home: Path) -> None:
     """A writer opened with checkpoint=False (tracline run) never copies its write-ahead log on
     commit, its events are committed all the same, and the delivery that follows checkpoints."""
-    from tracline.emit.outbox import Outbox
+    from tracline.delivery.outbox import Outbox
 
     config = load_config()
     writer = Outbox(config.outbox_path, checkpoint=False)
@@ -213,7 +213,7 @@ def test_new_outboxes_use_16k_pages_and_old_ones_still_open(tracline_home: Path)
     one created earlier with SQLite's 4 KiB default keeps them and works as before."""
     import sqlite3
 
-    from tracline.emit.outbox import Outbox
+    from tracline.delivery.outbox import Outbox
 
     new = Outbox(tracline_home / "new.db")
     new.append("{}", event_type="START")

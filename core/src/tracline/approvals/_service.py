@@ -11,13 +11,10 @@ from typing import Any
 import attrs
 from sqlalchemy import Connection, select
 
-from tracline.config import Config, get_config
-from tracline.errors import ApprovalInvalid, InvalidTransition, NotAuthorized, ValidationError
-from tracline.facets import TraclineApprovalRunFacet, TraclineGpuCostRunFacet
-from tracline.requests import _audit, _budget
-from tracline.requests import _schema as t
-from tracline.requests._audit import AuditEntry, AuditReport
-from tracline.requests._model import (
+from tracline.approvals import _audit, _budget
+from tracline.approvals import _schema as t
+from tracline.approvals._audit import AuditEntry, AuditReport
+from tracline.approvals._model import (
     Approval,
     RequestSpec,
     State,
@@ -26,9 +23,12 @@ from tracline.requests._model import (
     iso,
     request_content,
 )
-from tracline.requests._policy import AUTO_APPROVER, EXPIRY_ACTOR, Policy
-from tracline.requests._store import Store, completion_json
-from tracline.requests._validate import check_actor, check_text, validate_spec
+from tracline.approvals._review_policy import AUTO_APPROVER, EXPIRY_ACTOR, ReviewPolicy
+from tracline.approvals._store import Store, completion_json
+from tracline.approvals._validate import check_actor, check_text, validate_spec
+from tracline.config import Config, get_config
+from tracline.errors import ApprovalInvalid, InvalidTransition, NotAuthorized, ValidationError
+from tracline.facets import TraclineApprovalRunFacet, TraclineGpuCostRunFacet
 
 __all__ = ["RequestService", "open_requests"]
 
@@ -50,7 +50,7 @@ class RequestService:
         self.config = config or get_config()
         self.url = url or str(self.config.section("requests").get("url")
                               or self.config.registry_url)
-        self.policy = Policy.from_config(self.config)
+        self.policy = ReviewPolicy.from_config(self.config)
         self.store = Store(self.url)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
 

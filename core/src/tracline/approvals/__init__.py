@@ -5,7 +5,7 @@ hours), budget and the estimate's arithmetic, rationale and reviewers. Approvals
 request's digest and expire; a run claims an approved request exactly once and its measured
 cost is recorded against the budget. Every change is an entry in a hash-chained audit log.
 
-    from tracline.requests import RequestSpec, open_requests
+    from tracline.approvals import RequestSpec, open_requests
 
     requests = open_requests()
     r = requests.file(RequestSpec(title="...", requester="agent:trainer", ...))
@@ -13,15 +13,16 @@ cost is recorded against the budget. Every change is an entry in a hash-chained 
 
 from __future__ import annotations
 
-from tracline.requests._audit import AuditEntry, AuditProblem, AuditReport
-from tracline.requests._budget import (
+from tracline.approvals._audit import AuditEntry, AuditProblem, AuditReport
+from tracline.approvals._budget import (
     GROUPS,
     SpendRow,
     approval_facet,
     approved_time_limit,
 )
-from tracline.requests._estimate import estimate, fit_line
-from tracline.requests._model import (
+from tracline.approvals._estimate import estimate, fit_line
+from tracline.approvals._export import jsonable, request_dict
+from tracline.approvals._model import (
     TERMINAL,
     TRANSITIONS,
     Approval,
@@ -35,9 +36,14 @@ from tracline.requests._model import (
     State,
     TrainingRequest,
 )
-from tracline.requests._policy import AUTO_APPROVER, EXPIRY_ACTOR, Policy
-from tracline.requests._service import RequestService, open_requests
-from tracline.requests._validate import validate_request
+from tracline.approvals._review_policy import (
+    AUTO_APPROVER,
+    EXPIRY_ACTOR,
+    ReviewPolicy,
+    parse_duration,
+)
+from tracline.approvals._service import RequestService, open_requests
+from tracline.approvals._validate import validate_request
 
 __all__ = [
     "AUTO_APPROVER",
@@ -55,9 +61,9 @@ __all__ = [
     "Estimate",
     "ModelRef",
     "Money",
-    "Policy",
     "RequestService",
     "RequestSpec",
+    "ReviewPolicy",
     "SpendRow",
     "State",
     "TrainingRequest",
@@ -65,6 +71,9 @@ __all__ = [
     "approved_time_limit",
     "estimate",
     "fit_line",
+    "jsonable",
     "open_requests",
+    "parse_duration",
+    "request_dict",
     "validate_request",
 ]

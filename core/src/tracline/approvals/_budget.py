@@ -8,14 +8,14 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import attrs
 
+from tracline.approvals._estimate import CENT
+from tracline.approvals._model import Completion, Money, State, TrainingRequest, iso
 from tracline.config import Config
 from tracline.errors import ValidationError
 from tracline.facets import Estimate as FacetEstimate
 from tracline.facets import Money as FacetMoney
 from tracline.facets import TraclineApprovalRunFacet, TraclineGpuCostRunFacet
 from tracline.gpu import normalize_model, price_for
-from tracline.requests._estimate import CENT
-from tracline.requests._model import Completion, Money, State, TrainingRequest, iso
 
 __all__ = ["GROUPS", "SpendRow", "approval_facet", "approved_time_limit", "completion", "spend"]
 

@@ -11,9 +11,9 @@ import attrs
 import pytest
 from request_helpers import DIGEST_A, docs_spec, make_config, snapshot
 
+from tracline.approvals import DatasetRef, ModelRef, RequestService
 from tracline.errors import ValidationError
 from tracline.hashing import digest_path
-from tracline.requests import DatasetRef, ModelRef, RequestService
 
 BAD_FIELDS: list[tuple[dict[str, Any], str, str]] = [
     ({"budget": 0}, "budget", "positive"),

@@ -266,7 +266,7 @@ class _Capture:
         """Open the outbox; if it cannot be, the run goes on unrecorded (with a warning)."""
         if not self.emit_events:
             return
-        from tracline.emit import Emitter
+        from tracline.delivery import Emitter
         from tracline.errors import TraclineError
 
         try:
@@ -333,7 +333,7 @@ class _Capture:
         state = "COMPLETE" if record.exit_code == 0 else "FAIL"
         if self.emitter is not None:
             from tracline.capture._record import event_json
-            from tracline.emit.emitter import Serialized
+            from tracline.delivery.emitter import Serialized
 
             self._emit(Serialized(*event_json(state, record, event_time=record.ended_at,
                                               run_facets=record.facet_dicts())))

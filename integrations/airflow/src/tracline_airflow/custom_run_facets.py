@@ -6,7 +6,7 @@ puts what it returns on that event (approval, execution, GPU cost). Files and th
 hashes, and the outbox's durability, need the tracline transport::
 
     [openlineage]
-    custom_run_facets = tracline_airflow.facets.run_facets
+    custom_run_facets = tracline_airflow.custom_run_facets.run_facets
 """
 
 from __future__ import annotations

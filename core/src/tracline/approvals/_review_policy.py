@@ -25,11 +25,11 @@ from typing import Any
 
 import attrs
 
+from tracline.approvals._model import TrainingRequest
 from tracline.config import Config
 from tracline.errors import ConfigError, NotAuthorized
-from tracline.requests._model import TrainingRequest
 
-__all__ = ["AUTO_APPROVER", "EXPIRY_ACTOR", "Policy", "parse_duration"]
+__all__ = ["AUTO_APPROVER", "EXPIRY_ACTOR", "ReviewPolicy", "parse_duration"]
 
 #: The actor recorded when policy approves a request under the auto-approve threshold.
 AUTO_APPROVER = "policy:auto-approve"
@@ -80,7 +80,7 @@ def _principals(value: Any, where: str, kinds: tuple[str, ...]) -> tuple[str, ..
 
 
 @attrs.frozen
-class Policy:
+class ReviewPolicy:
     """The review rules in force; see the module docstring for the configuration."""
 
     reviewers: tuple[str, ...] = ()
@@ -93,7 +93,7 @@ class Policy:
     max_request_ttl: dt.timedelta = dt.timedelta(days=90)
 
     @classmethod
-    def from_config(cls, config: Config) -> Policy:
+    def from_config(cls, config: Config) -> ReviewPolicy:
         """Read ``[policy]``; raise :class:`ConfigError` naming the bad key."""
         table = config.section("policy")
         unknown = set(table) - _KEYS

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from request_helpers import docs_spec
 
-from tracline.requests import RequestService
-from tracline.requests import _schema as tables
+from tracline.approvals import RequestService
+from tracline.approvals import _schema as tables
 
 audit = tables.audit
 
@@ -66,7 +66,7 @@ def _renumber_after_delete(s: RequestService) -> None:
 
 def _rehash_edit(s: RequestService) -> None:
     """Edit an entry and recompute its own hash: the next entry's link still breaks."""
-    from tracline.requests._audit import entry_hash
+    from tracline.approvals._audit import entry_hash
 
     with s.store.engine.connect() as conn:
         row = conn.execute(sa.select(audit).where(audit.c.seq == 3)).one()

@@ -18,11 +18,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
-from tracline.db import make_engine
-from tracline.errors import NotFound, StoreError
-from tracline.requests import _audit
-from tracline.requests import _schema as t
-from tracline.requests._model import (
+from tracline.approvals import _audit
+from tracline.approvals import _schema as t
+from tracline.approvals._model import (
     Approval,
     Completion,
     Money,
@@ -33,6 +31,8 @@ from tracline.requests._model import (
     content_fields,
     iso,
 )
+from tracline.db import make_engine
+from tracline.errors import NotFound, StoreError
 
 __all__ = ["Store"]
 

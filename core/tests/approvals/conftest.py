@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from request_helpers import Clock, make_config
 
-from tracline.requests import RequestService
+from tracline.approvals import RequestService
 
 
 @pytest.fixture
