@@ -53,9 +53,14 @@ test:
 	$(MAKE) venvs
 	scripts/run-tests.sh
 
-lint: $(CORE)/.synced
-	$(CORE)/bin/ruff check core integrations tests benchmarks examples
+# ruff over everything, mypy strict over core and each integration (in its own environment),
+# and no import cycle between sibling modules (import-linter; contracts in pyproject.toml).
+lint: venvs
+	$(CORE)/bin/ruff check core integrations tests benchmarks examples scripts
 	$(CORE)/bin/mypy
+	for i in $(INTEGRATIONS); do $(VENV)/$$i/bin/mypy integrations/$$i/src || exit 1; done
+	PYTHONPATH=$(subst $(eval) ,:,$(foreach i,$(INTEGRATIONS),integrations/$(i)/src)) \
+	    $(CORE)/bin/lint-imports --no-cache
 
 lock: $(UV)
 	$(UV) pip compile --quiet --python-version 3.11 --universal core/pyproject.toml \

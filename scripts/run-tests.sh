@@ -25,6 +25,7 @@ suite() {
     results+=("$rc")
 }
 
+suite lint make --no-print-directory lint
 suite core .venv/core/bin/pytest core/tests tests
 for part in airflow prefect dagster; do
     suite "$part" ".venv/$part/bin/pytest" "integrations/$part/tests"

@@ -45,6 +45,8 @@ def known_sink_types() -> set[str]:
     from openlineage.client.transport import get_default_factory
 
     return set(SINK_TYPES) | set(get_default_factory().transports) - {"noop"}
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -58,7 +60,8 @@ _KNOWN_KEYS: dict[str, set[str]] = {
 
 
 class _Frozen:
-    """An immutable value: equality, hash, repr and :meth:`replace` over ``_fields``."""
+    """An immutable value: equality, repr and :meth:`replace` over ``_fields`` (not hashable:
+    it holds mappings)."""
 
     __slots__: tuple[str, ...] = ()
     #: The public fields, in the order repr shows them (``__init__``'s keyword arguments).
@@ -74,14 +77,13 @@ class _Frozen:
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._fields)
 
+    __hash__ = None  # type: ignore[assignment]  # holds mappings: equal values, no hash
+
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
         assert isinstance(other, _Frozen)
         return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
@@ -425,7 +427,8 @@ def load_config(environ: Mapping[str, str] | None = None,
 
     namespace = str(environ.get("TRACLINE_NAMESPACE") or main.get("namespace", "default"))
     if not namespace.strip():
-        raise ConfigError("tracline.namespace is empty", hint="set a namespace such as 'ml-team'")
+        raise ConfigError(f"tracline.namespace is empty in {_where(source)}",
+                          hint="set a namespace such as 'ml-team'")
 
     return Config(
         disabled=disabled,

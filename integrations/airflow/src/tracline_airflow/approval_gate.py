@@ -119,7 +119,7 @@ class TraclineApprovalGate(compat.BaseOperator):
         self.store_url = store_url
         if self.request is not None:
             where = f"tracline gate {self.task_id!r}"
-            if self.has_dag():
+            if self.has_dag():  # type: ignore[no-untyped-call]  # untyped in Airflow
                 where += f" of DAG {self.dag_id!r}"
             check_at_parse(self.request, where)
 

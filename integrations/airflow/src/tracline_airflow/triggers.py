@@ -26,7 +26,7 @@ class TraclineRequestTrigger(BaseTrigger):
 
     def __init__(self, request_id: str, poll_interval: float = 1.0,
                  store_url: str | None = None) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # untyped in Airflow
         self.request_id = request_id
         self.poll_interval = float(poll_interval)
         self.store_url = store_url
