@@ -43,7 +43,7 @@ from tracline.approvals._review_policy import (
     parse_duration,
 )
 from tracline.approvals._service import RequestService, open_requests
-from tracline.approvals._validate import validate_request
+from tracline.approvals._validate import run_principal, validate_request
 
 __all__ = [
     "AUTO_APPROVER",
@@ -75,5 +75,6 @@ __all__ = [
     "open_requests",
     "parse_duration",
     "request_dict",
+    "run_principal",
     "validate_request",
 ]

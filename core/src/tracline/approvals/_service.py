@@ -25,7 +25,7 @@ from tracline.approvals._model import (
 )
 from tracline.approvals._review_policy import AUTO_APPROVER, EXPIRY_ACTOR, ReviewPolicy
 from tracline.approvals._store import Store, completion_json
-from tracline.approvals._validate import check_actor, check_text, validate_spec
+from tracline.approvals._validate import check_actor, check_claimant, check_text, validate_spec
 from tracline.config import Config, get_config
 from tracline.errors import ApprovalInvalid, InvalidTransition, NotAuthorized, ValidationError
 from tracline.facets import TraclineApprovalRunFacet, TraclineGpuCostRunFacet
@@ -136,17 +136,24 @@ class RequestService:
         self._log(conn, AUTO_APPROVER, "approve", r.id, digest=r.digest, note=note,
                   state=State.APPROVED.value)
 
-    def file(self, spec: RequestSpec) -> TrainingRequest:
-        """Validate and store a request (approved at once if policy auto-approves it)."""
+    def file(self, spec: RequestSpec, *, origin: str | None = None,
+             step: str | None = None) -> TrainingRequest:
+        """Validate and store a request (approved at once if policy auto-approves it).
+
+        ``origin``: the orchestrator run that files it (a retry of that run finds it again);
+        ``step``: that step in words. Both go into the audit entry.
+        """
         now = self.now()
         fields = validate_spec(spec, self.config, self.policy, now)
+        context = _context(origin=check_text("origin", origin, 128, required=False),
+                           step=check_text("step", step, 500, required=False))
         r = _build("req-" + secrets.token_hex(6), State.PENDING, fields, now, now,
                    state_actor=fields["requester"])
         with self.store.write() as conn:
             self.store.insert(conn, r)
             self._log(conn, r.requester, "file", r.id, digest=r.digest, title=r.title,
                       budget=str(r.budget), estimate=r.estimate.arithmetic,
-                      over_estimate=r.over_estimate)
+                      over_estimate=r.over_estimate, **context)
             self._maybe_auto_approve(conn, r)
         return self.get(r.id)
 
@@ -263,13 +270,19 @@ class RequestService:
                 self._log(conn, EXPIRY_ACTOR, "expire", request_id, state=State.EXPIRED.value)
         return due
 
-    def claim(self, request_id: str, run_id: str, actor: str | None = None) -> TrainingRequest:
-        """Bind one run to an approved request, exactly once, however many runs try at once."""
+    def claim(self, request_id: str, run_id: str, actor: str | None = None, *,
+              step: str | None = None) -> TrainingRequest:
+        """Bind one run to an approved request, exactly once, however many runs try at once.
+
+        ``actor``: who claims — a person, an agent, or the automated step itself
+        (``run:<orchestrator>/<run id>``, see :func:`run_principal`); ``step`` says which.
+        """
         run_id = check_text("run_id", run_id, 128) or ""
+        context = _context(step=check_text("step", step, 500, required=False))
         now = self.now()
         with self.store.write() as conn:
             r = self.store.load(conn, request_id, lock=True)
-            who = check_actor("actor", actor) if actor is not None else r.requester
+            who = check_claimant("actor", actor) if actor is not None else r.requester
             if r.state == State.CLAIMED or r.run_id:
                 raise InvalidTransition(
                     f"{r.id} was already claimed by run {r.run_id} at "
@@ -303,23 +316,33 @@ class RequestService:
             if not won:
                 raise InvalidTransition(f"{r.id} was claimed by another run at the same time")
             self._log(conn, who, "claim", r.id, digest=r.digest, run_id=run_id,
-                      approved_gpu_hours=str(r.gpu_hours), budget=str(r.budget))
+                      approved_gpu_hours=str(r.gpu_hours), budget=str(r.budget), **context)
         return self.get(request_id)
 
     def complete(self, request_id: str, gpu_cost: TraclineGpuCostRunFacet, *,
-                 run_id: str | None = None) -> TrainingRequest:
-        """Record the claimed run's measured cost against the budget; flag an overrun."""
-        return self._finish(request_id, State.COMPLETED, gpu_cost, run_id, None)
+                 run_id: str | None = None, actor: str | None = None,
+                 step: str | None = None) -> TrainingRequest:
+        """Record the claimed run's measured cost against the budget; flag an overrun.
+
+        ``actor``: who records it (default: whoever claimed); ``step`` says which step.
+        """
+        return self._finish(request_id, State.COMPLETED, gpu_cost=gpu_cost, run_id=run_id,
+                            reason=None, actor=actor, step=step)
 
     def fail(self, request_id: str, reason: str, *,
              gpu_cost: TraclineGpuCostRunFacet | None = None,
-             run_id: str | None = None) -> TrainingRequest:
+             run_id: str | None = None, actor: str | None = None,
+             step: str | None = None) -> TrainingRequest:
         """The claimed run failed; record why, and its cost if known."""
         reason_text = check_text("reason", reason, 2000, multiline=True)
-        return self._finish(request_id, State.FAILED, gpu_cost, run_id, reason_text)
+        return self._finish(request_id, State.FAILED, gpu_cost=gpu_cost, run_id=run_id,
+                            reason=reason_text, actor=actor, step=step)
 
-    def _finish(self, request_id: str, new: State, gpu_cost: TraclineGpuCostRunFacet | None,
-                run_id: str | None, reason: str | None) -> TrainingRequest:
+    def _finish(self, request_id: str, new: State, *,
+                gpu_cost: TraclineGpuCostRunFacet | None, run_id: str | None,
+                reason: str | None, actor: str | None, step: str | None) -> TrainingRequest:
+        actor = check_claimant("actor", actor) if actor is not None else None
+        context = _context(step=check_text("step", step, 500, required=False))
         now = self.now()
         with self.store.write() as conn:
             r = self.store.load(conn, request_id, lock=True)
@@ -330,7 +353,8 @@ class RequestService:
                 raise NotAuthorized(f"run {run_id} did not claim {r.id} (run {r.run_id} did)")
             done = (_budget.completion(r, gpu_cost, r.run_id, self.config, now)
                     if gpu_cost is not None else None)
-            self.store.transition(conn, r.id, State.CLAIMED, new, state_actor=r.claimed_by,
+            who = actor or r.claimed_by or r.requester
+            self.store.transition(conn, r.id, State.CLAIMED, new, state_actor=who,
                                   state_note=reason, updated_at=iso(now),
                                   completion=completion_json(done) if done else None)
             details: dict[str, Any] = {"run_id": r.run_id, "state": new.value, "reason": reason,
@@ -342,8 +366,13 @@ class RequestService:
                             "approved_gpu_hours": str(r.gpu_hours),
                             "measurement": done.measurement}
             action = "complete" if new == State.COMPLETED else "fail"
-            self._log(conn, r.claimed_by or r.requester, action, r.id, **details)
+            self._log(conn, who, action, r.id, **details, **context)
         return self.get(request_id)
+
+
+def _context(**values: str | None) -> dict[str, str]:
+    """The audit details an automated step adds (only those given)."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _spec_of(r: TrainingRequest) -> RequestSpec:

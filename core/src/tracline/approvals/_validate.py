@@ -17,9 +17,14 @@ from tracline.errors import TraclineError, ValidationError
 from tracline.gpu import normalize_model
 from tracline.hashing import digest_path
 
-__all__ = ["check_actor", "check_text", "validate_spec"]
+__all__ = ["DIGEST", "check_actor", "check_claimant", "check_text", "run_principal",
+           "validate_spec"]
 
+#: A content digest: ``<algorithm>:<hex>``.
 DIGEST = re.compile(r"^[a-z0-9]+:[0-9a-f]{16,128}$")
+#: The principal of an automated step: ``run:<orchestrator>/<run id>`` (at most 77 characters,
+#: so it fits the store's actor columns).
+RUN_PRINCIPAL = re.compile(r"^run:[a-z][a-z0-9-]{0,11}/[A-Za-z0-9][A-Za-z0-9._:+-]{0,59}$")
 _BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A)) | {0x2028, 0x2029}
 MAX_GPUS = 100_000
 MAX_HOURS = Decimal(100_000)
@@ -54,6 +59,28 @@ def check_actor(field: str, value: Any) -> str:
     if not PRINCIPAL.match(text) or text.startswith("group:"):
         raise ValidationError(field, f"{text!r} is not user:NAME or agent:NAME",
                               hint="e.g. user:alice for a person, agent:trainer-bot for an agent")
+    return text
+
+
+def check_claimant(field: str, value: Any) -> str:
+    """Who may claim, complete or fail: a person, an agent, or a run (``run:...``)."""
+    text = check_text(field, value, 80) or ""
+    if RUN_PRINCIPAL.match(text):
+        return text
+    return check_actor(field, text)
+
+
+def run_principal(orchestrator: str, run_id: str) -> str:
+    """The audit principal of an automated step, e.g. ``run:airflow/0195f3c2-…``.
+
+    ``orchestrator`` is a short lower-case name (``airflow``, ``prefect``, ``tracline``);
+    ``run_id`` the run that acts (e.g. the OpenLineage run id of an Airflow task try).
+    """
+    text = f"run:{orchestrator}/{run_id}"
+    if not RUN_PRINCIPAL.match(text):
+        raise ValidationError("actor", f"{text!r} is not run:<orchestrator>/<run id>",
+                              hint="orchestrator: up to 12 of a-z 0-9 -; run id: up to 60 of "
+                              "letters, digits and . _ : + -")
     return text
 
 

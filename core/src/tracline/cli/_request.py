@@ -33,11 +33,11 @@ from tracline.approvals import (
     parse_duration,
     request_dict,
 )
-from tracline.approvals._validate import DIGEST
 from tracline.cli._common import app, console, json_option, print_json
 from tracline.config import load_config
 from tracline.errors import ConfigError, ValidationError
 from tracline.facets import TraclineGpuCostRunFacet
+from tracline.gating import parse_ref
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,14 +57,6 @@ def as_option(func: F) -> F:
     return click.option("--as", "actor", default=None, metavar="ACTOR",
                         help="Who acts: user:NAME or agent:NAME (default $TRACLINE_ACTOR, "
                         "else user:$USER).")(func)
-
-
-def _ref(text: str) -> tuple[str, str | None]:
-    """``URI@algo:hex`` → (URI, digest); a bare URI or path has no digest."""
-    uri, sep, digest = text.rpartition("@")
-    if sep and DIGEST.match(digest):
-        return uri, digest
-    return text, None
 
 
 def _line(label: str, value: object) -> None:
@@ -159,8 +151,8 @@ def file_cmd(*, title: str, requester: str | None, project: str, datasets: tuple
                                   hint=e.hint) from None
     spec = RequestSpec(
         title=title, requester=requester or _actor(actor), project=project,
-        datasets=[DatasetRef(*_ref(d)) for d in datasets],
-        base_model=ModelRef(*_ref(base_model)) if base_model else None, code_ref=code_ref,
+        datasets=[DatasetRef(*parse_ref(d)) for d in datasets],
+        base_model=ModelRef(*parse_ref(base_model)) if base_model else None, code_ref=code_ref,
         gpu_model=gpu_model, gpu_count=gpu_count, hours=hours, budget=budget,
         currency=currency.upper(), rationale=rationale, reviewers=reviewers,
         min_approvals=min_approvals, expires_at=expires_at, over_estimate=over_estimate,

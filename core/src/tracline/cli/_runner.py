@@ -14,10 +14,6 @@ import sys
 
 from tracline.errors import CommandNotFound, TraclineError, ValidationError
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-
 __all__ = ["CAPTURE_MODES", "parse_quick", "run_command", "run_quick"]
 
 CAPTURE_MODES = ("auto", "audit", "strace")
@@ -67,7 +63,7 @@ def run_command(command: list[str], *, job: str | None = None, namespace: str | 
     from tracline.config import get_config
 
     config = get_config()
-    if config.disabled:
+    if config.disabled and not request_id:  # a gated run still claims and settles
         _exec_plain(command)
     if gpus is not None and not gpu_model:
         raise ValidationError("--gpu-model", "--gpus needs the GPU model",
@@ -82,23 +78,27 @@ def run_command(command: list[str], *, job: str | None = None, namespace: str | 
     from tracline.capture._names import new_run_id
 
     run_id = new_run_id()
-    service, start_facets, time_limit = None, None, None
+    gated, start_facets, time_limit = None, None, None
     if request_id:
-        service, approval, time_limit = _claim(request_id, run_id, config)
-        start_facets = {"tracline_approval": approval}
+        from tracline.cli._gated import GatedCommand
+
+        gated = GatedCommand.claim_for(request_id, run_id, command, config, job)
+        start_facets, time_limit = gated.start_facets(), gated.time_limit
+        if gpus is None:  # the approved GPUs, unless the user declared others
+            gpus, gpu_model = gated.claim.gpu_count, gated.claim.gpu_model
     try:
         record = capture_command(
             command, job, namespace=namespace, gpus=gpus, gpu_model=gpu_model, mode=mode,
             config=config, start_facets=start_facets, time_limit=time_limit, run_id=run_id,
         )
     except CommandNotFound as e:
-        if service is not None and request_id:
-            service.fail(request_id, str(e), run_id=run_id)
+        if gated is not None:
+            gated.fail(str(e))
         raise
     for message in record.warnings:
         warn(message)
-    if service is not None and request_id:
-        _settle(service, request_id, record)
+    if gated is not None:
+        gated.settle(record)
     return record.exit_code if record.exit_code is not None else 1
 
 
@@ -133,32 +133,3 @@ def _exec_plain(command: list[str]) -> None:
                               hint="check the spelling, or give the program's path") from None
     except PermissionError:
         raise CommandNotFound(f"permission denied: {command[0]}", exit_code=126) from None
-
-
-def _claim(request_id: str, run_id: str, config: Any) -> tuple[Any, dict[str, Any], float]:
-    """Claim an approved training request for this run: (service, approval facet, time cap)."""
-    from openlineage.client.serde import Serde
-
-    from tracline.approvals import approved_time_limit, open_requests
-    from tracline.events import PRODUCER
-
-    service = open_requests(config)
-    request = service.claim(request_id, run_id)
-    facet = service.approval_facet(request_id)
-    facet._producer = PRODUCER
-    return service, Serde.to_dict(facet), approved_time_limit(request).total_seconds()
-
-
-def _settle(service: Any, request_id: str, record: Any) -> None:
-    facet = record.gpu.facet() if record.gpu is not None else None
-    try:
-        if record.succeeded and facet is not None:
-            service.complete(request_id, facet, run_id=record.run_id)
-        elif record.succeeded:
-            warn(f"no GPU use was measured or declared; {request_id} stays claimed "
-                 "(pass --gpus/--gpu-model to declare it)")
-        else:
-            service.fail(request_id, record.error or "failed", gpu_cost=facet,
-                         run_id=record.run_id)
-    except TraclineError as e:
-        warn(f"could not record the run against {request_id}: {e}")

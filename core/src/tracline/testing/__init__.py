@@ -1,16 +1,26 @@
 """Test helpers for tracline and its integrations: a recording transport, schema validation,
-and the "correct run" conformance suite."""
+the "correct run" conformance suite, and the gated-run lifecycle's conformance suite."""
 
 from tracline.testing._conformance import RunConformanceSuite, assert_valid_events, spec_validator
+from tracline.testing._gating import (
+    GATE_POLICY,
+    GatedResult,
+    GatedRunConformanceSuite,
+    conformance_request,
+)
 from tracline.testing._schemas import EventValidator, find_openlineage_spec, iter_facets
 from tracline.testing._sweep import sweep_outboxes
 from tracline.testing._transport import RecordingTransport
 
 __all__ = [
+    "GATE_POLICY",
     "EventValidator",
+    "GatedResult",
+    "GatedRunConformanceSuite",
     "RecordingTransport",
     "RunConformanceSuite",
     "assert_valid_events",
+    "conformance_request",
     "find_openlineage_spec",
     "iter_facets",
     "spec_validator",
