@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import attrs
 
-from tracline.registry import Registry, RunRow
+from tracline.registry import LineageStore, Registry, RunRow
 
 __all__ = [
     "RunInfo",
@@ -40,8 +40,15 @@ class RunInfo:
         return attrs.asdict(self)
 
 
-def open_registry(registry: Registry | None = None) -> Registry:
-    """The given registry, or the one the configuration names."""
+S = TypeVar("S", bound=LineageStore)
+
+
+@overload
+def open_registry(registry: None = None) -> Registry: ...
+@overload
+def open_registry(registry: S) -> S: ...
+def open_registry(registry: LineageStore | None = None) -> LineageStore:
+    """The given store, or the registry the configuration names."""
     if registry is not None:
         return registry
     from tracline.config import get_config

@@ -15,7 +15,7 @@ import attrs
 from tracline.lineage._common import RunInfo, open_registry
 from tracline.lineage._resolve import resolve
 from tracline.lineage._trace import DEFAULT_DEPTH, Trace, TraceNode, trace_artifact
-from tracline.registry import ArtifactRow, Registry, RunRow
+from tracline.registry import ArtifactRow, LineageStore, RunRow
 
 __all__ = ["CostLine", "Receipt", "receipt"]
 
@@ -102,6 +102,8 @@ class Receipt:
                          "size": root.size, "fileCount": root.file_count, "kind": root.kind},
             "note": self.trace.note,
             "run": self.run_info.to_dict() if self.run_info else None,
+            "sameBytes": {"identicalReruns": [r.to_dict() for r in root.identical_reruns],
+                          "otherRuns": [r.to_dict() for r in root.also_made_by]},
             "recipe": self.recipe,
             "cost": self.cost,
             "approval": self.approval,
@@ -124,7 +126,7 @@ def _cost_line(run: RunRow) -> CostLine:
                     facet.get("currency"), facet.get("measurement"))
 
 
-def build_receipt(registry: Registry, trace: Trace) -> Receipt:
+def build_receipt(registry: LineageStore, trace: Trace) -> Receipt:
     """A receipt for the artifact at the root of ``trace``."""
     runs = registry.runs_by_id(r.run_id for r in trace.runs())
     root_run = runs.get(trace.root.run.run_id) if trace.root.run else None
@@ -134,7 +136,8 @@ def build_receipt(registry: Registry, trace: Trace) -> Receipt:
     return Receipt(trace, root_run, io, costs, now)
 
 
-def receipt(ref: str, *, depth: int = DEFAULT_DEPTH, registry: Registry | None = None) -> Receipt:
+def receipt(ref: str, *, depth: int = DEFAULT_DEPTH, registry: LineageStore | None = None,
+            ) -> Receipt:
     """The receipt of a path, digest or dataset name."""
     registry = open_registry(registry)
     with registry.snapshot():

@@ -140,6 +140,10 @@ def blocks(receipt: Receipt) -> list[_Block]:
         made = [("job", f"{run.job_namespace}/{run.job_name}"), ("run", run.run_id),
                 ("state", run.state), ("started", run.started_at or "-"),
                 ("ended", run.ended_at or "-")]
+        made += [("identical re-run", f"{r.job_name} run {r.run_id} ({r.ended_at or '-'})")
+                 for r in art.identical_reruns]
+        made += [("same bytes also from", f"{r.job_namespace}/{r.job_name} run {r.run_id}")
+                 for r in art.also_made_by]
     out: list[_Block] = [_Fields("Artifact", head), _Fields("Made by", made)]
     if run is not None:
         out.append(_Fields("Recipe", _recipe(receipt.recipe)))

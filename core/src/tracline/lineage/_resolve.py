@@ -10,7 +10,7 @@ import attrs
 from tracline.errors import NotFound, ValidationError
 from tracline.hashing import ALGORITHMS, digest_path
 from tracline.lineage._common import short_digest
-from tracline.registry import ArtifactRow, Registry
+from tracline.registry import ArtifactRow, LineageStore
 
 __all__ = ["ResolvedArtifact", "resolve"]
 
@@ -30,19 +30,24 @@ class ResolvedArtifact:
     file_count: int | None = None
     kind: str | None = None
     note: str | None = None
+    #: How it was asked for: ``path``, ``name`` or ``digest`` (which run the question is about
+    #: depends on it: the writer of that file, or of that content anywhere).
+    asked_by: str = "path"
 
     @classmethod
-    def of(cls, row: ArtifactRow, note: str | None = None) -> ResolvedArtifact:
+    def of(cls, row: ArtifactRow, note: str | None = None, asked_by: str = "path",
+           ) -> ResolvedArtifact:
         assert row.digest is not None
-        return cls(row.namespace, row.name, row.digest, row.size, row.file_count, row.kind, note)
+        return cls(row.namespace, row.name, row.digest, row.size, row.file_count, row.kind, note,
+                   asked_by)
 
 
-def _unknown_hint(registry: Registry) -> str:
+def _unknown_hint(registry: LineageStore) -> str:
     return (f"the registry at {registry.url} has not seen it: record the run that made it with "
             "`tracline run -- CMD`, or point TRACLINE_REGISTRY_URL at the right registry")
 
 
-def _by_digest(registry: Registry, digest: str, prefer_names: tuple[str, ...] = (),
+def _by_digest(registry: LineageStore, digest: str, prefer_names: tuple[str, ...] = (),
                ) -> ArtifactRow | None:
     rows = registry.sightings(digest)
     for row in rows:
@@ -73,7 +78,7 @@ def parse_digest_ref(text: str) -> tuple[str, bool]:
     return f"{algorithm}:{rest}", len(rest) < expected
 
 
-def _resolve_digest(registry: Registry, text: str) -> ResolvedArtifact:
+def _resolve_digest(registry: LineageStore, text: str) -> ResolvedArtifact:
     digest, is_prefix = parse_digest_ref(text)
     if is_prefix:
         matches = registry.digests_starting(digest)
@@ -85,10 +90,10 @@ def _resolve_digest(registry: Registry, text: str) -> ResolvedArtifact:
     if row is None:
         raise NotFound(f"no artifact with digest {digest} in the registry",
                        hint=_unknown_hint(registry))
-    return ResolvedArtifact.of(row)
+    return ResolvedArtifact.of(row, asked_by="digest")
 
 
-def _resolve_path(registry: Registry, path: Path, text: str) -> ResolvedArtifact:
+def _resolve_path(registry: LineageStore, path: Path, text: str) -> ResolvedArtifact:
     # Recorded as an absolute path: with symlinks resolved, or as the process saw it.
     names = tuple(dict.fromkeys((str(path.resolve()), str(path.absolute()))))
     current = digest_path(path).digest
@@ -106,7 +111,7 @@ def _resolve_path(registry: Registry, path: Path, text: str) -> ResolvedArtifact
                    hint=_unknown_hint(registry))
 
 
-def resolve(registry: Registry, ref: str) -> ResolvedArtifact:
+def resolve(registry: LineageStore, ref: str) -> ResolvedArtifact:
     """The artifact ``ref`` names: an existing path (by its content now), a digest, or a name.
 
     A path whose content changed since it was recorded resolves to its latest recorded
@@ -127,6 +132,6 @@ def resolve(registry: Registry, ref: str) -> ResolvedArtifact:
             note = None
             if namespace == "file":
                 note = f"{text} no longer exists; showing its latest recorded version"
-            return ResolvedArtifact.of(versions[0], note)
+            return ResolvedArtifact.of(versions[0], note, "path" if namespace else "name")
     raise NotFound(f"{text}: no such file, and no dataset of that name in the registry",
                    hint="give an existing path, a digest (blake3:<hex>) or a recorded name")

@@ -14,8 +14,9 @@ import attrs
 
 from tracline.errors import ValidationError
 from tracline.lineage._common import RunInfo, open_registry
+from tracline.lineage._producers import Choice, choose_producer, split_others, when
 from tracline.lineage._resolve import ResolvedArtifact, resolve
-from tracline.registry import ArtifactRow, Registry, RunRow
+from tracline.registry import ArtifactRow, LineageStore, RunRow
 
 __all__ = ["Trace", "TraceNode", "trace", "trace_artifact"]
 
@@ -37,12 +38,19 @@ class TraceNode:
     inputs: list[TraceNode] = attrs.field(factory=list)
     #: How the producer was found: by content ``digest``, or by ``name`` when no digest.
     matched_by: str | None = None
-    #: Other runs that wrote the same content (re-runs that came out identical).
-    other_producers: int = 0
+    #: Other runs of the same job, on the same inputs, that wrote the same content.
+    identical_reruns: list[RunInfo] = attrs.field(factory=list)
+    #: Other runs (another job, or other inputs) that happened to write the same content.
+    also_made_by: list[RunInfo] = attrs.field(factory=list)
     #: Shown in full elsewhere in this trace (shared input, or a cycle).
     repeat: bool = False
     #: The depth limit stopped the walk here although a producer exists.
     truncated: bool = False
+
+    @property
+    def other_producers(self) -> int:
+        """How many other runs wrote the same content."""
+        return len(self.identical_reruns) + len(self.also_made_by)
 
     @property
     def key(self) -> str:
@@ -64,6 +72,8 @@ class TraceNode:
             "digest": self.digest, "size": self.size, "fileCount": self.file_count,
             "kind": self.kind, "madeBy": self.run.run_id if self.run else None,
             "matchedBy": self.matched_by, "otherProducers": self.other_producers,
+            "identicalReruns": [r.run_id for r in self.identical_reruns],
+            "alsoMadeBy": [r.run_id for r in self.also_made_by],
             "truncated": self.truncated,
         }
 
@@ -138,39 +148,40 @@ class Trace:
         }
 
 
-def _rank(run: RunRow | None, row: ArtifactRow) -> tuple[int, str]:
-    """Completed runs first, then the earliest: the run that first made this content."""
-    if run is None:
-        return (2, row.event_time or "")
-    return (0 if run.state == "COMPLETE" else 1, run.ended_at or run.started_at or "")
-
-
 def _node(row: ArtifactRow) -> TraceNode:
     return TraceNode(row.namespace, row.name, row.digest, row.size, row.file_count, row.kind)
 
 
-_Chosen = tuple[RunRow, str, list[RunRow]]
+@attrs.frozen
+class _Chosen:
+    run: RunRow
+    matched_by: str
+    others: tuple[RunRow, ...] = ()
 
 
 class _Walker:
-    def __init__(self, registry: Registry, all_producers: bool) -> None:
+    def __init__(self, registry: LineageStore, all_producers: bool, root_at_name: bool) -> None:
         self.registry = registry
         self.all_producers = all_producers
+        #: The root was asked for by path or name (not by digest alone).
+        self.root_at_name = root_at_name
         #: Whether any write lacks a digest (asked once; if none, names cannot match content).
         self.digestless: bool | None = None
 
     def producers(self, frontier: list[TraceNode], consumers: dict[str, RunRow | None],
                   ) -> dict[str, _Chosen]:
-        """For each frontier node key: (producing run, how matched, the other producers)."""
+        """For each frontier node key: the producing run, how it matched, the other writers."""
         by_digest = self.registry.producing_runs(n.digest for n in frontier if n.digest)
         chosen: dict[str, _Chosen] = {}
         unmatched = []
         for node in frontier:
-            writes = by_digest.get(node.digest, []) if node.digest else []
-            if writes:
-                best = min(writes, key=lambda w: _rank(w[1], w[0]))[1]
-                others = {r.run_id: r for _, r in writes if r.run_id != best.run_id}
-                chosen[node.key] = (best, "digest", list(others.values()))
+            consumer = consumers.get(node.key)
+            before = (consumer.started_at or consumer.ended_at) if consumer else None
+            choice = choose_producer(
+                by_digest.get(node.digest, []) if node.digest else [], node.namespace,
+                node.name, at_name=consumer is not None or self.root_at_name, before=before)
+            if choice is not None:
+                chosen[node.key] = _Chosen(choice.run, "digest", choice.others)
             else:
                 unmatched.append(node)
         if unmatched:
@@ -192,12 +203,13 @@ class _Walker:
             consumer = consumers.get(node.key)
             before = (consumer.started_at or consumer.ended_at) if consumer else None
             earlier = [w for w in writes.get((node.namespace, node.name), [])
-                       if (before is None or (w.event_time or "") <= before)
+                       if (before is None or when(w.event_time) <= when(before))
                        and (not node.digest or w.digest is None)]
             if earlier:
                 picked[node.key] = earlier[-1]
         runs = self.registry.runs_by_id({w.run_id for w in picked.values()}, facets=False)
-        return {key: (runs[w.run_id], "name", []) for key, w in picked.items() if w.run_id in runs}
+        return {key: _Chosen(runs[w.run_id], "name") for key, w in picked.items()
+                if w.run_id in runs}
 
     def walk(self, root: TraceNode, depth: int) -> None:
         seen = {root.key}
@@ -207,18 +219,23 @@ class _Walker:
             if not frontier:
                 return
             chosen = self.producers(frontier, consumers)
-            expand = {run.run_id for run, _, others in chosen.values()
-                      for run in ([run, *others] if self.all_producers else [run])}
+            expand = {run.run_id for c in chosen.values() for run in (c.run, *c.others)}
             inputs = self.registry.io_of(expand, "in")
             next_frontier: list[TraceNode] = []
             for node in frontier:
                 if node.key not in chosen:
                     continue
-                run, node.matched_by, others = chosen[node.key]
-                node.run, node.other_producers = RunInfo.of(run), len(others)
+                pick = chosen[node.key]
+                run, node.matched_by = pick.run, pick.matched_by
+                same, other = split_others(Choice(ArtifactRow(
+                    run.run_id, "out", node.namespace, node.name, node.digest, None, None),
+                    run, pick.others), inputs)
+                node.run = RunInfo.of(run)
+                node.identical_reruns = [RunInfo.of(r) for r in same]
+                node.also_made_by = [RunInfo.of(r) for r in other]
                 rows = inputs.get(run.run_id, [])
                 if self.all_producers:
-                    rows = rows + [r for o in others for r in inputs.get(o.run_id, [])]
+                    rows = rows + [r for o in pick.others for r in inputs.get(o.run_id, [])]
                 for row in rows:
                     child = _node(row)
                     node.inputs.append(child)
@@ -235,24 +252,25 @@ class _Walker:
                 node.truncated = node.key in beyond
 
 
-def trace_artifact(registry: Registry, artifact: ResolvedArtifact,
+def trace_artifact(registry: LineageStore, artifact: ResolvedArtifact,
                    depth: int = DEFAULT_DEPTH, *, all_producers: bool = False) -> Trace:
     """The upstream lineage of an artifact already resolved.
 
-    Content made by several runs (identical re-runs) is traced through the first run that
-    made it; ``all_producers`` also takes in the inputs of the others (as leakage does, to
-    miss nothing), listing them under the first.
+    Content written by several runs is traced through the run the question is about (see
+    :mod:`tracline.lineage._producers`), the others listed on the node; ``all_producers``
+    also takes in the inputs of the others (as leakage does, to miss nothing).
     """
     if depth < 0:
         raise ValidationError("depth", f"{depth} is negative", hint="give 0 or more levels")
     root = TraceNode(artifact.namespace, artifact.name, artifact.digest, artifact.size,
                      artifact.file_count, artifact.kind)
     with registry.snapshot():
-        _Walker(registry, all_producers).walk(root, depth)
+        _Walker(registry, all_producers, artifact.asked_by != "digest").walk(root, depth)
     return Trace(root, depth, artifact.note)
 
 
-def trace(ref: str, *, depth: int = DEFAULT_DEPTH, registry: Registry | None = None) -> Trace:
+def trace(ref: str, *, depth: int = DEFAULT_DEPTH, registry: LineageStore | None = None,
+          ) -> Trace:
     """The upstream lineage of a path, digest or dataset name."""
     registry = open_registry(registry)
     with registry.snapshot():

@@ -43,7 +43,10 @@ def trace_tree(trace: Trace) -> Tree:
         branch, node = stack.pop()
         if node.run is None or node.repeat:
             continue
-        others = f" (+{node.other_producers} identical re-run(s))" if node.other_producers else ""
+        others = (f" (+{len(node.identical_reruns)} identical re-run(s))"
+                  if node.identical_reruns else "")
+        if node.also_made_by:
+            others += f" (same bytes also made by {len(node.also_made_by)} other run(s))"
         via = " [yellow]matched by name[/]" if node.matched_by == "name" else ""
         run_branch = branch.add(f"← {_run_label(node.run)}{others}{via}")
         children = [(run_branch.add(_node_label(child)), child) for child in node.inputs]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 from sqlalchemy import Connection, select
@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 from tracline.errors import NotFound, ValidationError
 from tracline.registry import _schema as t
 
-__all__ = ["ArtifactRow", "Lookups", "RunRow"]
+__all__ = ["ArtifactRow", "LineageStore", "Lookups", "RunRow"]
 
 #: Ids per ``IN (...)`` list, well under SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 500
@@ -52,6 +52,39 @@ class ArtifactRow:
     file_count: int | None
     kind: str | None = None
     event_time: str | None = None
+
+
+class LineageStore(Protocol):
+    """What the lineage views ask of a store of runs and artifacts: the registry, or a view of
+    another backend (Marquez) answering the same questions."""
+
+    #: Where the answers come from, for messages.
+    url: str
+
+    def snapshot(self) -> AbstractContextManager[Any]: ...
+
+    def runs_by_id(self, run_ids: Iterable[str], *, facets: bool = True,
+                   ) -> dict[str, RunRow]: ...
+
+    def io(self, run_id: str) -> list[ArtifactRow]: ...
+
+    def io_of(self, run_ids: Iterable[str], direction: str | None = None,
+              ) -> dict[str, list[ArtifactRow]]: ...
+
+    def producing_runs(self, digests: Iterable[str],
+                       ) -> dict[str, list[tuple[ArtifactRow, RunRow]]]: ...
+
+    def sightings(self, digest: str, limit: int = 100) -> list[ArtifactRow]: ...
+
+    def versions(self, name: str, namespace: str | None = None, limit: int = 50,
+                 ) -> list[ArtifactRow]: ...
+
+    def writes(self, names: Iterable[str], *, digestless: bool = False,
+               ) -> dict[tuple[str, str], list[ArtifactRow]]: ...
+
+    def has_digestless_writes(self) -> bool: ...
+
+    def digests_starting(self, prefix: str, limit: int = 2) -> list[str]: ...
 
 
 def _chunks(items: Iterable[str]) -> Iterator[list[str]]:
