@@ -185,9 +185,11 @@ class AirflowEnv:
         result = self.run("python", str(script), str(folder), env=env, check=True)
         return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
-    def requests(self) -> RequestService:
-        """The request store the gates use, opened the way a person's CLI would."""
-        config = load_config(environ={"TRACLINE_CONFIG": str(self.config)}, cwd=self.work)
+    def requests(self, env: dict[str, str] | None = None) -> RequestService:
+        """The request store the gates of a DAG run with ``env`` (default: this environment's)
+        use, resolved from that same environment and working directory as a person's CLI
+        beside them would: a test cannot file into one store and gate on another."""
+        config = load_config(environ=env or self.env, cwd=self.work)
         return RequestService(config=config)
 
     def task_state(self, dag_id: str, task_id: str) -> str | None:

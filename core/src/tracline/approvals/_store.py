@@ -56,6 +56,8 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: Engine = make_engine(url)
+        #: The URL for messages: the password hidden.
+        self.display_url = self.engine.url.render_as_string(hide_password=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _autocommit)
             event.listen(self.engine, "begin", _begin)
@@ -100,8 +102,11 @@ class Store:
         query = select(t.requests).where(t.requests.c.id == request_id)
         row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
-            raise NotFound(f"no training request {request_id!r}",
-                           hint="list them with: tracline request list")
+            raise NotFound(f"no training request {request_id!r} in the request store at "
+                           f"{self.display_url}",
+                           hint="list them with: tracline request list; whoever files, approves "
+                           "and gates a request must use the same store ([requests] url, else "
+                           "[registry] url, in the tracline.toml each of them reads)")
         return self._request(conn, row)
 
     def load_all(self, conn: Connection, **where: str | None) -> list[TrainingRequest]:
