@@ -4,14 +4,14 @@ A run is a START and one of COMPLETE / FAIL / ABORT with the same ``runId``. Eve
 carries the standard ``processing_engine`` run facet and ``jobType`` job facet (Marquez needs
 the latter in practice); a task's events carry a ``parent`` facet naming its DAG/flow/job run.
 Datasets carry the standard ``version`` facet set to their content digest, so Marquez versions
-them by content, plus ``tracline_contentHash``.
+them by content, plus ``tracline_contentHash``, and tabular files the standard ``schema`` facet.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -25,6 +25,7 @@ from openlineage.client.facet_v2 import (
     job_type_job,
     parent_run,
     processing_engine_run,
+    schema_dataset,
 )
 from openlineage.client.uuid import generate_new_uuid
 
@@ -63,6 +64,8 @@ class Artifact:
     size: int | None = None
     file_count: int = 1
     kind: str | None = None
+    #: The columns of a tabular dataset, (name, type): the standard ``schema`` facet.
+    schema: Sequence[tuple[str, str]] | None = None
 
     @classmethod
     def file(
@@ -72,12 +75,20 @@ class Artifact:
         size: int | None = None,
         file_count: int = 1,
         kind: str | None = None,
+        *,
+        schema: Sequence[tuple[str, str]] | None = None,
     ) -> Artifact:
         """A local file or directory: namespace ``file``, name the absolute path."""
-        return cls("file", path, digest, size, file_count, kind)
+        return cls("file", path, digest, size, file_count, kind, schema)
 
     def facets(self) -> dict[str, DatasetFacet]:
         facets: dict[str, DatasetFacet] = {}
+        if self.schema:
+            facets["schema"] = schema_dataset.SchemaDatasetFacet(
+                fields=[schema_dataset.SchemaDatasetFacetFields(name=n, type=t, fields=None)
+                        for n, t in self.schema],
+                producer=PRODUCER,
+            )
         if self.digest:
             facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(
                 datasetVersion=self.digest, producer=PRODUCER

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from tracline.capture._classify import IgnoreRules, glob_regex
     from tracline.capture._command import capture_command, find_strace
     from tracline.capture._inproc import InProcessCapture, capture_in_process
+    from tracline.capture._jobs import job_name
     from tracline.capture._record import FileRecord, RunRecord
     from tracline.capture._redact import REDACTED, redact_argv, redact_env, redact_text
 
@@ -27,7 +28,8 @@ _EXPORTS = {
     "FileRecord": "_record", "IgnoreRules": "_classify", "InProcessCapture": "_inproc",
     "REDACTED": "_redact", "RunRecord": "_record", "capture_command": "_command",
     "capture_in_process": "_inproc", "find_strace": "_command", "glob_regex": "_classify",
-    "redact_argv": "_redact", "redact_env": "_redact", "redact_text": "_redact",
+    "job_name": "_jobs", "redact_argv": "_redact", "redact_env": "_redact",
+    "redact_text": "_redact",
 }
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "capture_in_process",
     "find_strace",
     "glob_regex",
+    "job_name",
     "redact_argv",
     "redact_env",
     "redact_text",

@@ -22,7 +22,8 @@ import time
 from collections.abc import Mapping, Sequence
 
 from tracline.capture import _process
-from tracline.capture._names import default_job, iso_time, new_run_id, utcnow
+from tracline.capture._jobs import check_template, job_name
+from tracline.capture._names import iso_time, new_run_id, utcnow
 from tracline.capture._spawn import is_python, strace_prefix, which
 from tracline.config import Config, get_config
 from tracline.errors import ValidationError
@@ -179,6 +180,7 @@ def _check_section(section: Mapping[str, Any], config: Config) -> None:
         where = config.source or "the environment (TRACLINE__CAPTURE__ALGORITHM)"
         raise ConfigError(f"[capture] algorithm = {algorithm!r} in {where} is not a digest "
                           "algorithm", hint=f"use one of {', '.join(ALGORITHMS)}")
+    check_template(config.section("jobs"))
 
 
 class _Launch:
@@ -210,7 +212,9 @@ class _Launch:
         from tracline.capture._redact import redact_argv
 
         return RunRecord(
-            run_id=self.run_id, job=self.job or default_job(self.argv, self.cwd),
+            run_id=self.run_id, job=self.job or job_name(
+                self.argv, self.cwd, jobs=self.config.section("jobs"),
+                config_file=str(self.config.source) if self.config.source else None),
             namespace=self.namespace or self.config.namespace, argv=redact_argv(self.argv),
             cwd=self.cwd, started_at=iso_time(self.started_ns), capture_mode=capture_mode,
         )
@@ -371,6 +375,21 @@ class _Capture:
                 if item.error:
                     record.warnings.append(f"output not hashed: {item.error}")
         hashes.save()
+        self._schemas()
+
+    def _schemas(self) -> None:
+        """The columns of the tabular files the run read and wrote (the ``schema`` facet);
+        ``[capture] schemas = false`` turns this off, and at most ``schema_files`` (200) files
+        per run are read, each only a bounded prefix."""
+        if self.section.get("schemas", True) in (False, "false", "0", 0):
+            return
+        from tracline.tabular import schemas_of
+
+        files = [f for f in (*self.record.inputs, *self.record.outputs) if f.digest]
+        found = schemas_of([f.path for f in files], int(self.section.get("schema_files", 200)))
+        for item in files:
+            if item.path in found:
+                item.set_schema(found[item.path])
 
     def _deliver(self) -> None:
         """Hand delivery to a detached ``tracline outbox flush`` (or deliver here, or not)."""

@@ -33,8 +33,7 @@ def iso_time(ns: int) -> str:
 
 
 def default_job(argv: list[str], cwd: str) -> str:
-    """A job name from the command: the script or program, e.g. ``train.py``."""
-    words = [a for a in argv if not a.startswith("-")]
-    if len(words) > 1 and os.path.basename(words[0]).startswith(("python", "bash", "sh")):
-        return os.path.basename(words[1])
-    return os.path.basename(words[0]) if words else "command"
+    """A job name from the command with the default template (see ``capture._jobs``)."""
+    from tracline.capture._jobs import default_job as named
+
+    return named(argv, cwd)

@@ -34,6 +34,7 @@ SCHEMAS = {
     "ErrorMessageRunFacet": f"{_OL}facets/1-0-1/ErrorMessageRunFacet.json",
     "JobTypeJobFacet": f"{_OL}facets/2-0-4/JobTypeJobFacet.json",
     "DatasetVersionDatasetFacet": f"{_OL}facets/1-0-1/DatasetVersionDatasetFacet.json",
+    "SchemaDatasetFacet": f"{_OL}facets/1-2-0/SchemaDatasetFacet.json",
     "TraclineContentHashDatasetFacet": f"{_OWN}TraclineContentHashDatasetFacet.json",
     "TraclineExecutionRunFacet": f"{_OWN}TraclineExecutionRunFacet.json",
     "TraclineGpuCostRunFacet": f"{_OWN}TraclineGpuCostRunFacet.json",
@@ -46,10 +47,12 @@ def _url(schema: str) -> str:
 
 _VERSION_URL = _url("DatasetVersionDatasetFacet")
 _CONTENT_URL = _url("TraclineContentHashDatasetFacet")
+_SCHEMA_URL = _url("SchemaDatasetFacet")
 #: A JSON string literal, as json.dumps writes it (ASCII, escapes included).
 _json_str: Any = json.encoder.encode_basestring_ascii
 _VERSION_HEAD = f'"_producer":{_json_str(PRODUCER)},"_schemaURL":{_json_str(_VERSION_URL)}'
 _CONTENT_HEAD = f'"_producer":{_json_str(PRODUCER)},"_schemaURL":{_json_str(_CONTENT_URL)}'
+_SCHEMA_HEAD = f'"_producer":{_json_str(PRODUCER)},"_schemaURL":{_json_str(_SCHEMA_URL)}'
 
 
 def _facet(schema: str, **fields: Any) -> dict[str, Any]:
@@ -81,8 +84,15 @@ class FileRecord:
     error: str | None = None
     #: An input the run also changed: its digest is the one taken when it was read.
     modified: bool = False
+    #: The columns of a tabular file, (name, type) — the ``schema`` facet.
+    schema: list[tuple[str, str]] | None = None
     #: ``dataset_json`` by role, built once (often early, while the run still goes on).
     _json: dict[str, str] = attrs.field(factory=dict, init=False, eq=False, repr=False)
+
+    def set_schema(self, fields: list[tuple[str, str]] | None) -> None:
+        """Record the file's columns (after its JSON may have been built early)."""
+        self.schema = fields
+        self._json.clear()
 
     def dataset(self, role: str) -> dict[str, Any]:
         """The OpenLineage input or output dataset (namespace ``file``)."""
@@ -96,6 +106,9 @@ class FileRecord:
             if self.kind is not None:
                 content["kind"] = self.kind
             facets["tracline_contentHash"] = content
+        if self.schema:
+            facets["schema"] = {"_producer": PRODUCER, "_schemaURL": _SCHEMA_URL,
+                                "fields": [{"name": n, "type": t} for n, t in self.schema]}
         return {"namespace": "file", "name": self.path, "facets": facets,
                 f"{role}Facets": {}}
 
@@ -111,23 +124,27 @@ class FileRecord:
         # "inputFacets" sorts before "name", "outputFacets" after "namespace".
         name = f'"name":{_json_str(self.path)},"namespace":"file"'
         rest = f'"{role}Facets":{{}},{name}}}' if role < "name" else f'{name},"{role}Facets":{{}}}}'
-        if not self.digest:
-            return '{"facets":{},' + rest
-        digest = _json_str(self.digest)
-        kind = "" if self.kind is None else f',"kind":{_json_str(self.kind)}'
-        facets = (
-            f'{{"tracline_contentHash":{{{_CONTENT_HEAD},'
-            f'"algorithm":{_json_str(self.digest.split(":", 1)[0])},"digest":{digest},'
-            f'"fileCount":{int(self.file_count)}{kind},"size":{int(self.size or 0)}}},'
-            f'"version":{{{_VERSION_HEAD},"datasetVersion":{digest}}}}}'
-        )
-        return f'{{"facets":{facets},' + rest
+        parts = []  # facets by key, sorted: schema, tracline_contentHash, version
+        if self.schema:
+            fields = ",".join(f'{{"name":{_json_str(n)},"type":{_json_str(t)}}}'
+                              for n, t in self.schema)
+            parts.append(f'"schema":{{{_SCHEMA_HEAD},"fields":[{fields}]}}')
+        if self.digest:
+            digest = _json_str(self.digest)
+            kind = "" if self.kind is None else f',"kind":{_json_str(self.kind)}'
+            parts.append(
+                f'"tracline_contentHash":{{{_CONTENT_HEAD},'
+                f'"algorithm":{_json_str(self.digest.split(":", 1)[0])},"digest":{digest},'
+                f'"fileCount":{int(self.file_count)}{kind},"size":{int(self.size or 0)}}}')
+            parts.append(f'"version":{{{_VERSION_HEAD},"datasetVersion":{digest}}}')
+        return f'{{"facets":{{{",".join(parts)}}},' + rest
 
     def artifact(self) -> Any:
         """The :class:`tracline.events.Artifact` (imports openlineage-python)."""
         from tracline.events import Artifact
 
-        return Artifact.file(self.path, self.digest, self.size, self.file_count, self.kind)
+        return Artifact.file(self.path, self.digest, self.size, self.file_count, self.kind,
+                             schema=self.schema)
 
 
 @attrs.define

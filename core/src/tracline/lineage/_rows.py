@@ -18,17 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from tracline.errors import ValidationError
+from tracline.tabular import TABULAR_SUFFIXES, is_tabular
 
 __all__ = ["TABULAR_SUFFIXES", "is_tabular", "normalize", "read_rows", "row_key"]
 
-TABULAR_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-                    ".parquet": "parquet", ".pq": "parquet"}
 _BATCH = 65_536
-
-
-def is_tabular(path: Path) -> str | None:
-    """The row format of a file by its name (``csv``, ``tsv``, ``jsonl``, ``parquet``), or None."""
-    return TABULAR_SUFFIXES.get(path.suffix.lower())
 
 
 def _number(value: float) -> str:
