@@ -27,6 +27,10 @@ from tracline.registry import Registry
 
 _DEPTH = click.option("--depth", default=50, show_default=True, type=click.IntRange(0),
                       help="How many levels of runs to walk upstream.")
+_FROM = click.option("--from", "source", type=click.Choice(["auto", "local", "marquez"]),
+                     default="auto", show_default=True,
+                     help="Where to look: the local registry, Marquez ([marquez] url), or "
+                     "the registry and then Marquez when the registry does not know it.")
 
 
 def _registry() -> Registry:
@@ -46,6 +50,11 @@ def _show(renderable: RenderableType) -> None:
         click.echo(plain(renderable, width=max(console.width, 200)), nl=False)
 
 
+def _answered_by(source: str | None) -> None:
+    if source and source.startswith("Marquez"):
+        err_console.print(f"answered by {source}", style="dim", markup=False)
+
+
 def _note(text: str | None) -> None:
     if text:
         err_console.print(f"note: {text}", style="yellow", markup=False)
@@ -56,10 +65,13 @@ def _note(text: str | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["tree", "mermaid", "dot"]), default="tree",
               show_default=True, help="Tree for people; Mermaid or Graphviz DOT for diagrams.")
 @_DEPTH
+@_FROM
 @json_option
-def trace_cmd(artifact: str, fmt: str, depth: int, as_json: bool) -> None:
+def trace_cmd(artifact: str, fmt: str, depth: int, source: str, as_json: bool) -> None:
     """Show the upstream lineage of ARTIFACT (a path, a digest or its prefix, a dataset name)."""
-    result = trace(artifact, depth=depth, registry=_registry())
+    result = trace(artifact, depth=depth, source=source,
+                   registry=None if source == "marquez" else _registry())
+    _answered_by(result.source)
     if as_json:
         print_json(result.to_dict())
         return
@@ -77,9 +89,12 @@ def trace_cmd(artifact: str, fmt: str, depth: int, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the receipt to this file instead of the terminal.")
 @_DEPTH
-def receipt_cmd(artifact: str, fmt: str, output: Path | None, depth: int) -> None:
+@_FROM
+def receipt_cmd(artifact: str, fmt: str, output: Path | None, depth: int, source: str) -> None:
     """One page on how ARTIFACT was made: run, recipe, cost, approval, upstream digests."""
-    made = receipt(artifact, depth=depth, registry=_registry())
+    made = receipt(artifact, depth=depth, source=source,
+                   registry=None if source == "marquez" else _registry())
+    _answered_by(made.trace.source)
     if output is not None:
         try:
             output.write_text(render_receipt(made, fmt), encoding="utf-8")

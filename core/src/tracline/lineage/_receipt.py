@@ -12,8 +12,9 @@ from typing import Any
 
 import attrs
 
-from tracline.lineage._common import RunInfo, open_registry
+from tracline.lineage._common import RunInfo
 from tracline.lineage._resolve import resolve
+from tracline.lineage._sources import ask
 from tracline.lineage._trace import DEFAULT_DEPTH, Trace, TraceNode, trace_artifact
 from tracline.registry import ArtifactRow, LineageStore, RunRow
 
@@ -45,6 +46,8 @@ class Receipt:
     io: list[ArtifactRow]
     costs: list[CostLine]
     generated_at: str
+    #: Pages of the artifact and of its run's job in Marquez's web UI (``[marquez] web_url``).
+    links: dict[str, str] = attrs.field(factory=dict)
 
     @property
     def artifact(self) -> TraceNode:
@@ -101,6 +104,8 @@ class Receipt:
             "artifact": {"namespace": root.namespace, "name": root.name, "digest": root.digest,
                          "size": root.size, "fileCount": root.file_count, "kind": root.kind},
             "note": self.trace.note,
+            "source": self.trace.source,
+            "links": self.links,
             "run": self.run_info.to_dict() if self.run_info else None,
             "sameBytes": {"identicalReruns": [r.to_dict() for r in root.identical_reruns],
                           "otherRuns": [r.to_dict() for r in root.also_made_by]},
@@ -126,19 +131,37 @@ def _cost_line(run: RunRow) -> CostLine:
                     facet.get("currency"), facet.get("measurement"))
 
 
-def build_receipt(registry: LineageStore, trace: Trace) -> Receipt:
-    """A receipt for the artifact at the root of ``trace``."""
+def build_receipt(registry: LineageStore, trace: Trace, web_url: str | None = None) -> Receipt:
+    """A receipt for the artifact at the root of ``trace`` (``web_url``: Marquez's web UI,
+    to link the artifact's and its job's pages)."""
     runs = registry.runs_by_id(r.run_id for r in trace.runs())
     root_run = runs.get(trace.root.run.run_id) if trace.root.run else None
     io = registry.io(root_run.run_id) if root_run else []
     costs = [_cost_line(runs[r.run_id]) for r in trace.runs() if r.run_id in runs]
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    return Receipt(trace, root_run, io, costs, now)
+    links: dict[str, str] = {}
+    if web_url:
+        from tracline.marquez import web_link
+
+        links["artifact"] = web_link(web_url, "dataset", trace.root.namespace, trace.root.name)
+        if root_run is not None:
+            links["job"] = web_link(web_url, "job", root_run.job_namespace, root_run.job_name)
+    return Receipt(trace, root_run, io, costs, now, links)
 
 
 def receipt(ref: str, *, depth: int = DEFAULT_DEPTH, registry: LineageStore | None = None,
-            ) -> Receipt:
-    """The receipt of a path, digest or dataset name."""
-    registry = open_registry(registry)
-    with registry.snapshot():
-        return build_receipt(registry, trace_artifact(registry, resolve(registry, ref), depth))
+            source: str = "auto") -> Receipt:
+    """The receipt of a path, digest or dataset name, from ``registry`` or the store
+    ``source`` names (as :func:`tracline.lineage.trace`); it links to Marquez's web UI when
+    ``[marquez] web_url`` is set."""
+    from tracline.config import get_config
+    from tracline.marquez import marquez_settings
+
+    web_url = marquez_settings(get_config()).web_url
+
+    def question(store: LineageStore) -> Receipt:
+        with store.snapshot():
+            return build_receipt(store, trace_artifact(store, resolve(store, ref), depth),
+                                 web_url)
+
+    return ask(question, registry=registry, source=source)[0]

@@ -135,11 +135,18 @@ def blocks(receipt: Receipt) -> list[_Block]:
             ("size", human_size(art.size) or "-"), ("files", str(art.file_count or 1))]
     if receipt.trace.note:
         head.append(("note", receipt.trace.note))
+    source = receipt.trace.source or ""
+    if source.startswith("Marquez"):
+        head.append(("answered by", source))
+    if "artifact" in receipt.links:
+        head.append(("in Marquez", receipt.links["artifact"]))
     made = [("made by", "nothing recorded: this is a source artifact")]
     if run is not None:
         made = [("job", f"{run.job_namespace}/{run.job_name}"), ("run", run.run_id),
                 ("state", run.state), ("started", run.started_at or "-"),
                 ("ended", run.ended_at or "-")]
+        if "job" in receipt.links:
+            made.append(("job in Marquez", receipt.links["job"]))
         made += [("identical re-run", f"{r.job_name} run {r.run_id} ({r.ended_at or '-'})")
                  for r in art.identical_reruns]
         made += [("same bytes also from", f"{r.job_namespace}/{r.job_name} run {r.run_id}")

@@ -97,10 +97,12 @@ def _resolve_path(registry: LineageStore, path: Path, text: str) -> ResolvedArti
     # Recorded as an absolute path: with symlinks resolved, or as the process saw it.
     names = tuple(dict.fromkeys((str(path.resolve()), str(path.absolute()))))
     current = digest_path(path).digest
+    # The versions of the path first: a store that indexes by name (Marquez) learns there
+    # where this content was written, before it is asked about the content itself.
+    versions = [v for name in names for v in registry.versions(name, "file", limit=1)]
     row = _by_digest(registry, current, names)
     if row is not None:
         return ResolvedArtifact.of(row)
-    versions = [v for name in names for v in registry.versions(name, "file", limit=1)]
     if versions:
         latest = max(versions, key=lambda v: v.event_time or "")
         note = (f"{text} has changed since the registry last saw it (now "

@@ -13,9 +13,10 @@ from typing import Any
 import attrs
 
 from tracline.errors import ValidationError
-from tracline.lineage._common import RunInfo, open_registry
+from tracline.lineage._common import RunInfo
 from tracline.lineage._producers import Choice, choose_producer, split_others, when
 from tracline.lineage._resolve import ResolvedArtifact, resolve
+from tracline.lineage._sources import ask
 from tracline.registry import ArtifactRow, LineageStore, RunRow
 
 __all__ = ["Trace", "TraceNode", "trace", "trace_artifact"]
@@ -85,6 +86,8 @@ class Trace:
     root: TraceNode
     depth: int
     note: str | None = None
+    #: Which store answered (the registry's or Marquez's URL).
+    source: str | None = None
 
     @property
     def truncated(self) -> bool:
@@ -141,6 +144,7 @@ class Trace:
                 inputs.setdefault(node.run.run_id, [c.key for c in node.inputs])
         return {
             "artifact": self.root.key, "depth": self.depth, "note": self.note,
+            "source": self.source,
             "truncated": self.truncated,
             "artifacts": [n.to_dict() for n in self.artifacts()],
             "runs": [{**r.to_dict(), "inputs": inputs.get(r.run_id, []),
@@ -252,6 +256,19 @@ class _Walker:
                 node.truncated = node.key in beyond
 
 
+def _shown(url: str) -> str:
+    """A store's URL for output: a database URL without its password."""
+    if "://" not in url or url.startswith("Marquez"):
+        return url
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
 def trace_artifact(registry: LineageStore, artifact: ResolvedArtifact,
                    depth: int = DEFAULT_DEPTH, *, all_producers: bool = False) -> Trace:
     """The upstream lineage of an artifact already resolved.
@@ -266,12 +283,17 @@ def trace_artifact(registry: LineageStore, artifact: ResolvedArtifact,
                      artifact.file_count, artifact.kind)
     with registry.snapshot():
         _Walker(registry, all_producers, artifact.asked_by != "digest").walk(root, depth)
-    return Trace(root, depth, artifact.note)
+    return Trace(root, depth, artifact.note, _shown(registry.url))
 
 
 def trace(ref: str, *, depth: int = DEFAULT_DEPTH, registry: LineageStore | None = None,
-          ) -> Trace:
-    """The upstream lineage of a path, digest or dataset name."""
-    registry = open_registry(registry)
-    with registry.snapshot():
-        return trace_artifact(registry, resolve(registry, ref), depth)
+          source: str = "auto") -> Trace:
+    """The upstream lineage of a path, digest or dataset name, from ``registry``, or from the
+    store ``source`` names (``auto``: the local registry, else Marquez; see
+    :mod:`tracline.lineage._sources`)."""
+
+    def question(store: LineageStore) -> Trace:
+        with store.snapshot():
+            return trace_artifact(store, resolve(store, ref), depth)
+
+    return ask(question, registry=registry, source=source)[0]
