@@ -56,9 +56,9 @@ def pg_url() -> str:
     return require_service("TRACLINE_TEST_PG_URL", "PostgreSQL")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def marquez_url() -> str:
-    """The base URL of a running Marquez 0.50 (from scripts/devstack.sh).
+    """The base URL of a running Marquez 0.50 (scripts/devstack.sh's, or any reachable one).
 
     Where Marquez could not be obtained at all (devstack reports why in
     ``TRACLINE_TEST_MARQUEZ_UNAVAILABLE``), the test is skipped with that reason, in CI too:
