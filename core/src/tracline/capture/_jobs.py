@@ -20,10 +20,12 @@ orchestrator (``dag.task`` in Airflow), as its own events name them.
 from __future__ import annotations
 
 import os
-import re
-import string
-from collections.abc import Mapping, Sequence
-from typing import Any
+
+# Imported as `tracline run` starts the command: no typing, and re only where it is used.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 __all__ = ["DEFAULT_TEMPLATE", "JobParts", "check_template", "default_job", "job_name",
            "job_parts"]
@@ -41,10 +43,16 @@ _RUNNERS = {("uv", "run"), ("poetry", "run"), ("pipenv", "run"), ("conda", "run"
 _LAUNCHERS = {"torchrun", "deepspeed", "mpirun", "srun", "horovodrun", "accelerate",
               "python-launcher"}
 #: Interpreters whose first non-option word is the script.
-_INTERPRETERS = re.compile(r"^(python[0-9.]*|pypy[0-9.]*|bash|sh|zsh|dash|Rscript|node|julia|"
-                           r"ruby|perl|deno|bun)$")
+_INTERPRETERS = (r"^(python[0-9.]*|pypy[0-9.]*|bash|sh|zsh|dash|Rscript|node|julia|ruby|perl|"
+                 r"deno|bun)$")
 _SCRIPT_SUFFIXES = (".py", ".sh", ".r", ".R", ".jl", ".js", ".ts", ".rb", ".pl", ".ipynb")
-_SUBCOMMAND = re.compile(r"^[a-z][a-z0-9_:-]*$")
+_SUBCOMMAND = r"^[a-z][a-z0-9_:-]*$"
+
+
+def _interpreter(word: str) -> bool:
+    import re
+
+    return re.match(_INTERPRETERS, os.path.basename(word)) is not None
 
 
 class JobParts:
@@ -122,7 +130,7 @@ def job_parts(argv: Sequence[str], cwd: str, root: str) -> JobParts:
                 if word.endswith(_SCRIPT_SUFFIXES) and not word.startswith("-"):
                     parts.script = _relative(word, cwd, root)
                     return parts
-                if _INTERPRETERS.match(os.path.basename(word)):
+                if _interpreter(word):
                     i = j
                     break
             else:
@@ -140,7 +148,7 @@ def job_parts(argv: Sequence[str], cwd: str, root: str) -> JobParts:
         return parts
     program = os.path.basename(words[i])
     rest = words[i + 1:]
-    if _INTERPRETERS.match(program):
+    if _interpreter(program):
         for j, word in enumerate(rest):
             if word == "-m" and j + 1 < len(rest):
                 parts.module = rest[j + 1]
@@ -160,16 +168,21 @@ def job_parts(argv: Sequence[str], cwd: str, root: str) -> JobParts:
         parts.script = _relative(words[i], cwd, root)
         return parts
     sub = next((w for w in rest if not w.startswith("-")), "")
-    parts.program = f"{program} {sub}" if sub and _SUBCOMMAND.match(sub) else program
+    import re
+
+    parts.program = f"{program} {sub}" if sub and re.match(_SUBCOMMAND, sub) else program
     return parts
 
 
 def check_template(jobs: Mapping[str, Any]) -> None:
     """Refuse a ``[jobs] name`` template that names unknown placeholders."""
-    _check(str(jobs.get("name", DEFAULT_TEMPLATE)))
+    if "name" in jobs:
+        _check(str(jobs["name"]))
 
 
 def _check(template: str) -> None:
+    import string
+
     from tracline.errors import ConfigError
 
     try:
@@ -188,10 +201,13 @@ def job_name(argv: Sequence[str], cwd: str, *, jobs: Mapping[str, Any] | None = 
              config_file: str | None = None) -> str:
     """The job name of a command run in ``cwd`` (``jobs``: the ``[jobs]`` table)."""
     template = str((jobs or {}).get("name", DEFAULT_TEMPLATE))
-    _check(template)
+    if template != DEFAULT_TEMPLATE:
+        _check(template)
     parts = job_parts(argv, cwd, project_root(cwd, config_file))
     name = template.format(**parts.values()).strip().strip("/")
-    return re.sub(r"/{2,}", "/", name) or parts.target
+    while "//" in name:
+        name = name.replace("//", "/")
+    return name or parts.target
 
 
 def default_job(argv: Sequence[str], cwd: str) -> str:
