@@ -7,9 +7,9 @@ import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-
 from _dagster_harness import Project, make_project
 
 
@@ -20,13 +20,21 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
         yield made
 
 
-@pytest.fixture(scope="session")
-def pipeline() -> object:
-    """The test Definitions module (tests/defs/pipeline.py)."""
+def load_pipeline() -> Any:
+    """The test Definitions module (tests/defs/pipeline.py), imported once."""
+    name = "tracline_dagster_test_pipeline"
+    if name in sys.modules:
+        return sys.modules[name]
     path = Path(__file__).parent / "defs" / "pipeline.py"
-    spec = importlib.util.spec_from_file_location("tracline_dagster_test_pipeline", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def pipeline(project: Project) -> Any:
+    """The test Definitions module (imported with the project as working directory)."""
+    return load_pipeline()

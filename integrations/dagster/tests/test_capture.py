@@ -11,8 +11,8 @@ from typing import Any
 import blake3
 import dagster as dg
 import pytest
-
 from _dagster_harness import Project
+
 from tracline.testing import assert_valid_events
 from tracline_dagster import TraclineResource
 

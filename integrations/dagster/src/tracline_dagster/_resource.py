@@ -33,7 +33,7 @@ def _fixed(value: Any) -> bool:
     return value is None or isinstance(value, str | bool)
 
 
-class TraclineResource(dg.ConfigurableResource):  # type: ignore[misc]
+class TraclineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Where tracline keeps its configuration, outbox and request store for these assets."""
 
     project_dir: str | None = Field(

@@ -11,18 +11,18 @@ import dagster as dg
 from dagster._core.storage.tags import MAX_RUNTIME_SECONDS_TAG
 
 __all__ = [
-    "DAGSTER_VERSION", "MAX_RUNTIME_TAG", "add_asset_metadata", "current_context", "dagster_folders",
-    "job_name", "op_context", "step_key",
+    "DAGSTER_VERSION",
+    "MAX_RUNTIME_TAG",
+    "add_asset_metadata",
+    "dagster_folders",
+    "job_name",
+    "op_context",
+    "step_key",
 ]
 
 DAGSTER_VERSION: str = dg.__version__
 #: The run tag Dagster's run monitoring reads: the run is stopped after this many seconds.
 MAX_RUNTIME_TAG: str = MAX_RUNTIME_SECONDS_TAG
-
-
-def current_context() -> dg.OpExecutionContext:
-    """The op or asset step executing now in this process."""
-    return dg.OpExecutionContext.get()
 
 
 def step_key(context: dg.OpExecutionContext) -> str:
