@@ -138,3 +138,58 @@ def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pr
         made.close()
         reset_config()
         reset_emitter()
+
+
+class Service:
+    """A Dagster process (daemon or webserver) on the project's instance, in its own group."""
+
+    def __init__(self, name: str, argv: list[str], project: Project, log: Path) -> None:
+        import subprocess
+        import sys
+
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("TRACLINE", "OPENLINEAGE", "DAGSTER"))
+               or k.startswith("TRACLINE_TEST_")}
+        env["DAGSTER_HOME"] = str(project.dagster_home)
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        self.name = name
+        self.log = log
+        self._handle = log.open("wb")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / argv[0]), *argv[1:],
+             "-f", str(DEFS / "pipeline.py"), "-d", str(project.root)],
+            cwd=project.root, env=env, stdout=self._handle, stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+    def alive(self) -> None:
+        """Fail the test with the process's log if it has died."""
+        if self.process.poll() is not None:
+            pytest.fail(f"{self.name} exited with {self.process.returncode}:\n"
+                        + self.log.read_text(errors="replace")[-4000:])
+
+    def stop(self) -> None:
+        """Stop the process and everything it started (code servers, run workers)."""
+        import signal
+        import subprocess
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self._handle.close()
+
+
+@contextlib.contextmanager
+def dagster_service(name: str, argv: list[str], project: Project, log: Path
+                    ) -> Iterator[Service]:
+    """Run a Dagster process on the test Definitions for the ``with`` block."""
+    service = Service(name, argv, project, log)
+    try:
+        yield service
+    finally:
+        service.stop()
