@@ -60,8 +60,9 @@ def _files_table(files: Sequence[FileRecord], cwd: str) -> str:
 
 
 def _cost(facet: Any) -> str:
-    text = (f"{facet.measurement}: {facet.gpuCount} × {facet.gpuModel}, "
-            f"{facet.gpuSeconds / 3600:.4f} GPU-hours")
+    seconds = float(facet.gpuSeconds)
+    used = f"{seconds:.1f} GPU-seconds" if seconds < 360 else f"{seconds / 3600:.2f} GPU-hours"
+    text = f"{facet.measurement}: {facet.gpuCount} × {facet.gpuModel}, {used}"
     if facet.cost is not None:
         text += f", {facet.cost:.4f} {facet.currency or ''}".rstrip()
     return text
