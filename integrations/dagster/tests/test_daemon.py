@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-
 from _dagster_harness import Project, Service, dagster_service, wait_for
+
 from tracline.approvals import State
 from tracline.testing import conformance_request
 

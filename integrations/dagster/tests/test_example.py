@@ -16,8 +16,8 @@ from typing import Any
 import blake3
 import dagster as dg
 import pytest
-
 from _dagster_harness import Project
+
 from tracline.approvals import State
 from tracline_dagster import TraclineResource
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import dagster as dg
 import pytest
-
 from _dagster_harness import Project, dagster_service, free_port, wait_for
+
 from tracline.testing import conformance_request
 from tracline_dagster import TraclineResource
 
