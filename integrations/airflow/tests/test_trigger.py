@@ -40,12 +40,19 @@ def _first_event(trigger: TraclineRequestTrigger) -> dict[str, Any]:
     return asyncio.run(asyncio.wait_for(first(), timeout=60))
 
 
-def test_fires_when_approved_from_another_thread(store: RequestService,
-                                                 tracline_home: Path) -> None:
+def test_fires_when_approved_from_another_thread(store: RequestService, tracline_home: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A pending request keeps the trigger waiting; an approval in another thread fires it."""
     request = store.file(_spec(tracline_home.parent))
     trigger = TraclineRequestTrigger(request.id, poll_interval=0.1, store_url=store.url)
     seen: list[str] = []
+    read = RequestService.get
+
+    def counted(self: RequestService, request_id: str) -> Any:
+        seen.append(request_id)  # a spy: every look still reads the real store
+        return read(self, request_id)
+
+    monkeypatch.setattr(RequestService, "get", counted)
 
     def approve_once_polled() -> None:
         # Approve only after the trigger has looked at the pending request at least once.
@@ -53,8 +60,6 @@ def test_fires_when_approved_from_another_thread(store: RequestService,
             threading.Event().wait(0.05)
         store.approve(request.id, "user:chris")
 
-    original = trigger._look
-    trigger._look = lambda service: (seen.append("look"), original(service))[1]  # type: ignore[method-assign]
     thread = threading.Thread(target=approve_once_polled)
     thread.start()
     event = _first_event(trigger)

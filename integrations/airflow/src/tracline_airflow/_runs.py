@@ -30,6 +30,9 @@ class TaskRun:
     #: Files the try read and wrote (``tracline.capture.FileRecord``), once it ended.
     inputs: list[Any] = attrs.field(factory=list)
     outputs: list[Any] = attrs.field(factory=list)
+    #: What the capture measured: the GPU cost facet and the wall time (None: no capture).
+    gpu_cost: Any = None
+    wall_seconds: float | None = None
     #: Replaces the provider's error message (the approved time limit ran out).
     error_message: str | None = None
     #: The open in-process capture (a context manager) and what it yields.

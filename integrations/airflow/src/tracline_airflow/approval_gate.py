@@ -18,7 +18,6 @@ any doubt (store unreachable, approval voided, claimed elsewhere) keeps the task
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import logging
 from collections.abc import Callable, Mapping
@@ -26,15 +25,15 @@ from typing import Any
 
 import attrs
 
-from tracline.approvals import RequestService, RequestSpec, State, TrainingRequest
-from tracline.approvals import approved_time_limit as _approved_time_limit
-from tracline.errors import NotFound, TraclineError
+from tracline.approvals import RequestSpec, TrainingRequest
+from tracline.errors import NotFound, TraclineError, ValidationError
+from tracline.gating import Claim, Gate, GateClosed, RunActor, Verdict
 from tracline_airflow import compat
-from tracline_airflow._spec import check_at_parse, spec_from_mapping
+from tracline_airflow._spec import check_at_parse
 from tracline_airflow.settings import load_settings
-from tracline_airflow.triggers import TraclineRequestTrigger
+from tracline_airflow.triggers import TraclineRequestTrigger, open_store
 
-__all__ = ["TraclineApprovalGate", "gate", "gated_by", "tracline_gated"]
+__all__ = ["TraclineApprovalGate", "gate", "gated_by", "run_actor", "tracline_gated"]
 
 log = logging.getLogger(__name__)
 
@@ -42,50 +41,13 @@ log = logging.getLogger(__name__)
 _CAPPED = "_tracline_budget_cap"
 
 
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
-
-
-def approval_payload(request: TrainingRequest, run_id: str) -> dict[str, Any]:
-    """What the gate hands downstream (its XCom): JSON values only, no store credentials."""
-    limit = _approved_time_limit(request)
-    return {
-        "request_id": request.id,
-        "digest": request.digest,
-        "approved_by": sorted({a.actor for a in request.approvals
-                               if a.digest == request.digest}),
-        "gpu_model": request.compute.gpu_model,
-        "gpu_count": request.compute.gpu_count,
-        "approved_gpu_hours": float(request.gpu_hours),
-        "time_limit_seconds": limit.total_seconds(),
-        "budget": str(request.budget.amount),
-        "currency": request.budget.currency,
-        "run_id": run_id,
-    }
-
-
-def budget_reason(task_id: str, approval: Mapping[str, Any]) -> str:
-    """Why a gated task was stopped: it ran past the time its approval pays for."""
-    limit = dt.timedelta(seconds=float(approval["time_limit_seconds"]))
-    return (f"{task_id} ran past the approved time limit of {limit} "
-            f"({approval['approved_gpu_hours']} GPU-hours on {approval['gpu_count']} × "
-            f"{approval['gpu_model']} approved in {approval['request_id']}) and was stopped")
-
-
-def refusal(request: TrainingRequest) -> str:
-    """Why ``request`` cannot pay for this run, in the reviewer's words where there are some."""
-    rid, who, note = request.id, request.state_actor or "someone", request.state_note
-    if request.state == State.REJECTED:
-        return f"training request {rid} was rejected by {who}: {note or 'no reason given'}"
-    if request.state == State.CANCELLED:
-        return f"training request {rid} was cancelled by {who}" + (f": {note}" if note else "")
-    if request.state in {State.EXPIRED, State.PENDING}:
-        return (f"training request {rid} expired at {_iso(request.expires_at)} before it was "
-                "approved; file it again")
-    if request.state == State.CLAIMED:
-        return (f"training request {rid} was already claimed by run {request.run_id}; an "
-                "approval pays for one run, file a new request")
-    return f"training request {rid} is {request.state} (used by run {request.run_id})"
+def run_actor(task_instance: Any) -> RunActor:
+    """The task try as the actor of what it does to a request (``run:airflow/<run id>``)."""
+    ti = task_instance
+    step = f"{ti.dag_id}.{ti.task_id} {ti.run_id} try {ti.try_number}"
+    if getattr(ti, "map_index", -1) not in (-1, None):
+        step += f" map {ti.map_index}"
+    return RunActor("airflow", compat.ol_task_run_id(ti), step)
 
 
 class TraclineApprovalGate(compat.BaseOperator):
@@ -125,43 +87,43 @@ class TraclineApprovalGate(compat.BaseOperator):
 
     # -- running -------------------------------------------------------------------------------
 
-    def _service(self) -> RequestService:
+    def _gate(self, context: Any) -> Gate:
+        """This DAG run's gate (claim key: the DAG run's OpenLineage run id), acting as the
+        gate's task try."""
+        ti = context["ti"]
         try:
-            return RequestService(url=self.store_url)
+            service = open_store(self.store_url)
         except TraclineError as e:
             raise compat.AirflowFailException(f"cannot open the request store: {e}") from e
+        return Gate(service, key=compat.ol_dag_run_id(ti), actor=run_actor(ti))
 
-    def _request(self, service: RequestService, run_id: str) -> TrainingRequest:
-        if self.request_id:
-            try:
-                return service.get(str(self.request_id).strip())
-            except NotFound as e:
-                raise compat.AirflowFailException(f"tracline gate: {e}") from e
-        if not self.request:
+    def _request(self, gate: Gate) -> TrainingRequest:
+        request_id = str(self.request_id or "").strip()
+        if not request_id and not self.request:
             raise compat.AirflowFailException("tracline gate: request_id rendered empty and no "
                                               "request to file was given")
         try:
-            spec = spec_from_mapping(self.request)
-            for earlier in service.list(project=spec.project, requester=spec.requester):
-                if earlier.run_id == run_id:  # an earlier try of this DAG run claimed it
-                    return earlier
-            return service.file(spec)
+            if request_id:
+                return gate.file_or_attach(request_id=request_id)
+            return gate.file_or_attach(self.request)
+        except NotFound as e:
+            raise compat.AirflowFailException(f"tracline gate: {e}") from e
         except TraclineError as e:
             raise compat.AirflowFailException(f"tracline gate: the training request was "
                                               f"refused: {e}") from e
 
     def execute(self, context: Any) -> dict[str, Any]:
         """File or attach to the request, then decide or defer."""
-        service = self._service()
+        gate = self._gate(context)
         try:
-            request = self._request(service, compat.ol_dag_run_id(context["ti"]))
+            request = self._request(gate)
             context["ti"].xcom_push(key="request_id", value=request.id)
             self.log.info("training request %s (%s) is %s; estimate %s, budget %s",
                           request.id, request.title, request.state, request.estimate.money,
                           request.budget)
-            return self._decide(service, request, context)
+            return self._decide(gate, request)
         finally:
-            service.close()
+            gate.requests.close()
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: read the request again and decide."""
@@ -170,38 +132,32 @@ class TraclineApprovalGate(compat.BaseOperator):
         if (event or {}).get("state") == "missing":
             raise compat.AirflowFailException(f"training request {request_id} disappeared "
                                               "from the store")
-        service = self._service()
+        gate = self._gate(context)
         try:
-            return self._decide(service, service.get(str(request_id)), context)
+            return self._decide(gate, str(request_id))
         except NotFound as e:
             raise compat.AirflowFailException(f"tracline gate: {e}") from e
         finally:
-            service.close()
+            gate.requests.close()
 
-    def _decide(self, service: RequestService, request: TrainingRequest,
-                context: Any) -> dict[str, Any]:
-        run_id = compat.ol_dag_run_id(context["ti"])
-        now = dt.datetime.now(dt.UTC)
-        if request.state == State.PENDING and request.expires_at > now:
+    def _decide(self, gate: Gate, request: TrainingRequest | str) -> dict[str, Any]:
+        decision = gate.decide(request)
+        if decision.verdict == Verdict.WAIT:
             interval = self.poll_interval or load_settings().poll_interval
-            self.log.info("waiting for a reviewer (%s) to approve %s: tracline request approve "
-                          "%s --as user:NAME", ", ".join(request.reviewers) or "policy",
-                          request.id, request.id)
-            self.defer(trigger=TraclineRequestTrigger(request.id, interval, self.store_url),
+            self.log.info("%s --as user:NAME", decision.reason)
+            self.defer(trigger=TraclineRequestTrigger(decision.request.id, interval,
+                                                      self.store_url),
                        method_name="execute_complete")
-        if request.state == State.CLAIMED and request.run_id == run_id:
-            return approval_payload(request, run_id)  # this DAG run claimed it on a prior try
-        if request.state != State.APPROVED:
-            raise compat.AirflowFailException(refusal(request))
         try:
-            claimed = service.claim(request.id, run_id)
+            claim = gate.claim(decision.request)
+        except GateClosed as e:
+            raise compat.AirflowFailException(str(e)) from e
         except TraclineError as e:
             raise compat.AirflowFailException(f"tracline gate: {e}") from e
-        payload = approval_payload(claimed, run_id)
         self.log.info("claimed %s for run %s: approved by %s, %s GPU-hours, time limit %ss",
-                      claimed.id, run_id, ", ".join(payload["approved_by"]),
-                      payload["approved_gpu_hours"], payload["time_limit_seconds"])
-        return payload
+                      claim.request_id, claim.run_id, ", ".join(claim.approved_by),
+                      claim.approved_gpu_hours, claim.time_limit_seconds)
+        return claim.to_payload()
 
     @classmethod
     def before(cls, task: Any, **kwargs: Any) -> TraclineApprovalGate:
@@ -225,19 +181,19 @@ class BudgetCap:
 
     def __call__(self, context: Any) -> None:
         ti, task = context["ti"], context["task"]
-        approval = ti.xcom_pull(task_ids=self.gate_task_id)
-        if not isinstance(approval, Mapping) or "time_limit_seconds" not in approval:
+        try:
+            claim = Claim.from_payload(ti.xcom_pull(task_ids=self.gate_task_id))
+        except ValidationError:
             raise compat.AirflowFailException(
                 f"{task.task_id} has no approval from gate {self.gate_task_id}; it runs only "
-                "after its training request is approved and claimed")
-        limit = float(approval["time_limit_seconds"])
+                "after its training request is approved and claimed") from None
         current = task.execution_timeout
-        if current is None or current.total_seconds() > limit:
-            task.execution_timeout = dt.timedelta(seconds=limit)
-        reason = budget_reason(task.task_id, approval)
+        if current is None or current > claim.time_limit:
+            task.execution_timeout = claim.time_limit
+        reason = claim.overrun_reason(task.task_id)
         compat.fail_on(task, compat.AirflowTaskTimeout, lambda: reason)
         log.info("tracline: %s runs under %s's approval, time limit %s", task.task_id,
-                 approval["request_id"], task.execution_timeout)
+                 claim.request_id, task.execution_timeout)
 
 
 def cap_gated(task: Any) -> None:

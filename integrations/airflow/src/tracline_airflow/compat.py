@@ -37,6 +37,7 @@ __all__ = [
     "conf",
     "engine",
     "fail_on",
+    "failed_for_good",
     "hookimpl",
     "is_runtime_task_instance",
     "ol_dag_run_id",
@@ -67,6 +68,15 @@ def is_runtime_task_instance(task_instance: Any) -> bool:
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
     return isinstance(task_instance, RuntimeTaskInstance)
+
+
+def failed_for_good(task_instance: Any) -> bool:
+    """True when a failed try is final (``failed``), False when it will be retried.
+
+    The task SDK's state enum does not print as its value, so compare the value itself.
+    """
+    state = getattr(task_instance, "state", None)
+    return str(getattr(state, "value", state)) == "failed"
 
 
 def airflow_config(section: str, key: str) -> str | None:

@@ -6,15 +6,16 @@ one run:
 
 * ``before`` (tryfirst) registers the try under the provider's run id for it, with the
   approval facet of a gated task, before the provider builds its START event; when the try
-  ends it stops the capture and hashes what the task read and wrote, then records the
-  measured cost (or the failure) against the training request, before the provider builds
-  its COMPLETE/FAIL event;
+  ends it stops the capture and hashes what the task read and wrote, then settles the
+  training request through :mod:`tracline.gating` (completed with the run's recorded cost,
+  or failed), before the provider builds its COMPLETE/FAIL event;
 * ``after`` (trylast) starts the in-process capture once the provider has forked off its START
   emission, and forgets the try once its last event is out (or the task deferred).
 
 :class:`tracline_airflow.transport.TraclineTransport` merges the registered facets and files
 into the provider's events. Everything here is fail-soft: a failure is logged once and the
-task goes on.
+task goes on. Settling a gated try's request is the gate's business, not lineage's: it
+happens with capture turned off (``TRACLINE_DISABLED``) too, at an estimated cost.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from typing import Any, TypeVar
 
 from tracline.config import Config, get_config
 from tracline.errors import TraclineError
+from tracline.gating import Claim, Gate, Outcome
 from tracline_airflow import _runs, compat
 from tracline_airflow._runs import TaskRun
-from tracline_airflow.approval_gate import TraclineApprovalGate, budget_reason, gated_by
+from tracline_airflow.approval_gate import TraclineApprovalGate, gated_by, run_actor
+from tracline_airflow.triggers import open_store
 
 __all__ = ["after", "before"]
 
@@ -82,11 +85,9 @@ def _approval(task_instance: Any) -> dict[str, Any] | None:
 
 
 def _approval_facet(request_id: str) -> Any:
-    from tracline.approvals import RequestService, approval_facet
-
-    service = RequestService()
+    service = open_store(None)
     try:
-        return approval_facet(service.get(request_id))
+        return service.approval_facet(request_id)
     finally:
         service.close()
 
@@ -97,17 +98,20 @@ def _approval_facet(request_id: str) -> Any:
 @_safe
 def register_try(task_instance: Any) -> None:
     """Register the try (and a gated task's approval) before the provider's START event."""
-    if _config() is None or not compat.is_runtime_task_instance(task_instance):
+    if not compat.is_runtime_task_instance(task_instance):
+        return
+    lineage = _config() is not None
+    approval = _approval(task_instance)
+    if not lineage and approval is None:
         return
     leftover = _runs.current()
     if leftover is not None:  # the previous try in this process deferred
         stop_capture(leftover, None)
         _runs.drop(leftover.run_id)
     run = TaskRun(run_id=compat.ol_task_run_id(task_instance), dag_id=task_instance.dag_id,
-                  task_id=task_instance.task_id)
-    run.approval = _approval(task_instance)
-    if run.approval is not None:
-        run.run_facets["tracline_approval"] = _approval_facet(run.approval["request_id"])
+                  task_id=task_instance.task_id, approval=approval)
+    if approval is not None and lineage:
+        run.run_facets["tracline_approval"] = _approval_facet(approval["request_id"])
     _runs.register(run)
 
 
@@ -143,30 +147,31 @@ def stop_capture(run: TaskRun, error: BaseException | None) -> None:
     record = run.capture.record
     run.inputs, run.outputs = list(record.inputs), list(record.outputs)
     run.run_facets.update(record.run_facets())
+    run.gpu_cost = record.gpu.facet() if record.gpu is not None else None
+    run.wall_seconds = record.wall_seconds
 
 
 def _settle(run: TaskRun, task_instance: Any, error: BaseException | None) -> None:
-    """Record the outcome against the training request the try ran under."""
-    from tracline.approvals import RequestService
-
-    approval = run.approval or {}
-    cost = run.run_facets.get("tracline_gpuCost")
-    service = RequestService()
+    """Settle the training request the try ran under (core's one settle path)."""
+    claim = Claim.from_payload(run.approval)
+    measured = {"gpu_cost": run.gpu_cost, "wall_seconds": run.wall_seconds}
+    if error is None:
+        outcome = Outcome(succeeded=True, **measured)
+    elif isinstance(error, compat.AirflowTaskTimeout):
+        run.error_message = claim.overrun_reason(run.task_id)
+        outcome = Outcome(succeeded=False, error=run.error_message, over_time=True, **measured)
+    else:
+        reason = f"{run.task_id} failed: {type(error).__name__}: {error}"
+        # A failure with retries left keeps the claim: the next try runs under it.
+        final = compat.failed_for_good(task_instance)
+        outcome = Outcome(succeeded=False, error=reason, final=final, **measured)
+    gate = Gate(open_store(None), key=claim.run_id, actor=run_actor(task_instance))
     try:
-        if error is None:
-            if cost is not None:
-                service.complete(approval["request_id"], cost, run_id=approval["run_id"])
-            return
-        if isinstance(error, compat.AirflowTaskTimeout):
-            run.error_message = budget_reason(run.task_id, approval)
-            reason = run.error_message
-        elif str(getattr(task_instance, "state", "")) == "failed":
-            reason = f"{run.task_id} failed: {type(error).__name__}: {error}"[:2000]
-        else:
-            return  # Airflow retries it under the same claim
-        service.fail(approval["request_id"], reason, gpu_cost=cost, run_id=approval["run_id"])
+        settled = gate.settle(claim, outcome)
     finally:
-        service.close()
+        gate.requests.close()
+    if settled.note:
+        log.warning("tracline: %s", settled.note)
 
 
 @_safe

@@ -1,20 +1,25 @@
-"""The trigger a gate defers to: it polls the request store in the triggerer, not a worker."""
+"""The trigger a gate defers to: it waits for the decision in the triggerer, not a worker.
+
+The waiting itself is :func:`tracline.gating.await_decision` (the poll loop every front door
+shares); this module only adapts it to Airflow's trigger protocol.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tracline.approvals import RequestService, State
-from tracline.errors import NotFound, TraclineError
+from tracline.approvals import RequestService, open_requests
+from tracline.errors import NotFound
+from tracline.gating import await_decision
 from tracline_airflow.compat import BaseTrigger, TriggerEvent
 
-__all__ = ["TraclineRequestTrigger"]
+__all__ = ["TraclineRequestTrigger", "open_store"]
 
-log = logging.getLogger(__name__)
+
+def open_store(store_url: str | None) -> RequestService:
+    """The request service at ``store_url``, else tracline's configured one."""
+    return RequestService(url=store_url) if store_url else open_requests()
 
 
 class TraclineRequestTrigger(BaseTrigger):
@@ -37,37 +42,16 @@ class TraclineRequestTrigger(BaseTrigger):
                 {"request_id": self.request_id, "poll_interval": self.poll_interval,
                  "store_url": self.store_url})
 
-    def _look(self, service: RequestService) -> dict[str, Any] | None:
-        request = service.get(self.request_id)
-        expired = request.expires_at <= dt.datetime.now(dt.UTC)
-        if request.state == State.PENDING and not expired:
-            return None
-        return {"request_id": request.id,
-                "state": State.EXPIRED.value if request.state == State.PENDING else
-                request.state.value}
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll every ``poll_interval`` seconds until the request is decided."""
-        service = RequestService(url=self.store_url)
-        failures = 0
+        """Wait, polling every ``poll_interval`` seconds, until the request is decided."""
+        service = open_store(self.store_url)
         try:
-            while True:
-                try:
-                    outcome = await asyncio.to_thread(self._look, service)
-                    failures = 0
-                except NotFound:
-                    outcome = {"request_id": self.request_id, "state": "missing"}
-                except TraclineError as e:
-                    # A store that is briefly locked or unreachable is retried; the request
-                    # itself still decides, so the gate stays closed meanwhile.
-                    failures += 1
-                    if failures in (1, 10) or failures % 100 == 0:
-                        log.warning("tracline: cannot read request %s (%d tries): %s",
-                                    self.request_id, failures, e)
-                    outcome = None
-                if outcome is not None:
-                    yield TriggerEvent(outcome)
-                    return
-                await asyncio.sleep(self.poll_interval)
+            # The claim key does not matter here: only whether the request is still pending.
+            decision = await await_decision(service, self.request_id, "",
+                                            poll_interval=self.poll_interval)
+            outcome = {"request_id": decision.request.id, "state": decision.state}
+        except NotFound:
+            outcome = {"request_id": self.request_id, "state": "missing"}
         finally:
             service.close()
+        yield TriggerEvent(outcome)
