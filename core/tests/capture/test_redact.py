@@ -23,6 +23,25 @@ ALNUM = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
     (["psql", "postgresql://me:pw@h/db"], ["psql", f"postgresql://me:{REDACTED}@h/db"]),
     (["bash", "-c", "X_TOKEN=abc run --password 'p w' --epochs 3"],
      ["bash", "-c", f"X_TOKEN={REDACTED} run --password {REDACTED} --epochs 3"]),
+    (["sshpass", "-p", "pw1", "ssh", "host"], ["sshpass", "-p", REDACTED, "ssh", "host"]),
+    (["mysql", "-u", "root", "-ppw1", "db"], ["mysql", "-u", "root", f"-p{REDACTED}", "db"]),
+    (["/usr/bin/mysqldump", "-ppw1"], ["/usr/bin/mysqldump", f"-p{REDACTED}"]),
+    (["tool", "-p", "pw1"], ["tool", "-p", REDACTED]),
+    (["curl", "-u", "me:pw1", "https://h"], ["curl", "-u", f"me:{REDACTED}", "https://h"]),
+    (["curl", "-ume:pw1", "--user=me:pw1"], ["curl", f"-ume:{REDACTED}", f"--user=me:{REDACTED}"]),
+    (["curl", "-H", "X-Api-Key: k1", "-H", "Accept: json"],
+     ["curl", "-H", f"X-Api-Key: {REDACTED}", "-H", "Accept: json"]),
+    (["curl", "--header=Authorization: Basic abc"], ["curl", f"--header=Authorization: {REDACTED}"]),
+    (["bash", "-c", "sshpass -p pw1 ssh h && mysql -ppw1 && curl -u me:pw1 -H 'X-Api-Key: k1' u"],
+     ["bash", "-c", f"sshpass -p {REDACTED} ssh h && mysql -p{REDACTED} && curl -u me:{REDACTED}"
+      f" -H 'X-Api-Key: {REDACTED}' u"]),
+    # -p that is not a password: a flag, a port, a number, a path that exists
+    (["mkdir", "-p", "out/a"], ["mkdir", "-p", "out/a"]),
+    (["cp", "-p", "a", "b"], ["cp", "-p", "a", "b"]),
+    (["ssh", "-p", "2222", "h"], ["ssh", "-p", "2222", "h"]),
+    (["docker", "run", "-p", "8080:80", "img"], ["docker", "run", "-p", "8080:80", "img"]),
+    (["train", "-p", "0.5"], ["train", "-p", "0.5"]),
+    (["mysql", "-u", "root"], ["mysql", "-u", "root"]),
 ])
 def test_redact_argv(argv: list[str], expected: list[str]) -> None:
     """Secrets named by an option or an assignment are replaced; ordinary options are kept."""

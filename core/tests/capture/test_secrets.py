@@ -73,3 +73,46 @@ def test_allow_listed_variable_with_secret_value_is_redacted(
     assert environment["HF_TOKEN"] == "***"
     assert environment["HF_ENDPOINT"] == "https://u:***@hf.example"
     assert environment["CUDA_VISIBLE_DEVICES"] == "0,1"
+
+
+#: Planted values, one per argv form that names no secret in a long option.
+SHORT_FORMS = {
+    "sshpass": ["sshpass", "-p", "sshpass-pw-11aa", "true"],
+    "mysql": ["mysql", "-u", "root", "-pmysql-pw-22bb", "db"],
+    "generic -p": ["tool", "-p", "generic-pw-33cc"],
+    "curl -u": ["curl", "-u", "alice:curl-pw-44dd", "https://example.invalid"],
+    "curl -H": ["curl", "-H", "X-Api-Key: header-key-55ee", "https://example.invalid"],
+    "in a shell": ["sh", "-c", "sshpass -p shell-pw-66ff true && mysql -pshell-my-77gg db && "
+                   "curl -u bob:shell-curl-88hh -H 'X-Api-Key: shell-key-99ii' u"],
+}
+PLANTED = ["sshpass-pw-11aa", "mysql-pw-22bb", "generic-pw-33cc", "curl-pw-44dd",
+           "header-key-55ee", "shell-pw-66ff", "shell-my-77gg", "shell-curl-88hh",
+           "shell-key-99ii"]
+
+
+def test_short_flag_and_header_secrets_are_never_recorded(tracline_run: Run,
+                                                          tracline_home: Path) -> None:
+    """`-p pw`, `-ppw`, `sshpass -p pw`, `mysql -ppw`, `curl -u user:pw` and `-H "X-Api-Key:
+    ..."`, run as real commands (and inside a shell): no planted value is in any byte of the
+    outbox, the registry or the JSON-lines sink, and the runs are recorded."""
+    import os
+
+    root = tracline_home.parent
+    stubs = root / "bin"
+    stubs.mkdir()
+    for name in ("sshpass", "mysql", "tool", "curl"):
+        stub = stubs / name
+        stub.write_text("#!/bin/sh\nexit 0\n")
+        stub.chmod(0o755)
+    env = {"PATH": f"{stubs}{os.pathsep}{os.environ['PATH']}"}
+    for form, argv in SHORT_FORMS.items():
+        done = tracline_run("--job", form.replace(" ", "_"), "--", *argv, env=env)
+        assert done.returncode == 0, (form, done.stderr)
+        last(tracline_home, form.replace(" ", "_"))  # recorded
+    stored = _all_bytes(tracline_home)
+    assert any(name.endswith("outbox.db") for name in stored)
+    assert any(name.endswith("tracline.db") for name in stored)
+    assert any(name.endswith("events.jsonl") for name in stored)
+    for secret in PLANTED:
+        for name, data in stored.items():
+            assert secret.encode() not in data, f"{secret} found in {name}"

@@ -77,24 +77,110 @@ def redact_text(text: str) -> str:
     return _SECRET_VALUE.sub(REDACTED, text)
 
 
+#: Programs whose ``-p`` gives a password (``sshpass -p pw``, ``mysql -ppw``, ``7z -ppw``).
+_PASSWORD_P = frozenset({
+    "sshpass", "mysql", "mysqldump", "mysqladmin", "mysqlimport", "mysqlcheck", "mysqlshow",
+    "mysqlbinlog", "mysqlpump", "mariadb", "mariadb-dump", "mariadb-admin", "mongo", "mongosh",
+    "mongodump", "mongorestore", "mongoexport", "mongoimport", "7z", "7za", "7zr", "rar",
+    "unrar", "zip", "unzip",
+})
+#: Programs whose ``-p`` is a flag without a value (``mkdir -p out``, ``cp -p a b``).
+_FLAG_P = frozenset({
+    "mkdir", "cp", "install", "rsync", "tar", "scp", "ls", "git", "diff", "patch", "read",
+    "nice", "pgrep", "pkill", "ps", "lsof", "strace", "xargs", "sort", "uniq", "touch", "du",
+})
+#: Options whose value is ``user:password`` (curl, wget, httpie, proxies).
+_USER_OPTIONS = frozenset({"-u", "--user", "-U", "--proxy-user", "--auth", "-a"})
+#: Options whose value is an HTTP header (curl, wget, httpie).
+_HEADER_OPTIONS = frozenset({"-H", "--header", "--proxy-header"})
+_HEADER = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)\s*:\s*(?P<value>\S.*)$", re.DOTALL)
+#: A value of a generic ``-p`` kept as it is: a number (port, probability) or a range.
+_PLAIN_P = re.compile(r"^[0-9.:,/-]+$")
+
+
+def _program(arg: str) -> str:
+    return arg.rsplit("/", 1)[-1]
+
+
+def _hide_p_value(value: str, program: str) -> bool:
+    """Whether the value after ``-p`` is a password: always for the programs that take one
+    that way; for any other, unless it is a number or a path that exists (``mkdir -p out``)."""
+    if program in _PASSWORD_P:
+        return True
+    if program in _FLAG_P:
+        return False
+    import os
+
+    return not _PLAIN_P.match(value) and not os.path.exists(value)
+
+
+def _header(value: str) -> str | None:
+    """``Name: ***`` for a header whose name says it carries a secret (None: keep it)."""
+    match = _HEADER.match(value.strip())
+    if match and is_secret_name(match.group("name")):
+        return f"{match.group('name')}: {REDACTED}"
+    return None
+
+
+def _user(value: str) -> str:
+    """``user:***`` for a ``user:password`` value."""
+    user, colon, _password = value.partition(":")
+    return f"{user}:{REDACTED}" if colon else value
+
+
 def redact_argv(argv: Sequence[str]) -> list[str]:
-    """A command line with secrets replaced: by option name, by assignment, by shape."""
+    """A command line with secrets replaced: by option name (``--password x``, ``-p x`` where
+    it means a password, ``-ppw`` for mysql-like programs), by assignment, by shape
+    (``user:pw`` of ``-u``, a secret HTTP header of ``-H``), by credential pattern."""
     out: list[str] = []
-    hide_next = False
+    hide_next: str | None = None  # what the next argument is: "secret", "p", "user", "header"
+    program = _program(argv[0]) if argv else ""
     for arg in argv:
-        if hide_next:
-            hide_next = False
-            if not arg.startswith("-") or arg == "-":
+        if hide_next is not None:
+            kind, hide_next = hide_next, None
+            if kind == "header" and (hidden := _header(arg)) is not None:
+                out.append(hidden)
+                continue
+            if kind == "user":
+                out.append(_redact_inline(_user(arg)))
+                continue
+            if (kind == "secret" and (not arg.startswith("-") or arg == "-")) or \
+                    (kind == "p" and not arg.startswith("-") and _hide_p_value(arg, program)):
                 out.append(REDACTED)
                 continue
+        if not arg.startswith("-") and _program(arg) in _PASSWORD_P | _FLAG_P:
+            program = _program(arg)
         if arg.startswith("-") and len(arg) > 1:
-            name, eq, _value = arg.partition("=")
+            name, eq, value = arg.partition("=")
             if is_secret_name(name) and not name.startswith("---"):
                 if eq:
                     out.append(f"{name}={REDACTED}")
                 else:
                     out.append(arg)
-                    hide_next = True
+                    hide_next = "secret"
+                continue
+            if arg == "-p":
+                out.append(arg)
+                hide_next = "p"
+                continue
+            if arg.startswith("-p") and not arg.startswith("--") and program in _PASSWORD_P:
+                out.append(f"-p{REDACTED}")
+                continue
+            if name in _USER_OPTIONS:
+                out.append(f"{name}={_user(value)}" if eq else arg)
+                hide_next = None if eq else "user"
+                continue
+            if arg.startswith("-u") and not arg.startswith("--") and ":" in arg:
+                out.append("-u" + _user(arg[2:]))
+                continue
+            if name in _HEADER_OPTIONS:
+                hidden = _header(value) if eq else None
+                out.append(f"{name}={hidden}" if hidden else arg)
+                hide_next = None if eq else "header"
+                continue
+            if arg.startswith("-H") and not arg.startswith("--") and len(arg) > 2:
+                hidden = _header(arg[2:])
+                out.append(f"-H{hidden}" if hidden else arg)
                 continue
         match = None if any(c.isspace() for c in arg) else _ASSIGNMENT.match(arg)
         if match and is_secret_name(match.group("name")):
@@ -105,7 +191,8 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
 
 
 def _redact_inline(arg: str) -> str:
-    """Redact ``NAME=secret`` and ``--password x`` inside one argument (``bash -c '...'``)."""
+    """Redact ``NAME=secret``, ``--password x`` and every form :func:`redact_argv` knows inside
+    one argument that holds a command line (``bash -c '...'``, ``ssh host '...'``)."""
     text = redact_text(arg)
     if " " not in text and "=" not in text:
         return text
@@ -115,12 +202,34 @@ def _redact_inline(arg: str) -> str:
         else m.group(0),
         text,
     )
-    return re.sub(
+    text = re.sub(
         r"(?P<flag>--?[A-Za-z][A-Za-z0-9_-]*)(?P<sep>\s+)(?P<value>'[^']*'|\"[^\"]*\"|[^\s-]\S*)",
         lambda m: f"{m.group('flag')}{m.group('sep')}{REDACTED}" if is_secret_name(m.group("flag"))
         else m.group(0),
         text,
     )
+    if " " not in text:
+        return text
+    import shlex
+
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = text.split()
+    for before, after in zip(words, redact_argv(words), strict=True):
+        if before != after:
+            text = _replace_word(text, before, after)
+    return text
+
+
+def _replace_word(text: str, before: str, after: str) -> str:
+    """``text`` with the word ``before`` (bare or quoted, as shlex read it) become ``after``."""
+    for quoted in (f"'{before}'", f'"{before}"', before):
+        pattern = r"(?<![^\s'\"=])" + re.escape(quoted) + r"(?![^\s'\";|&)])"
+        replaced, count = re.subn(pattern, lambda _m: quoted.replace(before, after), text)
+        if count:
+            return replaced
+    return text.replace(before, after)
 
 
 def _allow_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
