@@ -18,8 +18,8 @@ $(UV):
 	$(VENV)/tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 # One environment per part: sync the lock, then install the working tree without deps.
-# core builds one C extension (the capture hook's fast path; see core/hatch_build.py).
-CORE_BUILD := core/pyproject.toml core/hatch_build.py core/src/tracline/_speedups.c
+# core builds one C library (capture's file-access interposer; see core/hatch_build.py).
+CORE_BUILD := core/pyproject.toml core/hatch_build.py core/src/tracline/capture/_preload.c
 
 $(CORE)/.synced: $(UV) core/requirements.lock $(CORE_BUILD)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(CORE)

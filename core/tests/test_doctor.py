@@ -29,10 +29,11 @@ def test_a_fresh_folder_is_ready_and_left_untouched(
     """Nothing exists yet: every store will be made on first use, and the doctor makes none."""
     code, checks = _doctor(capsys)
     assert code == 0
-    assert {c["status"] for c in checks.values()} == {"ok"}, checks
+    statuses = {n: c["status"] for n, c in checks.items() if n != "capture: in-process tasks"}
+    assert set(statuses.values()) == {"ok"}, checks
     assert "not created yet" in checks["outbox"]["detail"]
     assert "not created yet" in checks["sink local (registry)"]["detail"]
-    assert checks["capture: speedups"]["detail"] == "C speedups loaded (audit hook, stats)"
+    assert checks["capture: tracline run"]["detail"].startswith("preload: every file")
     assert not tracline_home.exists()
 
 
@@ -101,9 +102,28 @@ def test_a_broken_configuration_is_one_failure(
 def test_python_hook_and_text_output(
         tracline_home: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRACLINE_SPEEDUPS", "0")
+    """With the interposer turned off the doctor names the fallback and what it misses."""
+    monkeypatch.setenv("TRACLINE__CAPTURE__PRELOAD", "false")
     reset_config()
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert "capture: speedups: off (TRACLINE_SPEEDUPS=0): Python only" in out
+    assert "capture: tracline run: audit-hook+strace" in out
     assert "0 failure(s)" in out
+
+
+def test_in_process_mechanism_follows_the_worker_environment(
+        tracline_home: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a worker's environment with the interposer preloaded, in-process tasks see native
+    I/O; without it the doctor warns and gives the exact LD_PRELOAD to set."""
+    from tracline.capture import worker_environment
+
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    _, checks = _doctor(capsys)
+    check = checks["capture: in-process tasks"]
+    assert check["status"] == "warn"
+    assert worker_environment()["LD_PRELOAD"] in check["hint"]
+    monkeypatch.setenv("LD_PRELOAD", worker_environment()["LD_PRELOAD"])
+    _, checks = _doctor(capsys)
+    check = checks["capture: in-process tasks"]
+    assert check["status"] == "ok" and check["detail"].startswith("preload: every file")

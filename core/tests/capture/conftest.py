@@ -20,7 +20,10 @@ def tracline_run(tracline_home: Path) -> Run:
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
             deliver: str = "inline", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "TRACLINE__CAPTURE__DELIVER": deliver, **(env or {})}
+        # Inline delivery waits as long as a loaded machine needs (the test checks the
+        # outcome, not the time it took).
+        environ = {**os.environ, "TRACLINE__CAPTURE__DELIVER": deliver,
+                   "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120", **(env or {})}
         return subprocess.run(
             [PYTHON, "-m", "tracline", "run", *args], cwd=cwd or tracline_home.parent,
             env=environ, capture_output=True, text=True, timeout=timeout, check=False,

@@ -63,34 +63,41 @@ def test_multiprocessing_workers(tracline_run: Run, tracline_home: Path, method:
 
 
 @needs_strace
-def test_shell_command_is_traced(tracline_run: Run, tracline_home: Path) -> None:
-    """`bash -c 'cat a > b'` records a as input and b as output, with their digests."""
+@pytest.mark.parametrize(("mode", "expected"), [("auto", "preload"), ("strace", "strace")])
+def test_shell_command_is_traced(tracline_run: Run, tracline_home: Path, mode: str,
+                                 expected: str) -> None:
+    """`bash -c 'cat a > b'` records a as input and b as output, with their digests, whether
+    the interposer or strace observes it."""
     root = tracline_home.parent
     write(root / "a", "some bytes\n")
-    done = tracline_run("--", "bash", "-c", "cat a > b && mv b c && cat c > d && rm c")
+    done = tracline_run("--capture", mode, "--", "bash", "-c",
+                        "cat a > b && mv b c && cat c > d && rm c")
     assert done.returncode == 0, done.stderr
     event = last(tracline_home)
-    assert event["run"]["facets"]["tracline_execution"]["captureMode"] == "strace"
+    assert event["run"]["facets"]["tracline_execution"]["captureMode"] == expected
     assert names(event["inputs"], root) == {"a"}
     assert names(event["outputs"], root) == {"d"}
     assert digests(event["outputs"]) == {str(root / "d"): blake3_of(root / "d")}
 
 
 @needs_strace
-def test_shell_child_of_python_is_traced(tracline_run: Run, tracline_home: Path) -> None:
-    """A Python command's shell children (subprocess, os.system) run under strace."""
+@pytest.mark.parametrize(("mode", "expected"),
+                         [("auto", "preload"), ("audit", "audit-hook+strace-children")])
+def test_shell_child_of_python_is_traced(tracline_run: Run, tracline_home: Path, mode: str,
+                                         expected: str) -> None:
+    """A Python command's shell children (subprocess, os.system) are observed: by the
+    interposer, or (audit hooks) by running them under strace."""
     root = tracline_home.parent
     write(root / "a", "x")
     write(root / "p.py", "import os, subprocess\n"
           "subprocess.run('cat a > b', shell=True, check=True)\n"
           "os.system('cat b > c')\n")
-    done = tracline_run("--", PYTHON, "p.py")
+    done = tracline_run("--capture", mode, "--", PYTHON, "p.py")
     assert done.returncode == 0, done.stderr
     event = last(tracline_home)
     assert names(event["inputs"], root) == {"a"}
     assert names(event["outputs"], root) == {"b", "c"}
-    assert event["run"]["facets"]["tracline_execution"]["captureMode"] == \
-        "audit-hook+strace-children"
+    assert event["run"]["facets"]["tracline_execution"]["captureMode"] == expected
 
 
 @needs_strace
@@ -110,12 +117,14 @@ def test_python_under_a_shell(tracline_run: Run, tracline_home: Path) -> None:
 
 def test_without_strace_the_run_says_what_was_missed(tracline_run: Run,
                                                      tracline_home: Path) -> None:
-    """With strace off, Python files are still recorded; the shell child is reported unseen."""
+    """Audit hooks with strace off: Python files are still recorded; the shell child is
+    reported unseen."""
     root = tracline_home.parent
     write(root / "a.txt", "a")
     write(root / "p.py", "import subprocess\nopen('py_out.txt', 'w').write(open('a.txt').read())\n"
           "subprocess.run('cat a.txt > sh_out.txt', shell=True, check=True)\n")
-    done = tracline_run("--", PYTHON, "p.py", env={"TRACLINE__CAPTURE__STRACE": "false"})
+    done = tracline_run("--capture", "audit", "--", PYTHON, "p.py",
+                        env={"TRACLINE__CAPTURE__STRACE": "false"})
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("tracline: warning")]
     assert len([w for w in warnings if "strace is not installed" in w]) == 1

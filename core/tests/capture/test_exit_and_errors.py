@@ -94,13 +94,15 @@ AS_USER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.get
 
 @pytest.mark.skipif(bool(AS_USER) and not shutil.which("setpriv"), reason="needs setpriv as root")
 def test_unreadable_input_is_reported(tracline_home: Path) -> None:
-    """An input that cannot be read is recorded without digest and reported; the run completes."""
+    """An input the run tried to read but could not (seen by the audit hooks, which see the
+    attempt) is recorded without digest and reported; the run completes."""
     root = tracline_home.parent
     secret = write(root / "locked.csv", "x")
     secret.chmod(0)
     write(root / "try.py", "try:\n    open('locked.csv').read()\nexcept OSError:\n    pass\n"
           "open('out.txt', 'w').write('ok')\n")
-    done = subprocess.run([*AS_USER, PYTHON, "-m", "tracline", "run", "--", PYTHON, "try.py"],
+    done = subprocess.run([*AS_USER, PYTHON, "-m", "tracline", "run", "--capture", "audit", "--",
+                           PYTHON, "try.py"],
                           cwd=root, capture_output=True, text=True, check=False,
                           env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline"})
     assert done.returncode == 0

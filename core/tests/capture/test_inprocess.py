@@ -70,3 +70,67 @@ def test_disabled_capture_records_nothing(tracline_home: Path,
     assert capture.record.capture_mode == "in-process"
     assert capture.record.outputs == []
     assert not tracline_home.exists()
+
+
+#: A worker process started with the interposer preloaded runs two tasks in-process.
+WORKER = """
+import json, subprocess, sys
+import numpy as np, pyarrow as pa, pyarrow.parquet as pq
+from tracline.capture import capture_in_process
+
+open("outside.txt", "w").write("the worker's own, before any task")
+with capture_in_process(job="featurize") as first:
+    pq.write_table(pa.table({"x": [1, 2, 3]}), "features.parquet")
+    np.save("matrix.npy", np.arange(3))
+    subprocess.run(["sh", "-c", "cat raw.txt > copied.txt"], env={}, check=True)
+open("between.txt", "w").write("between tasks")
+with capture_in_process(job="train") as second:
+    table = pq.read_table("features.parquet")
+    kept = np.memmap("kept.dat", dtype="int64", mode="w+", shape=(3,))
+    kept[:] = np.load("matrix.npy")
+    kept.flush()
+json.dump({name: {"mode": c.record.capture_mode,
+                  "in": sorted(f.path for f in c.record.inputs),
+                  "out": sorted(f.path for f in c.record.outputs),
+                  "digests": {f.path: f.digest for f in c.record.inputs + c.record.outputs}}
+           for name, c in (("first", first), ("second", second))}, sys.stdout)
+"""
+
+
+def test_preloaded_worker_sees_native_io(tracline_home: Path) -> None:
+    """In a worker started with the interposer preloaded (worker_environment), each in-process
+    capture records the files native code opens (Arrow, NumPy, a child with its own
+    environment), digested, and nothing outside the captures."""
+    import json
+    import os
+
+    from tracline.capture import worker_environment
+
+    root = tracline_home.parent
+    write(root / "raw.txt", "raw")
+    write(root / "worker.py", WORKER)
+    env = {**os.environ, **worker_environment()}
+    assert "LD_PRELOAD" in env
+    done = subprocess.run([sys.executable, "worker.py"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["first"]["mode"] == found["second"]["mode"] == "preload"
+    assert found["first"]["in"] == [str(root / "raw.txt")]
+    assert found["first"]["out"] == [str(root / n) for n in
+                                     ("copied.txt", "features.parquet", "matrix.npy")]
+    assert found["second"]["in"] == [str(root / n) for n in ("features.parquet", "matrix.npy")]
+    assert found["second"]["out"] == [str(root / "kept.dat")]
+    for record in found.values():
+        for path, digest in record["digests"].items():
+            assert digest == blake3_of(Path(path)), path
+
+
+def test_worker_without_the_interposer_says_what_it_misses(tracline_home: Path) -> None:
+    """Without the interposer preloaded, an in-process capture falls back to audit hooks and
+    its captureMode says that native code's files are not observed, and how to see them."""
+    with capture_in_process(job="task") as capture:
+        pass
+    mode = capture.record.capture_mode
+    assert mode.startswith("audit-hook; files opened by native code")
+    assert "LD_PRELOAD=" in mode

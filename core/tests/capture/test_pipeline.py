@@ -97,7 +97,7 @@ def test_recipe_of_a_step(tracline_run: Run, tracline_home: Path) -> None:
     assert execution["argv"] == [PYTHON, "prepare.py", "--seed", "3"]
     assert execution["cwd"] == str(root)
     assert execution["exitCode"] == 0
-    assert execution["captureMode"].startswith("audit-hook")
+    assert execution["captureMode"] == "preload"
     assert execution["interpreter"]["executable"]
     assert execution["host"]["cpuCount"] >= 1
     packages = [p["name"].lower() for p in execution.get("packages", {}).get("items", [])]

@@ -75,7 +75,7 @@ def test_capture_modes_are_the_click_choices() -> None:
     """The quick parser accepts exactly the capture modes the click command offers."""
     option = next(p for p in run_command.params if p.name == "mode")
     assert isinstance(option.type, click.Choice)
-    assert tuple(option.type.choices) == ("auto", "audit", "strace")
+    assert tuple(option.type.choices) == ("auto", "preload", "audit", "strace")
 
 
 def test_algorithms_match_hashing() -> None:

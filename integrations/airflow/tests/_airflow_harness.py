@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import attrs
 
 from tracline.approvals import RequestService
+from tracline.capture import worker_environment
 from tracline.config import load_config
 
 REPO = Path(__file__).resolve().parents[3]
@@ -227,6 +228,9 @@ def make_env(root: Path) -> Iterator[AirflowEnv]:
         "AIRFLOW__TRACLINE__POLL_INTERVAL": "1",
         "TRACLINE_CONFIG": str(config),
         "TRACLINE_EXAMPLE_DATA": str(work / "data"),
+        # The set-up docs/airflow.md asks for: workers start with capture's interposer
+        # preloaded, so that in-process task captures see native code's files too.
+        **worker_environment(base),
     }
     airflow = AirflowEnv(root, work, work / "data", config, env, server)
     airflow.run("airflow", "db", "migrate", check=True)

@@ -17,14 +17,24 @@ if TYPE_CHECKING:
     from typing import Any
 
     from tracline.capture._classify import IgnoreRules, glob_regex
-    from tracline.capture._command import capture_command, find_strace
+    from tracline.capture._command import CAPTURE_MODES, capture_command, find_strace
     from tracline.capture._inproc import InProcessCapture, capture_in_process
     from tracline.capture._jobs import job_name
+    from tracline.capture._mechanism import (
+        PRELOAD_LIBRARY,
+        Mechanism,
+        mechanism,
+        preload_library,
+        worker_environment,
+    )
     from tracline.capture._record import FileRecord, RunRecord
     from tracline.capture._redact import REDACTED, redact_argv, redact_env, redact_text
 
 #: Public name -> the module defining it; loaded on first use to keep `tracline run` fast.
 _EXPORTS = {
+    "CAPTURE_MODES": "_command", "PRELOAD_LIBRARY": "_mechanism", "Mechanism": "_mechanism",
+    "mechanism": "_mechanism", "preload_library": "_mechanism",
+    "worker_environment": "_mechanism",
     "FileRecord": "_record", "IgnoreRules": "_classify", "InProcessCapture": "_inproc",
     "REDACTED": "_redact", "RunRecord": "_record", "capture_command": "_command",
     "capture_in_process": "_inproc", "find_strace": "_command", "glob_regex": "_classify",
@@ -33,19 +43,25 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "CAPTURE_MODES",
+    "PRELOAD_LIBRARY",
     "REDACTED",
     "FileRecord",
     "IgnoreRules",
     "InProcessCapture",
+    "Mechanism",
     "RunRecord",
     "capture_command",
     "capture_in_process",
     "find_strace",
     "glob_regex",
     "job_name",
+    "mechanism",
+    "preload_library",
     "redact_argv",
     "redact_env",
     "redact_text",
+    "worker_environment",
 ]
 
 

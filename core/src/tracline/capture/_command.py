@@ -1,8 +1,9 @@
 """``capture_command``: run a command, observe what it reads and writes, record the run.
 
-The cheapest correct observation is chosen per command: a Python program is observed by
-audit hooks (its non-Python children alone run under strace); any other program runs under
-strace, whose ``-f`` follows its whole process tree.
+Files are observed by capture's interposer (``_preload.c``, preloaded into the command and so
+into every dynamically linked process of its tree; a static program runs under strace). Where
+the interposer is not built, a Python program is observed by audit hooks (its non-Python
+children run under strace) and any other program runs under strace.
 
 The command starts as early as possible: before it, only the configuration is read, the
 program resolved and git's state taken (the code as it was when the run began); everything
@@ -23,6 +24,7 @@ from collections.abc import Mapping, Sequence
 
 from tracline.capture import _process
 from tracline.capture._jobs import check_template, job_name
+from tracline.capture._mechanism import preload_library
 from tracline.capture._names import iso_time, new_run_id, utcnow
 from tracline.capture._spawn import is_python, strace_prefix, which
 from tracline.config import Config, get_config
@@ -37,9 +39,11 @@ if TYPE_CHECKING:
     from tracline.capture._record import RunRecord
     from tracline.capture._watch import Hashes
 
-__all__ = ["BOOT_DIR", "capture_command", "child_environment", "find_strace"]
+__all__ = ["BOOT_DIR", "CAPTURE_MODES", "capture_command", "child_environment", "find_strace"]
 
 BOOT_DIR = os.path.join(os.path.dirname(__file__), "_boot")
+#: How files are observed: ``auto`` picks the interposer where it is built.
+CAPTURE_MODES = ("auto", "preload", "audit", "strace")
 
 
 def find_strace(section: Mapping[str, Any]) -> str:
@@ -52,16 +56,23 @@ def find_strace(section: Mapping[str, Any]) -> str:
     return which("strace") or ""
 
 
-def child_environment(environ: Mapping[str, str], capture_dir: str, strace: str) -> dict[str, str]:
-    """``environ`` plus what a child needs to report to this capture."""
+def child_environment(environ: Mapping[str, str], capture_dir: str, strace: str,
+                      preload: str = "") -> dict[str, str]:
+    """``environ`` plus what a child needs to report to this capture (``preload``: the
+    interposer to preload, if files are observed by it)."""
     env = dict(environ)
     env.pop("TRACLINE_CAPTURE_TRACED", None)
+    env.pop("TRACLINE_CAPTURE_PRELOAD", None)
     current = env.get("PYTHONPATH", "")
     env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + current if current else "")
     env["TRACLINE_CAPTURE_LOG"] = os.path.join(capture_dir, "hooks.log")
     env["TRACLINE_CAPTURE_DIR"] = capture_dir
     env["TRACLINE_CAPTURE_STRACE"] = strace
     env["TRACLINE_CAPTURE_BOOT"] = BOOT_DIR
+    if preload:
+        env["TRACLINE_CAPTURE_PRELOAD"] = preload
+        others = [p for p in env.get("LD_PRELOAD", "").split(":") if p and p != preload]
+        env["LD_PRELOAD"] = ":".join([preload, *others])
     return env
 
 
@@ -86,11 +97,16 @@ def _delivery_env(config: Config) -> dict[str, str]:
     return env
 
 
-def _mode(python: bool, mode: str, strace: str) -> tuple[bool, str, str | None]:
+def _mode(python: bool, mode: str, strace: str, preload: str) -> tuple[bool, str, str | None]:
     """(trace the whole tree with strace, captureMode, warning)."""
-    if mode not in {"auto", "audit", "strace"}:
+    if mode not in CAPTURE_MODES:
         raise ValidationError("capture", f"unknown capture mode {mode!r}",
-                              hint="use auto, audit or strace")
+                              hint=f"use {', '.join(CAPTURE_MODES)}")
+    if mode == "preload" and not preload:
+        raise ValidationError("capture", "capture's interposer is not built (no C compiler "
+                              "when tracline was installed)", hint="use --capture auto")
+    if mode in {"auto", "preload"} and preload:
+        return False, "preload", None
     missing = "strace is not installed (Debian: apt-get install strace)"
     if mode == "strace" or (mode == "auto" and not python):
         if strace:
@@ -228,12 +244,14 @@ class _Launch:
         # that a run which edits tracked files does not see its own edits as the code.
         asked = ask_git(self.cwd)
         strace = find_strace(self.section)
+        preload = preload_library(self.section)
         self.traced, self.capture_mode, self.warning = _mode(
-            is_python(self.program, self.argv), mode, strace)
+            is_python(self.program, self.argv), mode, strace, preload)
         self.strace = strace
         os.makedirs(self.capture_dir, mode=0o700)
         self.capture_dir_made = True
-        self.env = child_environment(self.environ, self.capture_dir, strace)
+        self.env = child_environment(self.environ, self.capture_dir, strace,
+                                     preload if self.capture_mode == "preload" else "")
         command = [self.program, *self.argv[1:]] if self.traced else self.argv
         if self.traced:
             command = strace_prefix(strace, os.path.join(self.capture_dir, "strace.0")) + command

@@ -8,12 +8,12 @@ into the orchestrator's own process. Each record is one line appended to the log
 Kinds: ``H`` hello (ppid, executable, implementation, version, prefix, base prefix, then
 ``sys.path``), ``R`` read, ``W`` created or truncated, ``U`` opened for update, ``D`` removed,
 ``N`` renamed (source, destination), ``X`` started a program, ``T`` a tracer is about to
-follow a child (its trace file), ``Z`` a non-Python child ran untraced, ``M`` imported top-level
+follow a child (its trace file), ``Z`` a child ran unobserved, ``M`` imported top-level
 modules at exit (name, file, name, file, ...).
 
-The common ``open`` is handled in C by tracline's speedups (``tracline/_speedups.c``) where
-they were built and load; this file is the reference and handles everything else. Setting
-``TRACLINE_SPEEDUPS=0`` keeps a run in Python throughout.
+Where capture's interposer (``_preload.c``) is preloaded, it writes the file records of every
+process, Python or not, to the same log; a Python process then only says hello and reports
+its modules (:func:`start_child`). The audit hook here is the fallback where it is not.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ ENV_DIR = "TRACLINE_CAPTURE_DIR"
 ENV_STRACE = "TRACLINE_CAPTURE_STRACE"
 ENV_TRACED = "TRACLINE_CAPTURE_TRACED"
 ENV_BOOT = "TRACLINE_CAPTURE_BOOT"
-ENV_SPEEDUPS = "TRACLINE_SPEEDUPS"
-CAPTURE_ENV = (ENV_LOG, ENV_DIR, ENV_STRACE, ENV_TRACED, ENV_BOOT, ENV_SPEEDUPS)
+#: The interposer's path, when the capture preloads it (``LD_PRELOAD``).
+ENV_PRELOAD = "TRACLINE_CAPTURE_PRELOAD"
+CAPTURE_ENV = (ENV_LOG, ENV_DIR, ENV_STRACE, ENV_TRACED, ENV_BOOT, ENV_PRELOAD)
 
 _TRUNCATE = os.O_TRUNC | os.O_EXCL
 _MODIFY = os.O_CREAT | os.O_APPEND | os.O_TRUNC
@@ -93,10 +94,9 @@ class Recorder:
         #: calls that every record would otherwise make.
         self.pid = os.getpid()
         self.cwd: str | None = None
-        #: The C hook (``_speedups``) when it reports this recorder's common opens.
-        self.fast: Any = None
+        #: Whether its audit hook is installed (it cannot be removed once it is).
+        self.hooked = False
 
-    # The state the C hook shares: set through these, read directly by the hook below.
     @property
     def active(self) -> bool:
         """Whether anything is reported (an in-process capture turns it off at its end)."""
@@ -105,17 +105,15 @@ class Recorder:
     @active.setter
     def active(self, value: bool) -> None:
         self._active = value
-        self._sync()
 
     @property
     def files(self) -> bool:
-        """Whether file accesses are reported (not in a process strace already follows)."""
+        """Whether file accesses are reported (not where strace or the interposer sees them)."""
         return self._files
 
     @files.setter
     def files(self, value: bool) -> None:
         self._files = value
-        self._sync()
 
     @property
     def quiet_thread(self) -> int | None:
@@ -125,12 +123,6 @@ class Recorder:
     @quiet_thread.setter
     def quiet_thread(self, value: int | None) -> None:
         self._quiet_thread = value
-        self._sync()
-
-    def _sync(self) -> None:
-        if self.fast is not None:
-            self.fast.configure(self.fd, self.pid, self._active, self._files,
-                                self._quiet_thread)
 
     def retarget(self, log_path: str) -> None:
         """Write to another log from now on (a new in-process capture)."""
@@ -139,15 +131,11 @@ class Recorder:
         self.log_path = log_path
         self.seen = set()
         self.cwd = None
-        if self.fast is not None:
-            self.fast.forget()
-        self._sync()
         os.close(old)
 
     def forked(self) -> None:
         """In a forked child: records carry the child's pid from now on."""
         self.pid = os.getpid()
-        self._sync()
 
     def where(self) -> str:
         """The working directory (cached until the next chdir)."""
@@ -164,13 +152,9 @@ class Recorder:
 
     def file(self, kind: str, path: str) -> None:
         key = kind + path  # a str (a tuple would be tracked by the garbage collector)
-        if self.fast is not None:  # the C hook's record of what was reported is the one
-            if not self.fast.remember(key.encode("utf-8", "surrogateescape")):
-                return
-        elif key in self.seen:
+        if key in self.seen:
             return
-        else:
-            self.seen.add(key)
+        self.seen.add(key)
         if "\\" in path or "\t" in path or "\n" in path:
             path = escape(path)
         line = f"{kind}\t{self.pid}\t{path}\n"
@@ -324,9 +308,6 @@ _HANDLERS: dict[str, Callable[[Recorder, tuple[Any, ...]], None]] = {
     "os.chdir": _on_chdir,
 }
 
-#: The events the C hook passes on to :meth:`Recorder.hook` (with the opens it leaves).
-FORWARDED = tuple(event for event in _HANDLERS if event != "open")
-
 _recorder: Recorder | None = None
 
 
@@ -335,8 +316,9 @@ def current() -> Recorder | None:
     return _recorder
 
 
-def install(log_path: str, *, files: bool = True) -> Recorder:
-    """Install (once per process) the audit hook that writes to ``log_path``."""
+def install(log_path: str, *, files: bool = True, hook: bool = True) -> Recorder:
+    """Install (once per process) the recorder writing to ``log_path``, and its audit hook
+    (``hook=False``: hello and modules only, where the interposer reports the files)."""
     global _recorder  # noqa: PLW0603
     if _recorder is not None:
         if _recorder.log_path != log_path:
@@ -344,51 +326,23 @@ def install(log_path: str, *, files: bool = True) -> Recorder:
         _recorder.cwd = None  # a chdir while it was inactive went unannounced
         _recorder.files = files
         _recorder.active = True
+        if hook and not _recorder.hooked:
+            sys.addaudithook(_recorder.hook)
+            _recorder.hooked = True
         return _recorder
     recorder = Recorder(log_path, files=files)
     _recorder = recorder
-    fast = load_speedups()
-    try:
-        if fast is not None and fast.install(recorder.hook, FORWARDED, recorder.fd,
-                                             recorder.pid):
-            recorder.fast = fast
-            recorder._sync()
-    except Exception:  # noqa: BLE001 - the Python hook below does the same work
-        recorder.fast = None
-    if recorder.fast is None:
+    if hook:
         sys.addaudithook(recorder.hook)
+        recorder.hooked = True
     os.register_at_fork(after_in_child=recorder.forked)
     return recorder
 
 
-def speedups_off() -> bool:
-    """True when ``TRACLINE_SPEEDUPS`` turns the C speedups off (0, false, off, no)."""
-    return os.environ.get(ENV_SPEEDUPS, "").strip().lower() in {"0", "false", "off", "no"}
-
-
-def load_speedups() -> Any:
-    """tracline's C speedups (``tracline/_speedups*.so``), or None: not built, not loadable
-    by this Python (they need CPython 3.11 or later), or off (``TRACLINE_SPEEDUPS=0``).
-
-    Standard library only, as all of this file: a captured process loads them by path."""
-    if speedups_off() or sys.implementation.name != "cpython":
-        return None
-    from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec
-
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tracline/
-    for suffix in EXTENSION_SUFFIXES:
-        path = os.path.join(package, "_speedups" + suffix)
-        if not os.path.exists(path):
-            continue
-        # Loaded by path (this file itself may have been), never put in sys.modules.
-        loader = ExtensionFileLoader("_speedups", path)
-        try:
-            module = loader.create_module(ModuleSpec("_speedups", loader, origin=path))
-            loader.exec_module(module)
-        except (ImportError, OSError):
-            continue
-        return module
-    return None
+def preloaded() -> bool:
+    """True when capture's interposer is preloaded into this process for this capture."""
+    library = os.environ.get(ENV_PRELOAD)
+    return bool(library) and library in os.environ.get("LD_PRELOAD", "").split(":")
 
 
 def start_child() -> None:
@@ -397,13 +351,14 @@ def start_child() -> None:
     if not log_path or not hasattr(sys, "addaudithook"):
         return
     traced = os.environ.get(ENV_TRACED) == "1"
-    recorder = install(log_path, files=not traced)
+    native = preloaded()
+    recorder = install(log_path, files=not (traced or native), hook=not native)
     recorder.hello()
     import atexit
 
     atexit.register(recorder.modules)
     strace = os.environ.get(ENV_STRACE, "")
-    if not traced:
+    if not (traced or native):
         here = os.path.dirname(os.path.abspath(__file__))
         spawn = load("_tracline_capture_spawn", os.path.join(here, "_spawn.py"))
         spawn.install(recorder, strace, os.environ.get(ENV_DIR, ""))

@@ -5,9 +5,12 @@
     capture.record.inputs             # FileRecords with digests
     capture.record.run_facets()       # {"tracline_execution": ..., "tracline_gpuCost": ...}
 
-The audit hook is installed once per process and is idle outside a capture; inside one it
-records every file the process opens, and child processes started meanwhile report through
-the same bootstrap as under ``tracline run`` (non-Python ones under strace).
+Where the worker was started with capture's interposer preloaded (see
+:func:`tracline.capture.worker_environment`), the capture turns it on: every file the process
+and its children open is recorded, native code's included. Elsewhere the audit hook is
+installed once per process (idle outside a capture) and records the files Python opens;
+children report through the same bootstrap as under ``tracline run`` (non-Python ones under
+strace). ``captureMode`` says which.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import attrs
 from tracline.capture import _hooks, _spawn
 from tracline.capture._classify import IgnoreRules
 from tracline.capture._command import _Capture, child_environment, find_strace
+from tracline.capture._mechanism import interposer, mechanism, preload_library, preloaded_path
 from tracline.capture._observe import PythonProcess
 from tracline.capture._recipe import git_info, interpreter_info, packages_for
 from tracline.capture._record import RunRecord, event_dict, new_run_id, utcnow
@@ -75,21 +79,32 @@ def capture_in_process(
     capture_dir = os.path.join(capture.home, "capture", record.run_id)
     os.makedirs(capture_dir, mode=0o700)
     strace = find_strace(section)
-    saved = {k: os.environ.get(k) for k in (*_hooks.CAPTURE_ENV, "PYTHONPATH")}
+    native = interposer() if preload_library(section) or preloaded_path() else None
+    saved = {k: os.environ.get(k) for k in (*_hooks.CAPTURE_ENV, "PYTHONPATH", "LD_PRELOAD")}
     os.environ.update(child_environment(
-        {k: os.environ.get(k, "") for k in ("PYTHONPATH",) if os.environ.get(k)},
-        capture_dir, strace))
+        {k: os.environ[k] for k in ("PYTHONPATH", "LD_PRELOAD") if os.environ.get(k)},
+        capture_dir, strace, preloaded_path() if native is not None else ""))
     log_path = os.environ[_hooks.ENV_LOG]
     rules = IgnoreRules.build(cwd=record.cwd, home=capture.home, argv=[],
                               ignore=section.get("ignore", ()), keep=section.get("keep", ()))
     hashes = Hashes(str(section.get("algorithm", "blake3")))
-    recorder = _hooks.install(log_path)
-    _spawn.install(recorder, strace, capture_dir)
+    if native is not None:
+        record.capture_mode = "preload"
+        recorder = _hooks.install(log_path, files=False, hook=False)
+        native.tracline_capture_start()
+    else:
+        found = mechanism(in_process=True, strace=strace, section=section)
+        record.capture_mode = f"audit-hook; {found.missing}"
+        recorder = _hooks.install(log_path)
+        _spawn.install(recorder, strace, capture_dir)
     recorder.hello()
     capture.open_emitter()
     capture.environ = dict(os.environ)
     capture.start_event()
-    watcher = Watcher(capture_dir, log_path, record.cwd, rules, hashes).start()
+    watcher = Watcher(capture_dir, log_path, record.cwd, rules, hashes)
+    if native is not None:
+        watcher.on_thread_start = lambda: native.tracline_capture_quiet(1)
+    watcher.start()
     from tracline.gpu.sampler import GpuSampler
 
     sampler = GpuSampler(os.getpid()).start()
@@ -102,6 +117,8 @@ def capture_in_process(
         raise
     finally:
         recorder.active = False
+        if native is not None:
+            native.tracline_capture_stop()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -157,6 +157,9 @@ class Watcher:
         self.failure: str | None = None
         #: Called (in the watcher's thread) for each Python process that reports itself.
         self.on_python: Callable[[PythonProcess], None] | None = None
+        #: Called first in the watcher's thread (an in-process capture makes it quiet: its
+        #: hashing is tracline's own reading, not the task's).
+        self.on_thread_start: Callable[[], object] | None = None
 
     def start(self) -> Watcher:
         self._thread = threading.Thread(target=self._loop, name="tracline-watch", daemon=True)
@@ -165,6 +168,8 @@ class Watcher:
 
     def _loop(self) -> None:
         try:
+            if self.on_thread_start is not None:
+                self.on_thread_start()
             while not self._stop.is_set():
                 busy = self.poll()
                 if not busy:
@@ -179,18 +184,14 @@ class Watcher:
         with self._lock:
             obs = self.observed
             lines = self.hook.lines()
+            busy = bool(lines)
             for line in lines:
+                if line.startswith("T\t"):
+                    # A traced program started here: what the tracers wrote so far happened
+                    # before the records that follow (the next step of a pipeline, say).
+                    busy |= self._traces(obs)
                 obs.feed_hook_line(line)
-            # In the order each process started its traced children (glob's is the folder's):
-            # a file one child wrote and the next one read is seen written first.
-            for path in sorted(glob.glob(os.path.join(self.capture_dir, "strace.*")),
-                               key=_trace_order):
-                if path not in self.traces:
-                    self.traces[path] = (Tail(path), StraceParser(obs, self.cwd))
-                tail, parser = self.traces[path]
-                more = tail.lines()
-                parser.feed(more)
-                lines += more
+            busy |= self._traces(obs)
             while self._pythons < len(obs.pythons):
                 process = obs.pythons[self._pythons]
                 self.rules.add_python(process)
@@ -199,7 +200,22 @@ class Watcher:
                     self.on_python(process)
             if early and self.hashes is not None:
                 self._early(self.hashes)
-            return bool(lines)
+            return busy
+
+    def _traces(self, obs: Observed) -> bool:
+        """Fold what strace wrote since the last look; True if anything."""
+        busy = False
+        # In the order each process started its traced children (glob's is the folder's):
+        # a file one child wrote and the next one read is seen written first.
+        for path in sorted(glob.glob(os.path.join(self.capture_dir, "strace.*")),
+                           key=_trace_order):
+            if path not in self.traces:
+                self.traces[path] = (Tail(path), StraceParser(obs, self.cwd))
+            tail, parser = self.traces[path]
+            more = tail.lines()
+            parser.feed(more)
+            busy |= bool(more)
+        return busy
 
     def _early(self, hashes: Hashes) -> None:
         """Hash inputs as soon as they are read, small outputs once they have settled."""

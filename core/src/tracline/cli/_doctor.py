@@ -192,26 +192,29 @@ def _requests(config: Config) -> Check:
 
 
 def _capture(config: Config) -> list[Check]:
-    from tracline.capture import _hooks
-    from tracline.capture._command import find_strace
+    from tracline.capture import find_strace, mechanism, worker_environment
 
+    section = config.section("capture")
+    strace = find_strace(section)
     checks = []
-    if _hooks.speedups_off():
-        checks.append(_ok("capture: speedups", f"off ({_hooks.ENV_SPEEDUPS}=0): Python only"))
-    elif _hooks.load_speedups() is not None:
-        checks.append(_ok("capture: speedups", "C speedups loaded (audit hook, stats)"))
-    else:
-        checks.append(_warn(
-            "capture: speedups", "Python only: the C speedups are not built or do not load "
-            "(same records, a few microseconds more per file)",
-            "reinstall tracline where a C compiler and Python's headers are present"))
-    strace = find_strace(config.section("capture"))
+    for name, in_process in (("capture: tracline run", False), ("capture: in-process tasks", True)):
+        found = mechanism(in_process=in_process, strace=strace, section=section)
+        detail = f"{found.name}: {found.sees}"
+        if not found.missing:
+            checks.append(_ok(name, detail))
+            continue
+        hint = "reinstall tracline where a C compiler is present"
+        if in_process and worker_environment():
+            hint = ("start the orchestrator's workers (scheduler, worker, `airflow dags test`, "
+                    f"...) with LD_PRELOAD={worker_environment()['LD_PRELOAD']}")
+        checks.append(_warn(name, f"{detail}; {found.missing}", hint))
     if strace:
         checks.append(_ok("capture: strace", strace))
     else:
         checks.append(_warn(
-            "capture: strace", "not found: files opened by non-Python programs are not "
-            "recorded", "install it (Debian: apt-get install strace)"))
+            "capture: strace", "not found: statically linked programs (and, without the "
+            "interposer, non-Python programs) are not observed",
+            "install it (Debian: apt-get install strace)"))
     git = shutil.which("git")
     if git:
         checks.append(_ok("capture: git", git))

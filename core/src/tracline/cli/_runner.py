@@ -16,7 +16,7 @@ from tracline.errors import CommandNotFound, TraclineError, ValidationError
 
 __all__ = ["CAPTURE_MODES", "parse_quick", "run_command", "run_quick"]
 
-CAPTURE_MODES = ("auto", "audit", "strace")
+CAPTURE_MODES = ("auto", "preload", "audit", "strace")
 #: The options parsed without click: option -> run_command's keyword.
 _QUICK = {"--job": "job", "--namespace": "namespace", "--capture": "mode"}
 

@@ -6,7 +6,6 @@ import errno
 import operator
 import os
 import stat
-import sys
 import threading
 from collections.abc import Callable
 
@@ -38,15 +37,16 @@ identity: Callable[[os.stat_result], Identity] = operator.attrgetter(
 )
 
 
-def _stat_many_python(names: list[str], dir_fd: int = -1, *,
-                      follow: bool = True) -> tuple[list[int], list[Identity | int]]:
-    """:func:`stat_many` with ``os.stat``, one file at a time (``dir_fd`` -1: none)."""
-    at = None if dir_fd < 0 else dir_fd
+def stat_many(names: list[str], dir_fd: int | None = None, *,
+              follow: bool = True) -> tuple[list[int], list[Identity | int]]:
+    """``(modes, keys)``: each name's ``st_mode`` and :data:`Identity` — or 0 and the errno
+    when it cannot be stat'ed — relative to the open directory ``dir_fd`` (else the working
+    directory), symlinks followed unless ``follow`` is false."""
     modes: list[int] = []
     keys: list[Identity | int] = []
     for name in names:
         try:
-            st = os.stat(name, dir_fd=at, follow_symlinks=follow)
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=follow)
         except OSError as e:
             modes.append(0)
             keys.append(e.errno or errno.EIO)
@@ -57,31 +57,6 @@ def _stat_many_python(names: list[str], dir_fd: int = -1, *,
             modes.append(st.st_mode)
             keys.append(identity(st))
     return modes, keys
-
-
-_StatMany = Callable[..., tuple[list[int], list["Identity | int"]]]
-_stat_many: _StatMany | None = None
-
-
-def stat_many(names: list[str], dir_fd: int | None = None, *,
-              follow: bool = True) -> tuple[list[int], list[Identity | int]]:
-    """``(modes, keys)``: each name's ``st_mode`` and :data:`Identity` — or 0 and the errno
-    when it cannot be stat'ed — relative to the open directory ``dir_fd`` (else the working
-    directory), symlinks followed unless ``follow`` is false.
-
-    In C where tracline's speedups load (the calls without the GIL, no stat result object
-    per file: a run's end and a stat cache walk do thousands), else with ``os.stat``.
-    """
-    global _stat_many  # noqa: PLW0603 - chosen once per process
-    if _stat_many is None:
-        from tracline.capture._hooks import load_speedups
-
-        speedups = load_speedups()
-        # The C side encodes names as UTF-8, which is what os.stat does where that is the
-        # file system encoding (always, in practice, on Linux).
-        native = speedups is not None and sys.getfilesystemencoding() == "utf-8"
-        _stat_many = speedups.stat_many if native else _stat_many_python
-    return _stat_many(names, -1 if dir_fd is None else dir_fd, follow=follow)
 
 
 def special_kind(mode: int) -> str | None:

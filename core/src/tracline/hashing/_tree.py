@@ -124,13 +124,11 @@ def _list(
     directory ``where``, and its dangling links; its subdirectories go onto ``stack``.
 
     This loop runs for each file of every directory digest, cached or not, so it does the
-    least it can: entries are stat'ed all at once (:func:`stat_many`: in C where tracline's
-    speedups load) relative to the open directory (``fstatat``: one path component for the
-    kernel to look up, not the whole path, and no mix-up should the directory be renamed
-    meanwhile); names stay ``str`` (encoding them back costs more than ``stat``'s own
-    conversion; :meth:`Listing.leaves` does it when needed); and of each stat only the
-    identity is kept (a stat result is several times its size: in a directory of 10,000
-    files, holding them all costs milliseconds).
+    least it can: entries are stat'ed relative to the open directory (``fstatat``: one path
+    component for the kernel to look up, not the whole path, and no mix-up should the
+    directory be renamed meanwhile); names stay ``str`` (encoding them back costs more than
+    ``stat``'s own conversion; :meth:`Listing.leaves` does it when needed); and of each stat
+    only the identity is kept (a stat result is several times its size).
     """
     folder = where[0]
     try:
