@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from tracline.capture._record import FileRecord, RunRecord
     from tracline.capture._redact import REDACTED, redact_argv, redact_env, redact_text
+    from tracline.capture._tree import become_subreaper, descendants, outliving, stop_tree
 
 #: Public name -> the module defining it; loaded on first use to keep `tracline run` fast.
 _EXPORTS = {
@@ -40,6 +41,8 @@ _EXPORTS = {
     "capture_in_process": "_inproc", "find_strace": "_command", "glob_regex": "_classify",
     "job_name": "_jobs", "redact_argv": "_redact", "redact_env": "_redact",
     "redact_text": "_redact",
+    "become_subreaper": "_tree", "descendants": "_tree", "outliving": "_tree",
+    "stop_tree": "_tree",
 }
 
 __all__ = [
@@ -51,16 +54,20 @@ __all__ = [
     "InProcessCapture",
     "Mechanism",
     "RunRecord",
+    "become_subreaper",
     "capture_command",
     "capture_in_process",
+    "descendants",
     "find_strace",
     "glob_regex",
     "job_name",
     "mechanism",
+    "outliving",
     "preload_library",
     "redact_argv",
     "redact_env",
     "redact_text",
+    "stop_tree",
     "worker_environment",
 ]
 

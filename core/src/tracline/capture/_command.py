@@ -142,8 +142,14 @@ def capture_command(
     start_facets: Mapping[str, dict[str, Any]] | None = None,
     time_limit: float | None = None,
     run_id: str | None = None,
+    subreaper: bool = False,
 ) -> RunRecord:
     """Run ``argv`` under observation and record it; returns what was observed.
+
+    ``time_limit``: seconds after which the command's whole process tree is stopped (its
+    cost is recorded up to then). ``subreaper``: this process adopts the command's orphaned
+    descendants (``tracline run`` does; see :mod:`._tree`), so that a daemon that
+    double-forked away is still found, stopped at the limit and reported.
 
     Raises :class:`CommandNotFound` before anything runs when the program does not exist;
     otherwise the command's own outcome is in ``RunRecord.exit_code`` / ``.signal``.
@@ -161,6 +167,10 @@ def capture_command(
         raise _process.not_executable(argv[0])
     launch = _Launch(list(argv), program, workdir, environ, config,
                      run_id=run_id or new_run_id(), job=job, namespace=namespace)
+    if subreaper and not config.disabled:
+        from tracline.capture._tree import become_subreaper
+
+        launch.subreaper = become_subreaper()
     if config.disabled:
         started = time.monotonic()
         code = _run_plain(argv, environ, workdir)
@@ -221,6 +231,7 @@ class _Launch:
         self.git_state: dict[str, object] | None = None
         self.child: _process.Child | subprocess.Popen[bytes] | None = None
         self.started = 0.0
+        self.subreaper = False
 
     def record(self, capture_mode: str) -> RunRecord:
         """The run's record so far (imports attrs: called once the command runs)."""
@@ -339,14 +350,29 @@ class _Capture:
             record.warnings.append(f"capture failed: {type(e).__name__}: {e}")
         left = None if time_limit is None else \
             max(0.0, time_limit - (time.monotonic() - launch.started))
-        returncode, stopped = _process.wait_child(child, left)
+        tree = _Tree(launch, child.pid)
+        returncode, stopped = _process.wait_child(child, left, stop=tree.stop)
         record.wall_seconds = round(time.monotonic() - launch.started, 3)
         record.ended_at = utcnow()
         record.exit_code, record.signal = _process.exit_status(returncode)
         if stopped:
-            record.warnings.append(f"stopped at the time limit of {time_limit:.0f} s")
-        if launch.strace and not _process.wait_tracers(launch.capture_dir, 10.0):
+            record.warnings.append(f"stopped at the time limit of {time_limit:g} s: the whole "
+                                   f"process tree ({len(tree.stopped)} process(es))")
+        daemons = tree.outliving()
+        for pid in daemons:
+            from tracline.capture._redact import redact_text
+            from tracline.capture._tree import describe
+
+            record.warnings.append(f"left running after the command ended (not waited for): "
+                                   f"{redact_text(describe(pid))} (pid {pid})")
+        if daemons:
+            _process.end_tracers(launch.capture_dir)  # strace lets go of them now
+        elif launch.strace and not _process.wait_tracers(launch.capture_dir, 10.0):
             record.warnings.append("strace did not finish in time; some files may be missing")
+        if launch.subreaper:
+            from tracline.capture._tree import reap
+
+            reap()
         if observer is not None:
             try:
                 observer.finish(gpus=gpus, gpu_model=gpu_model)
@@ -430,6 +456,32 @@ class _Capture:
         except OSError as e:
             self.record.warnings.append(
                 f"events stay in the outbox ({e}); run `tracline outbox flush`")
+
+
+class _Tree:
+    """The command's process tree: all processes below this one when it is their subreaper,
+    else those below the command (tracers never counted)."""
+
+    def __init__(self, launch: _Launch, pid: int) -> None:
+        self.capture_dir = launch.capture_dir
+        self.root, self.include_root = (os.getpid(), False) if launch.subreaper else (pid, True)
+        self.pid = pid
+        self.stopped: list[int] = []
+
+    def _tracer(self, pid: int) -> bool:
+        return pid in self._tracers
+
+    def stop(self) -> None:
+        from tracline.capture._tree import stop_tree
+
+        self._tracers = set(_process.tracers(self.capture_dir))
+        self.stopped = stop_tree(self.root, include_root=self.include_root, spare=self._tracer)
+
+    def outliving(self) -> list[int]:
+        from tracline.capture._tree import outliving
+
+        self._tracers = set(_process.tracers(self.capture_dir))
+        return outliving(self.root, ended=(self.pid,), spare=self._tracer)
 
 
 def _sites_of(process: Any, cache: Any) -> None:

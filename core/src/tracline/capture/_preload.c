@@ -910,7 +910,7 @@ under_strace(const char *program, char *const argv[], char **out, size_t out_len
     snprintf(trace, trace_len, "%s/strace.%ld.%d", capture_dir, (long)getpid(), n);
     write_line('T', trace, NULL);
     static const char *const head[] = {
-        "-D", "-f", "-qq", "-y", "-s", "0", "-e",
+        "-DD", "-I1", "-f", "-qq", "-y", "-s", "0", "-e",
         "trace=openat,open,creat,rename,renameat,renameat2,unlink,unlinkat,execve,chdir,"
         "fchdir,clone,clone3,fork,vfork",
         "-e", "status=successful", "-e", "signal=none", "-E", "TRACLINE_CAPTURE_TRACED=1",

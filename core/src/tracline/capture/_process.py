@@ -19,6 +19,7 @@ from tracline.errors import CaptureError, CommandNotFound
 TYPE_CHECKING = False  # no typing at run time: this module loads before the command starts
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Callable
     from typing import Any, Protocol
 
     class Signalable(Protocol):
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
         def send_signal(self, sig: int, /) -> None: ...
 
 __all__ = [
-    "Child", "Forwarded", "collect", "exit_status", "forward_signals", "not_executable",
-    "not_found", "output", "start", "wait_child", "wait_tracers",
+    "Child", "Forwarded", "collect", "end_tracers", "exit_status", "forward_signals",
+    "not_executable", "not_found", "output", "start", "tracers", "wait_child", "wait_tracers",
 ]
 
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -225,7 +226,7 @@ class forward_signals:  # noqa: N801 - used as a context manager, like contextli
         self.previous = {}
 
 
-def _tracers(capture_dir: str) -> list[int]:
+def tracers(capture_dir: str) -> list[int]:
     """Pids of strace processes writing into ``capture_dir``."""
     marker = os.fsencode(capture_dir)
     found = []
@@ -260,7 +261,7 @@ def wait_tracers(capture_dir: str, timeout: float) -> bool:
     if not _traced(capture_dir):
         return True
     deadline = time.monotonic() + timeout
-    for pid in _tracers(capture_dir):
+    for pid in tracers(capture_dir):
         try:
             fd = os.pidfd_open(pid)
         except OSError:
@@ -274,9 +275,20 @@ def wait_tracers(capture_dir: str, timeout: float) -> bool:
     return True
 
 
-def wait_child(child: Child | subprocess.Popen[bytes],
-               time_limit: float | None) -> tuple[int, bool]:
-    """Wait for ``child``; past ``time_limit`` seconds stop it. (returncode, stopped)."""
+def end_tracers(capture_dir: str) -> None:
+    """Ask the tracers writing into ``capture_dir`` to end: strace detaches from the processes
+    it follows (they run on, unobserved) and writes out what it saw."""
+    for pid in tracers(capture_dir):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+
+
+def wait_child(child: Child | subprocess.Popen[bytes], time_limit: float | None,
+               stop: Callable[[], object] | None = None) -> tuple[int, bool]:
+    """Wait for ``child``; past ``time_limit`` seconds stop it — with ``stop`` (the whole
+    process tree), else the child alone. (returncode, stopped)."""
     if time_limit is None:
         return child.wait(), False
     import subprocess
@@ -284,6 +296,9 @@ def wait_child(child: Child | subprocess.Popen[bytes],
     try:
         return child.wait(timeout=time_limit), False
     except subprocess.TimeoutExpired:
+        if stop is not None:
+            stop()
+            return child.wait(), True
         child.terminate()
         try:
             return child.wait(timeout=30), True

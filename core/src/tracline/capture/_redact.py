@@ -226,7 +226,9 @@ def _replace_word(text: str, before: str, after: str) -> str:
     """``text`` with the word ``before`` (bare or quoted, as shlex read it) become ``after``."""
     for quoted in (f"'{before}'", f'"{before}"', before):
         pattern = r"(?<![^\s'\"=])" + re.escape(quoted) + r"(?![^\s'\";|&)])"
-        replaced, count = re.subn(pattern, lambda _m: quoted.replace(before, after), text)
+        # backslashes doubled: the replacement is literal text, not a template
+        replacement = quoted.replace(before, after).replace("\\", "\\\\")
+        replaced, count = re.subn(pattern, replacement, text)
         if count:
             return replaced
     return text.replace(before, after)

@@ -34,7 +34,7 @@ _state: dict[str, Any] = {"recorder": None, "strace": "", "dir": "", "count": 0,
 def strace_prefix(strace: str, out: str) -> list[str]:
     """The argv that runs a program under strace, writing what it touches to ``out``."""
     return [
-        strace, "-D", "-f", "-qq", "-y", "-s", "0", "-e", f"trace={TRACE_CALLS}",
+        strace, "-DD", "-I1", "-f", "-qq", "-y", "-s", "0", "-e", f"trace={TRACE_CALLS}",
         "-e", "status=successful", "-e", "signal=none",
         "-E", "TRACLINE_CAPTURE_TRACED=1", "-o", out, "--",
     ]

@@ -90,6 +90,7 @@ def run_command(command: list[str], *, job: str | None = None, namespace: str | 
         record = capture_command(
             command, job, namespace=namespace, gpus=gpus, gpu_model=gpu_model, mode=mode,
             config=config, start_facets=start_facets, time_limit=time_limit, run_id=run_id,
+            subreaper=True,
         )
     except CommandNotFound as e:
         if gated is not None:
