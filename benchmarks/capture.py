@@ -1,24 +1,31 @@
-"""Capture overhead, side by side in one run: the plain command, `tracline run`, `roar run`.
+"""Capture's whole cost, side by side in one run: the plain command, `tracline run`, roar.
 
-Run: ``.venv/core/bin/python benchmarks/capture.py [--reps 7] [--no-roar] [--roar-venv DIR]``
+Run: ``.venv/core/bin/python benchmarks/capture.py [--reps 5] [--no-roar] [--roar-venv DIR]
+[--baseline TRACLINE] [--dir DIR]``
 
-Workloads (Python scripts run by this interpreter, in a git repository whose data is ignored):
+Workloads (in a git repository under ``--dir``, by default a new folder in the home
+directory: roar's default configuration ignores everything under /tmp):
 
-  (a) 2,000 small reads + 2,000 small writes (4 KiB files), one process;
-  (b) one 500 MB file read by one process, digest included: ``read_bytes()`` (how loaders
-      such as ``np.load``/``torch.load`` read) and a 1 MiB streaming loop; tracline's stat
-      cache is emptied before each of its runs, so the file is hashed every time — and once
-      more as a pipeline re-run sees it (unchanged input: its digest comes from the cache);
-  (c) a trivial command: ``true`` (traced by strace) and ``python -c pass`` (audit hooks).
+  shell    a shell loop of ``sort | uniq -c`` over 500 small files (500 in, 500 out);
+  walk     a Python walk reading 3,000 small files, writing one summary (3,000 in, 1 out);
+  small    2,000 small reads + 2,000 small writes, one Python process (2,000 in, 2,000 out);
+  trivial  ``true``;
+  1 GiB    a 1 GiB file streamed in 1 MiB reads (peak memory).
 
-roar-cli 0.4.7 is installed from PyPI into its own virtual environment under a temporary
-folder, in this run (``--roar-venv`` reuses one), and used as its ``--help`` shows a new user:
-``roar init`` once, then ``roar run CMD``. Targets: (a) <= 1.3x, (b) <= 1.5x, (c) <= +150 ms,
-and each at least 10x closer to plain than roar ("closer" = roar's overhead / tracline's).
+Each is timed as the user pays for it, whole: `tracline run` with ``deliver = "inline"``
+(the run returns once its events are in the sinks — the local registry included), wall time
+and CPU time of the whole process tree (``wait4``: the command, tracline, delivery); and, for
+the foreground figure, with the default background delivery (the wait for that detached
+delivery is not timed). roar-cli runs with its preload tracer (``--tracer preload
+--no-tracer-fallback``), the one of its tracers that records here. Both tools' recorded
+file counts are checked against the workload's in the same run: a tool that recorded
+nothing is reported as such, never as a ratio. ``--baseline`` adds another `tracline`
+executable (e.g. an older checkout's) as a column.
 
-Each figure is the median of ``--reps`` runs taken in turns (plain, tracline, roar), so all
-three see the same machine; tracline's delivery (a detached ``tracline outbox flush``) is
-waited for between runs, untimed.
+Targets (whole cost, on the machine at hand): shell <= 1.5x plain, walk <= 2x, small <= 1.5x
+(and <= 1.3x in the foreground), trivial <= +150 ms, 1 GiB peak memory <= roar's. Each
+figure is the median of ``--reps`` runs taken in turns, so all see the same machine load;
+every target is printed with ``ok`` or ``MISSED``.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -36,24 +44,40 @@ from pathlib import Path
 
 PY = sys.executable
 ROAR = "roar-cli==0.4.7"
+GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
 
-SMALL = """
+SHELL = ('for f in data/shell/*.txt; do sort "$f" | uniq -c > "out/shell/${f##*/}"; done')
+WALK = """
 import os
-os.makedirs("out", exist_ok=True)
+total = 0
+for folder, _, names in os.walk("data/walk"):
+    for name in names:
+        with open(os.path.join(folder, name), "rb") as f:
+            total += len(f.read())
+open("out/walk.txt", "w").write(str(total))
+"""
+SMALL = """
 for i in range(2000):
-    with open(f"small/{i}.bin", "rb") as src:
+    with open(f"data/small/{i}.bin", "rb") as src:
         data = src.read()
-    with open(f"out/{i}.bin", "wb") as dst:
+    with open(f"out/small/{i}.bin", "wb") as dst:
         dst.write(data)
 """
-BIG = "from pathlib import Path\nassert len(Path('big.bin').read_bytes()) == 500_000_000\n"
 STREAM = """
 n = 0
-with open("big.bin", "rb") as f:
+with open("data/big.bin", "rb") as f:
     while chunk := f.read(1 << 20):
         n += len(chunk)
-assert n == 500_000_000
+assert n == 1 << 30
 """
+#: name -> (command, expected inputs, expected outputs)
+WORKLOADS: dict[str, tuple[list[str], int, int]] = {
+    "shell": (["sh", "-c", SHELL], 500, 500),
+    "walk": ([PY, "walk.py"], 3000, 1),
+    "small": ([PY, "small.py"], 2000, 2000),
+    "trivial": (["true"], 0, 0),
+    "1 GiB": ([PY, "stream.py"], 1, 0),
+}
 
 
 def sh(*cmd: str, cwd: Path, env: dict[str, str] | None = None) -> None:
@@ -62,21 +86,28 @@ def sh(*cmd: str, cwd: Path, env: dict[str, str] | None = None) -> None:
 
 
 def project(root: Path) -> None:
-    """A git repository with the workloads committed and their data ignored."""
-    (root / "small").mkdir(parents=True)
+    """A git repository with the workloads committed and their data and outputs ignored."""
+    for folder in ("data/shell", "data/small", "out/shell", "out/small"):
+        (root / folder).mkdir(parents=True)
+    for i in range(500):
+        lines = [f"{(i * 7 + j * 13) % 50}" for j in range(100)]
+        (root / "data/shell" / f"{i}.txt").write_text("\n".join(lines) + "\n")
+    for i in range(3000):
+        sub = root / "data/walk" / f"{i // 100:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"{i}.txt").write_bytes(os.urandom(512))
     for i in range(2000):
-        (root / "small" / f"{i}.bin").write_bytes(os.urandom(4096))
-    with open(root / "big.bin", "wb") as handle:
-        for _ in range(50):
-            handle.write(os.urandom(10_000_000))
-    for name, text in {"small_io.py": SMALL, "big_read.py": BIG, "stream.py": STREAM}.items():
+        (root / "data/small" / f"{i}.bin").write_bytes(os.urandom(4096))
+    with open(root / "data/big.bin", "wb") as handle:
+        for _ in range(16):
+            handle.write(os.urandom(64 << 20))
+    for name, text in {"walk.py": WALK, "small.py": SMALL, "stream.py": STREAM}.items():
         (root / name).write_text(text)
-    (root / ".gitignore").write_text("small/\nout/\nbig.bin\n.tracline/\n.roar/\n")
-    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
-    sh(*git, "init", "-q", cwd=root)
-    sh(*git, "add", ".", cwd=root)
-    sh(*git, "commit", "-q", "-m", "workloads", cwd=root)
-    os.sync()  # the 500 MB just written goes to disk now, not during the first measurements
+    (root / ".gitignore").write_text("data/\nout/\n.tracline/\n.roar/\n")
+    sh(*GIT, "init", "-q", cwd=root)
+    sh(*GIT, "add", ".", cwd=root)
+    sh(*GIT, "commit", "-q", "-m", "workloads", cwd=root)
+    os.sync()
 
 
 def install_roar(where: Path) -> Path:
@@ -84,8 +115,7 @@ def install_roar(where: Path) -> Path:
     roar = where / "bin" / "roar"
     if not roar.exists():
         print(f"installing {ROAR} into {where} ...", flush=True)
-        subprocess.run([shutil.which("python3") or sys.executable, "-m", "venv", str(where)],
-                       check=True)
+        subprocess.run([shutil.which("python3") or PY, "-m", "venv", str(where)], check=True)
         subprocess.run([str(where / "bin" / "pip"), "install", "-q", ROAR], check=True)
     return roar
 
@@ -104,90 +134,187 @@ def flushers(root: Path) -> list[int]:
 
 
 def settle(root: Path) -> None:
-    """Wait (untimed) until tracline's background delivery is done."""
-    deadline = time.monotonic() + 120
+    """Wait (untimed) until a background delivery is done."""
+    deadline = time.monotonic() + 300
     while flushers(root) and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
-def timed(cmd: list[str], root: Path, env: dict[str, str]) -> float:
+class Sample:
+    """One timed run: wall seconds, CPU seconds of the process tree, its peak RSS (bytes)."""
+
+    def __init__(self, wall: float, cpu: float, rss: int) -> None:
+        self.wall, self.cpu, self.rss = wall, cpu, rss
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> Sample:
+    """Run ``cmd`` (in the working directory) and measure it with its whole tree (wait4's
+    rusage covers the descendants it waited for: with inline delivery, all of tracline's)."""
+    null = os.open(os.devnull, os.O_RDWR)
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    pid = os.posix_spawnp(cmd[0], cmd, env, file_actions=[
+        (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1)])
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - start
+    os.close(null)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({status})")
+    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
 
 
-def measure(reps: int, root: Path, command: list[str], *, runners: dict[str, list[str]],
-            env: dict[str, str], before: dict[str, Callable[[], None]]) -> dict[str, float]:
-    """Median wall time of ``command`` under each runner, the runners taking turns."""
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for prefix in runners.values():  # warm-up: page cache, pyc files, first-run setup
-        timed([*prefix, *command], root, env)
-        settle(root)
+def tracline_counts(root: Path) -> tuple[int, int, int] | None:
+    """(inputs, outputs, with digest) of the last run in tracline's local registry."""
+    try:
+        with sqlite3.connect(root / ".tracline" / "tracline.db") as db:
+            (run_id,) = db.execute("SELECT run_id FROM runs ORDER BY ended_at DESC, rowid DESC "
+                                   "LIMIT 1").fetchone()
+            rows = db.execute("SELECT direction, digest FROM run_io WHERE run_id = ? AND "
+                              "name LIKE ?", (run_id, f"{root}/%")).fetchall()
+    except (sqlite3.Error, TypeError):
+        return None
+    return (sum(d == "in" for d, _ in rows), sum(d == "out" for d, _ in rows),
+            sum(bool(h) for _, h in rows))
+
+
+def roar_counts(root: Path) -> tuple[int, int, int] | None:
+    """(inputs, outputs, with hash) of roar's last job, under the project's data folders."""
+    try:
+        with sqlite3.connect(root / ".roar" / "roar.db") as db:
+            (job,) = db.execute("SELECT max(id) FROM jobs").fetchone()
+            counts = []
+            for table in ("job_inputs", "job_outputs"):
+                counts.append(db.execute(
+                    f"SELECT count(*) FROM {table} WHERE job_id = ? AND (path LIKE ? OR path "
+                    "LIKE ?)", (job, f"{root}/data/%", f"{root}/out/%")).fetchone()[0])
+    except (sqlite3.Error, TypeError):
+        return None
+    return counts[0], counts[1], counts[0] + counts[1]
+
+
+def measure(reps: int, command: list[str], runners: dict[str, list[str]],
+            envs: dict[str, dict[str, str]],
+            after: dict[str, Callable[[], None]]) -> dict[str, list[Sample]]:
+    """Every runner's samples of ``command``, the runners taking turns."""
+    samples: dict[str, list[Sample]] = {name: [] for name in runners}
+    for name, prefix in runners.items():  # warm-up: page cache, pyc files, first-run set-up
+        timed([*prefix, *command], envs[name])
+        after.get(name, lambda: None)()
     for _ in range(reps):
         for name, prefix in runners.items():
-            if name in before:
-                before[name]()
-            times[name].append(timed([*prefix, *command], root, env))
-            settle(root)
-    return {name: statistics.median(values) for name, values in times.items()}
+            samples[name].append(timed([*prefix, *command], envs[name]))
+            after.get(name, lambda: None)()
+    return samples
+
+
+def median(samples: list[Sample], what: str) -> float:
+    return statistics.median(getattr(s, what) for s in samples)
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def report(name: str, samples: dict[str, list[Sample]], counts: dict[str, object],
+           expected: tuple[int, int]) -> None:
+    plain = median(samples["plain"], "wall")
+    print(f"\n{name}: plain {plain * 1000:.0f} ms wall, "
+          f"{median(samples['plain'], 'cpu') * 1000:.0f} ms CPU; expected {expected[0]} in, "
+          f"{expected[1]} out")
+    for runner, runs in samples.items():
+        if runner == "plain":
+            continue
+        wall, cpu = median(runs, "wall"), median(runs, "cpu")
+        ratio = f"{wall / plain:5.2f}x" if name != "trivial" else \
+            f"+{(wall - plain) * 1000:.0f} ms"
+        found = counts.get(runner.split(" ")[0] if runner.startswith("roar") else runner)
+        recorded = "-" if found is None else "nothing recorded" if found == (0, 0, 0) \
+            and expected != (0, 0) else f"{found[0]} in, {found[1]} out, {found[2]} digests"  # type: ignore[index]
+        print(f"  {runner:22} {wall * 1000:8.0f} ms wall {ratio:>9}  CPU {cpu * 1000:7.0f} ms"
+              f"  peak {median(runs, 'rss') / 2**20:6.0f} MiB  recorded: {recorded}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--no-roar", action="store_true", help="skip roar (no PyPI access)")
     parser.add_argument("--roar-venv", type=Path, help="reuse roar's venv here")
+    parser.add_argument("--baseline", help="another tracline executable to compare with")
+    parser.add_argument("--dir", type=Path, default=Path.home(),
+                        help="where to make the project (not under /tmp, which roar ignores)")
+    parser.add_argument("--only", nargs="*", help="workloads to run (default: all)")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="tracline-bench-"))
-    root = tmp / "project"
+    work = Path(tempfile.mkdtemp(prefix="tracline-bench-", dir=args.dir))
+    root = work / "project"
+    root.mkdir()
     project(root)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TRACLINE", "OPENLINEAGE", "PYTHONDONTWRITEBYTECODE"))}
-    env["DO_NOT_TRACK"] = "1"
+    os.chdir(root)
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("TRACLINE", "OPENLINEAGE", "PYTHONDONTWRITEBYTECODE"))
+            and k != "LD_PRELOAD"}
+    base["DO_NOT_TRACK"] = "1"
     tracline = str(Path(PY).parent / "tracline")
-    runners: dict[str, list[str]] = {"plain": [], "tracline": [tracline, "run", "--"]}
+    inline = {**base, "TRACLINE__CAPTURE__DELIVER": "inline",
+              "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "300"}
+    runners: dict[str, list[str]] = {"plain": [], "tracline": [tracline, "run", "--"],
+                                     "tracline foreground": [tracline, "run", "--"]}
+    envs = {"plain": base, "tracline": inline, "tracline foreground": base}
+    after = {"tracline foreground": lambda: settle(root)}
+    if args.baseline:
+        runners["baseline"] = [args.baseline, "run", "--"]
+        envs["baseline"] = inline
     if not args.no_roar:
-        roar = install_roar(args.roar_venv or tmp / "roar-venv")
-        sh(str(roar), "init", "-y", cwd=root, env=env)
+        roar = install_roar(args.roar_venv or work / "roar-venv")
+        sh(str(roar), "init", "-y", cwd=root, env=base)
         sh("git", "add", "-A", cwd=root)
-        sh("git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit",
-           "-q", "--allow-empty", "-m", "roar init", cwd=root)
-        runners["roar"] = [str(roar), "run", "-q"]
-    def empty_stat_cache() -> None:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{root}/.tracline/statcache.db{suffix}").unlink(missing_ok=True)
-
-    cold = {"tracline": empty_stat_cache}
-    cases = [
-        ("(a) 2,000 reads + 2,000 writes", [PY, "small_io.py"], args.reps, "ratio", 1.3, {}),
-        ("(b) 500 MB read_bytes + hash", [PY, "big_read.py"], max(3, args.reps // 2), "ratio",
-         1.5, cold),
-        ("(b) 500 MB streamed + hash", [PY, "stream.py"], max(3, args.reps // 2), "ratio", 1.5,
-         cold),
-        ("(b) 500 MB streamed, re-run", [PY, "stream.py"], max(3, args.reps // 2), "ratio", 1.5,
-         {}),
-        ("(c) trivial: true", ["true"], args.reps * 2, "ms", 150.0, {}),
-        ("(c) trivial: python -c pass", [PY, "-c", "pass"], args.reps * 2, "ms", 150.0, {}),
-    ]
-    print(f"\n{'workload':34} {'plain':>8} {'tracline':>9} {'roar':>9} {'tracline':>10} "
-          f"{'roar':>10} {'closer':>7}  target")
-    for label, command, reps, unit, target, before in cases:
-        t = measure(reps, root, command, runners=runners, env=env, before=before)
-        plain, ours, theirs = t["plain"], t["tracline"], t.get("roar")
-        if unit == "ratio":
-            mine, other = f"{ours / plain:.2f}x", f"{theirs / plain:.2f}x" if theirs else "-"
-            ok = ours / plain <= target
-        else:
-            mine, other = f"+{(ours - plain) * 1000:.0f}ms", \
-                f"+{(theirs - plain) * 1000:.0f}ms" if theirs else "-"
-            ok = (ours - plain) * 1000 <= target
-        closer = f"{(theirs - plain) / max(ours - plain, 1e-4):.0f}x" if theirs else "-"
-        goal = f"<= {target:g}{'x' if unit == 'ratio' else ' ms'}"
-        print(f"{label:34} {plain:8.3f} {ours:9.3f} {theirs or 0:9.3f} {mine:>10} {other:>10} "
-              f"{closer:>7}  {goal} {'ok' if ok else 'MISSED'}", flush=True)
-    print(f"\nmedian seconds; {os.cpu_count()} CPUs; strace: {shutil.which('strace') or 'absent'}")
-    shutil.rmtree(tmp, ignore_errors=True)
+        sh(*GIT, "commit", "-q", "--allow-empty", "-m", "roar init", cwd=root)
+        runners["roar preload"] = [str(roar), "run", "-q", "--tracer", "preload",
+                                   "--no-tracer-fallback"]
+        envs["roar preload"] = base
+    load = os.getloadavg()
+    print(f"{os.cpu_count()} CPUs, load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
+          f"{args.reps} runs each; project in {root}")
+    missed = 0
+    for name, (command, n_in, n_out) in WORKLOADS.items():
+        if args.only and name not in args.only:
+            continue
+        reps = max(3, args.reps // 2) if name == "1 GiB" else args.reps * (2 if name ==
+                                                                           "trivial" else 1)
+        samples = measure(reps, command, runners, envs, after)
+        counts: dict[str, object] = {}
+        timed([*runners["tracline"], *command], envs["tracline"])
+        counts["tracline"] = tracline_counts(root)
+        counts["tracline foreground"] = counts["tracline"]
+        if "roar preload" in runners:
+            timed([*runners["roar preload"], *command], base)
+            counts["roar"] = roar_counts(root)
+        report(name, samples, counts, (n_in, n_out))
+        plain = median(samples["plain"], "wall")
+        whole = median(samples["tracline"], "wall")
+        checks: list[tuple[str, bool]] = []
+        if name == "shell":
+            checks.append(("whole <= 1.5x plain", whole / plain <= 1.5))
+        elif name == "walk":
+            checks.append(("whole <= 2x plain", whole / plain <= 2.0))
+        elif name == "small":
+            fore = median(samples["tracline foreground"], "wall")
+            checks += [("whole <= 1.5x plain", whole / plain <= 1.5),
+                       ("foreground <= 1.3x plain", fore / plain <= 1.3)]
+        elif name == "trivial":
+            checks.append(("whole <= +150 ms", (whole - plain) * 1000 <= 150))
+        elif name == "1 GiB" and "roar preload" in samples:
+            checks.append(("peak memory <= roar's", median(samples["tracline"], "rss")
+                           <= median(samples["roar preload"], "rss")))
+        found = counts["tracline"]
+        checks.append(("tracline recorded every file", found is not None and
+                       found[:2] == (n_in, n_out) and found[2] == n_in + n_out))  # type: ignore[index]
+        for label, ok in checks:
+            missed += not ok
+            print(f"  target: {label:32} {verdict(ok)}")
+    load = os.getloadavg()
+    print(f"\nmedians; load at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
+          f"{missed} target(s) MISSED")
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
