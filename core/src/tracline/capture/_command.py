@@ -181,7 +181,15 @@ def capture_command(
     try:
         # From before the command starts: a signal sent to tracline meanwhile reaches it too.
         with _process.forward_signals(forwarded):
-            forwarded.started(launch.start(mode))
+            try:
+                forwarded.started(launch.start(mode))
+            except OSError as e:  # not even a temporary folder: the command runs unobserved
+                started = time.monotonic()
+                code = _run_plain(argv, environ, workdir)
+                record = launch.record("unobserved")
+                record.exit_code, record.wall_seconds = code, time.monotonic() - started
+                record.warnings.append(f"lineage of this run is not recorded: {e}")
+                return record
             return _Capture.following(launch, emit=emit).run(
                 gpus=gpus, gpu_model=gpu_model, start_facets=start_facets,
                 time_limit=time_limit)
@@ -232,6 +240,8 @@ class _Launch:
         self.child: _process.Child | subprocess.Popen[bytes] | None = None
         self.started = 0.0
         self.subreaper = False
+        #: Why tracline's state folder could not be used, if it could not.
+        self.unwritable: str | None = None
 
     def record(self, capture_mode: str) -> RunRecord:
         """The run's record so far (imports attrs: called once the command runs)."""
@@ -259,7 +269,15 @@ class _Launch:
         self.traced, self.capture_mode, self.warning = _mode(
             is_python(self.program, self.argv), mode, strace, preload)
         self.strace = strace
-        os.makedirs(self.capture_dir, mode=0o700)
+        try:
+            os.makedirs(self.capture_dir, mode=0o700)
+        except OSError as e:
+            # No state folder (read-only, full, not a folder): the capture log goes to a
+            # private temporary folder, and the outbox says whether the run can be recorded.
+            import tempfile
+
+            self.unwritable = f"cannot create {self.capture_dir}: {e.strerror}"
+            self.capture_dir = tempfile.mkdtemp(prefix="tracline-capture-")
         self.capture_dir_made = True
         self.env = child_environment(self.environ, self.capture_dir, strace,
                                      preload if self.capture_mode == "preload" else "")
@@ -286,6 +304,8 @@ class _Capture:
         self.emit_events = emit
         self.emitter: Any = None
         self.launch: _Launch | None = None
+        #: Why the run's lineage is not recorded (the one warning then given), if it is not.
+        self.unrecorded: str | None = None
 
     @classmethod
     def following(cls, launch: _Launch, *, emit: bool) -> _Capture:
@@ -300,7 +320,6 @@ class _Capture:
         if not self.emit_events:
             return
         from tracline.delivery import Emitter
-        from tracline.errors import TraclineError
 
         try:
             # Delivery (inline, or the detached `tracline outbox flush`) checkpoints; `deliver
@@ -308,8 +327,8 @@ class _Capture:
             inline = str(self.section.get("deliver", "background")) == "inline"
             emitter = Emitter(self.config, background=False, checkpoint=inline)
             emitter.outbox()
-        except TraclineError as e:
-            self.record.warnings.append(f"lineage of this run is not recorded: {e}")
+        except Exception as e:  # noqa: BLE001 - any state problem: the command still runs
+            self.unrecorded = f"lineage of this run is not recorded: {e}"
         else:
             self.emitter = emitter
 
@@ -347,7 +366,11 @@ class _Capture:
             self.open_emitter()
             self.start_event(start_facets)
         except Exception as e:  # noqa: BLE001 - lineage never breaks the command
-            record.warnings.append(f"capture failed: {type(e).__name__}: {e}")
+            if self.emitter is not None and self.unrecorded is None:
+                self.emitter = None  # START could not be committed
+                self.unrecorded = f"lineage of this run is not recorded: {e}"
+            else:
+                record.warnings.append(f"capture failed: {type(e).__name__}: {e}")
         left = None if time_limit is None else \
             max(0.0, time_limit - (time.monotonic() - launch.started))
         tree = _Tree(launch, child.pid)
@@ -383,8 +406,16 @@ class _Capture:
             from tracline.capture._record import event_json
             from tracline.delivery.emitter import Serialized
 
-            self._emit(Serialized(*event_json(state, record, event_time=record.ended_at,
-                                              run_facets=record.facet_dicts())))
+            try:
+                self._emit(Serialized(*event_json(state, record, event_time=record.ended_at,
+                                                  run_facets=record.facet_dicts())))
+            except Exception as e:  # noqa: BLE001 - a full disk, a damaged outbox
+                self.emitter = None
+                self.unrecorded = f"lineage of this run is not recorded: {e}"
+        if self.unrecorded is not None:
+            # One warning: the others (hashing, caches) are about lineage that is lost anyway.
+            record.warnings = [self.unrecorded, *(w for w in record.warnings
+                                                  if w.startswith(_ABOUT_THE_COMMAND))]
         self._deliver()
         return record
 
@@ -456,6 +487,10 @@ class _Capture:
         except OSError as e:
             self.record.warnings.append(
                 f"events stay in the outbox ({e}); run `tracline outbox flush`")
+
+
+#: Warnings about the command itself (kept when its lineage cannot be recorded).
+_ABOUT_THE_COMMAND = ("stopped at the time limit", "left running after the command ended")
 
 
 class _Tree:

@@ -56,7 +56,10 @@ class Hashes:
         if self._store is None:
             from tracline.hashing._cache import resolve_cache
 
-            self._store = resolve_cache(self.cache) or False
+            try:
+                self._store = resolve_cache(self.cache) or False
+            except Exception:  # noqa: BLE001 - no cache (read-only, full disk): hash anyway
+                self._store = False
         return self._store
 
     def take(self, path: str, st: os.stat_result | None = None, *,
@@ -130,7 +133,10 @@ class Hashes:
         ``at_least`` of them."""
         if len(self._new) >= at_least and self.store:
             new, self._new = self._new, []
-            self.store.store_many(new, self.algorithm, self._started)
+            try:
+                self.store.store_many(new, self.algorithm, self._started)
+            except Exception:  # noqa: BLE001 - the cache only saves work: never fail a run
+                self._store = False
 
 
 class Watcher:

@@ -23,6 +23,8 @@ def _tracline_boot() -> None:
             sys.modules[loader.name] = module
             loader.exec_module(module)
             module.start_child()
+    except OSError:  # the capture log cannot be written (full disk): the parent says so
+        pass
     except Exception as e:  # noqa: BLE001 - the user's program runs even if capture cannot
         sys.stderr.write(f"tracline: warning: this process is not observed: {e}\n")
     sys.path[:] = [p for p in sys.path if not p or os.path.abspath(p) != here]
