@@ -42,7 +42,8 @@ def test_after_a_run_it_counts_what_was_recorded(
     done = subprocess.run([sys.executable, "-m", "tracline", "run", "--", sys.executable,
                            "-c", "pass"], cwd=tracline_home.parent, capture_output=True,
                           text=True, timeout=120, check=False,
-                          env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline"})
+                          env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
+                               "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"})
     assert done.returncode == 0, done.stderr
     code, checks = _doctor(capsys)
     assert code == 0

@@ -44,7 +44,8 @@ def test_sigterm_is_forwarded_to_the_command(tracline_home: Path) -> None:
           "signal.signal(signal.SIGTERM, lambda *a: (open('got_term', 'w').close(), sys.exit(7)))\n"
           "open('ready', 'w').close()\ntime.sleep(60)\n")
     proc = subprocess.Popen([PYTHON, "-m", "tracline", "run", "--", PYTHON, "wait.py"], cwd=root,
-                            env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline"})
+                            env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
+                               "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"})
     deadline = time.monotonic() + 30
     while not (root / "ready").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -60,7 +61,8 @@ def test_sigint_not_from_a_terminal_is_forwarded(tracline_home: Path) -> None:
     proc = subprocess.Popen([PYTHON, "-m", "tracline", "run", "--", PYTHON, "wait.py"], cwd=root,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True,
-                            env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline"})
+                            env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
+                               "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"})
     deadline = time.monotonic() + 30
     while not (root / "ready").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -104,7 +106,8 @@ def test_unreadable_input_is_reported(tracline_home: Path) -> None:
     done = subprocess.run([*AS_USER, PYTHON, "-m", "tracline", "run", "--capture", "audit", "--",
                            PYTHON, "try.py"],
                           cwd=root, capture_output=True, text=True, check=False,
-                          env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline"})
+                          env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
+                               "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"})
     assert done.returncode == 0
     assert "locked.csv" in done.stderr and "permission denied" in done.stderr
     event = last(tracline_home)
@@ -119,7 +122,8 @@ def test_input_unreadable_by_tracline_is_reported(tracline_home: Path) -> None:
     os.mkfifo(root / "pipe")
     write(root / "feed.py", "open('out.txt', 'w').write(open('pipe').read())\n")
     proc = subprocess.Popen([PYTHON, "-m", "tracline", "run", "--", PYTHON, "feed.py"], cwd=root,
-                            env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline"},
+                            env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
+                               "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"},
                             stderr=subprocess.PIPE, text=True)
     with open(root / "pipe", "w") as writer:
         writer.write("streamed")
@@ -152,5 +156,6 @@ def test_stdin_and_stdout_pass_through(tracline_home: Path) -> None:
     """The command reads tracline's stdin and writes its stdout, byte for byte."""
     done = subprocess.run([PYTHON, "-m", "tracline", "run", "--", "cat"], input=b"\x00bytes\n",
                           capture_output=True, cwd=tracline_home.parent, check=False,
-                          env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline"})
+                          env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
+                               "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"})
     assert (done.returncode, done.stdout) == (0, b"\x00bytes\n")

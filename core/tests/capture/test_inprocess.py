@@ -134,3 +134,54 @@ def test_worker_without_the_interposer_says_what_it_misses(tracline_home: Path) 
     mode = capture.record.capture_mode
     assert mode.startswith("audit-hook; files opened by native code")
     assert "LD_PRELOAD=" in mode
+
+
+#: A worker that has loaded "orchestrator" libraries before the task, whose task is a callable.
+RECIPE_WORKER = """
+import json, sys
+import attrs, click                      # the orchestrator's world, loaded before the task
+import numpy as np                       # the task's module refers to it
+from tracline.capture import capture_in_process
+
+def featurize():
+    import pyarrow                       # imported while the task runs
+    return np.arange(3).sum()
+
+with capture_in_process(job="t", function=featurize) as task:
+    featurize()
+with capture_in_process(job="b", command="sort raw.txt > out.txt") as bash:
+    pass
+facet = task.record.run_facets()["tracline_execution"]
+print(json.dumps({"argv": task.record.argv, "callable": task.record.callable,
+                  "facet_callable": facet.callable,
+                  "packages": [name for name, _ in task.record.packages],
+                  "bash_argv": bash.record.argv}))
+"""
+
+
+def test_task_recipe_is_the_callable_and_its_own_packages(tracline_home: Path) -> None:
+    """A task given as a callable is recorded as its module, qualified name, file and source
+    digest (no argv of the worker), with the packages it imported or refers to — not those
+    the worker loaded before it; a shell task's argv is its command."""
+    import json
+
+    import blake3
+
+    root = tracline_home.parent
+    write(root / "worker.py", RECIPE_WORKER)
+    done = subprocess.run([sys.executable, "worker.py"], cwd=root, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["argv"] == []
+    recipe = found["callable"]
+    assert (recipe["module"], recipe["qualname"]) == ("__main__", "featurize")
+    assert recipe["file"] == str(root / "worker.py")
+    source = "def featurize():\n    import pyarrow                       # imported while the " \
+             "task runs\n    return np.arange(3).sum()\n"
+    assert recipe["sourceDigest"] == "blake3:" + blake3.blake3(source.encode()).hexdigest()
+    assert found["facet_callable"] == recipe
+    packages = {name.lower() for name in found["packages"]}
+    assert {"numpy", "pyarrow"} <= packages
+    assert not packages & {"attrs", "click", "tracline"}
+    assert found["bash_argv"] == ["bash", "-c", "sort raw.txt > out.txt"]

@@ -179,7 +179,8 @@ def test_input_changed_by_another_process_is_reported(tracline_home: Path) -> No
           "    time.sleep(0.01)\n")
     proc = subprocess.Popen([PYTHON, "-m", "tracline", "run", "--", PYTHON, "reader.py"],
                             cwd=root, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline"})
+                            env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
+                               "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"})
     deadline = time.monotonic() + 30
     while not (root / "ready").exists() and time.monotonic() < deadline:
         time.sleep(0.01)

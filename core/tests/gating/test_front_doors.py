@@ -85,6 +85,7 @@ class TestTraclineRun(GatedRunConformanceSuite):
         done = subprocess.run(
             [sys.executable, "-m", "tracline", "run", "--request", request_id, "--",
              sys.executable, "-c", work],
-            cwd=self.root, env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline"},
+            cwd=self.root, env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
+                               "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"},
             capture_output=True, text=True, timeout=300, check=False)
         return GatedResult(done.returncode == 0, done.stdout + done.stderr)

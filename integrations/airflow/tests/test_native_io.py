@@ -39,6 +39,11 @@ def _blake3(path: Path) -> str:
     return "blake3:" + blake3.blake3(path.read_bytes()).hexdigest()
 
 
+def _packages(event: dict[str, Any]) -> set[str]:
+    execution = event["run"]["facets"]["tracline_execution"]
+    return {p["name"].lower() for p in (execution.get("packages") or {}).get("items", [])}
+
+
 def _terminal(events: list[dict[str, Any]], task_id: str) -> dict[str, Any]:
     (event,) = [e for e in events if e["job"]["name"] == f"native_io.{task_id}"
                 and e["eventType"] in {"COMPLETE", "FAIL"}]
@@ -48,7 +53,8 @@ def _terminal(events: list[dict[str, Any]], task_id: str) -> dict[str, Any]:
 @pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler for the C step")
 def test_native_io_pipeline_under_airflow(airflow: AirflowEnv) -> None:
     """Every file of every task, whichever library opened it, is recorded with its BLAKE3
-    digest, captureMode says the interposer saw it, and the trace of the model reaches the
+    digest, captureMode says the interposer saw it, each task's recipe is its own callable or
+    bash command with its own packages (not Airflow's), and the trace of the model reaches the
     raw data."""
     pytest.importorskip("h5py")
     data = airflow.root / "native-data"
@@ -76,6 +82,18 @@ def test_native_io_pipeline_under_airflow(airflow: AirflowEnv) -> None:
         for name, dataset in {**seen_in, **seen_out}.items():
             digest = dataset["facets"]["tracline_contentHash"]["digest"]
             assert digest == _blake3(data / name), name
+        # The task's own recipe, not `airflow dags test ...` and Airflow's packages.
+        packages = {p["name"].lower() for p in (execution.get("packages") or {}).get("items", [])}
+        assert "apache-airflow" not in packages, task_id
+        if task_id == "pack":
+            assert execution["argv"][:2] == ["bash", "-c"]
+            assert "model.bin" in execution["argv"][2]
+        else:
+            assert execution["argv"] == [], task_id
+            assert execution["callable"]["qualname"].endswith(task_id), task_id
+            assert execution["callable"]["sourceDigest"].startswith("blake3:")
+    assert "pandas" in _packages(_terminal(events, "featurize"))
+    assert "h5py" in _packages(_terminal(events, "store"))
     registry = Registry(f"sqlite:///{airflow.server.db}")
     try:
         reached = {node.name for node in trace(str(data / "model.bin"),

@@ -422,18 +422,43 @@ class _Capture:
     def _files(self, observed: Any, rules: IgnoreRules, hashes: Hashes) -> None:
         from tracline.capture._classify import classify
 
-        record = self.record
         classified = classify(observed, rules)
-        taken = hashes.taken
         # Most files were hashed while the run went on and are unchanged since: one batch of
         # stats confirms them; the others are looked at (and hashed) one by one.
         confirmed = hashes.confirmed([*classified.inputs, *classified.outputs])
+        left = [p for p in (*classified.inputs, *classified.outputs) if p not in confirmed]
+        with self._progress(left) as progress:
+            self._hash_left(classified, confirmed, hashes, progress)
+        hashes.save()
+        self._schemas()
+
+    def _progress(self, paths: list[str]) -> Any:
+        """A bar for the hashing left at the end, should it take a while (on a terminal)."""
+        from tracline.capture._progress import EndProgress
+
+        total = 0
+        for path in paths:
+            try:
+                total += os.stat(path).st_size
+            except OSError:
+                continue
+        try:
+            after = float(self.section.get("progress_after", 1.0))
+        except (TypeError, ValueError):
+            after = 1.0
+        return EndProgress(total, len(paths), after=after)
+
+    def _hash_left(self, classified: Any, confirmed: set[str], hashes: Hashes,
+                   progress: Any) -> None:
+        record, taken = self.record, hashes.taken
         for path in classified.inputs:
             if path in confirmed:
                 record.inputs.append(taken[path][1])
                 continue
             early = taken.get(path)
-            item = hashes.final(path, modified=path in classified.modified)
+            progress.current = path
+            item = hashes.final(path, modified=path in classified.modified,
+                                advance=progress.advance)
             if item is None:
                 continue
             record.inputs.append(item)
@@ -444,13 +469,13 @@ class _Capture:
                     f"input {path} changed while the run went on (not by the run): recorded "
                     "as it was at the end; the run may have read an earlier version")
         for path in classified.outputs:
-            item = taken[path][1] if path in confirmed else hashes.final(path, written=True)
+            progress.current = path
+            item = taken[path][1] if path in confirmed else \
+                hashes.final(path, written=True, advance=progress.advance)
             if item is not None:
                 record.outputs.append(item)
                 if item.error:
                     record.warnings.append(f"output not hashed: {item.error}")
-        hashes.save()
-        self._schemas()
 
     def _schemas(self) -> None:
         """The columns of the tabular files the run read and wrote (the ``schema`` facet);

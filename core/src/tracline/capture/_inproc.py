@@ -19,9 +19,10 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -33,6 +34,7 @@ from tracline.capture._observe import PythonProcess
 from tracline.capture._recipe import git_info, interpreter_info, packages_for
 from tracline.capture._record import RunRecord, event_dict, new_run_id, utcnow
 from tracline.capture._redact import redact_argv
+from tracline.capture._task import callable_recipe, imported_since, referenced_modules, task_argv
 from tracline.capture._watch import Hashes, Watcher
 from tracline.config import Config, get_config
 
@@ -52,6 +54,8 @@ def capture_in_process(
     *,
     namespace: str | None = None,
     argv: list[str] | None = None,
+    function: Callable[..., Any] | None = None,
+    command: str | Sequence[str] | None = None,
     gpus: int | None = None,
     gpu_model: str | None = None,
     config: Config | None = None,
@@ -60,6 +64,12 @@ def capture_in_process(
 ) -> Iterator[InProcessCapture]:
     """Observe the files this process (and its children) touch while the block runs.
 
+    The recipe is the task's own: ``function`` (its Python callable: module, qualified name,
+    file, source digest) or ``command`` (a shell command or argv) — else ``argv``, else this
+    process's command line — and the packages of the modules the task imported while it ran,
+    the modules its callable refers to, and those its children imported (not everything the
+    orchestrator's worker has loaded).
+
     With ``emit=True`` the START and COMPLETE/FAIL events are emitted as ``tracline run``
     does (FAIL when the block raises); by default the integration emits its own events
     with ``record.run_facets()`` and the records' artifacts.
@@ -67,8 +77,11 @@ def capture_in_process(
     config = config or get_config()
     record = RunRecord(run_id=run_id or new_run_id(), job=job,
                        namespace=namespace or config.namespace,
-                       argv=redact_argv(argv if argv is not None else sys.argv),
+                       argv=redact_argv(task_argv(function, command, argv)),
                        cwd=os.getcwd(), started_at=utcnow(), capture_mode="in-process")
+    if function is not None:
+        record.callable = callable_recipe(function)
+    imported_before = set(sys.modules)
     result = InProcessCapture(record)
     if config.disabled:
         yield result
@@ -125,9 +138,12 @@ def capture_in_process(
             else:
                 os.environ[key] = value
         try:
+            own = imported_since(imported_before)
+            if function is not None:
+                own.update(referenced_modules(function))
             _finish(capture=capture, record=record, watcher=watcher, sampler=sampler,
                     hashes=hashes, rules=rules, started=started, failed=failed, gpus=gpus,
-                    gpu_model=gpu_model, capture_dir=capture_dir)
+                    gpu_model=gpu_model, capture_dir=capture_dir, modules=own)
         finally:
             shutil.rmtree(capture_dir, ignore_errors=True)
 
@@ -135,7 +151,7 @@ def capture_in_process(
 def _finish(*, capture: _Capture, record: RunRecord, watcher: Watcher, sampler: object,
             hashes: Hashes, rules: IgnoreRules, started: float,
             failed: BaseException | None, gpus: int | None, gpu_model: str | None,
-            capture_dir: str) -> None:
+            capture_dir: str, modules: dict[str, str]) -> None:
     from tracline.capture import _process
     from tracline.gpu.cost import gpu_cost
 
@@ -151,14 +167,18 @@ def _finish(*, capture: _Capture, record: RunRecord, watcher: Watcher, sampler: 
     me = PythonProcess(os.getpid(), sys.executable, sys.implementation.name,
                        ".".join(map(str, sys.version_info[:3])), sys.prefix, sys.base_prefix,
                        [p for p in sys.path if p])
-    modules = {name: str(getattr(module, "__file__", "") or "")
-               for name, module in list(sys.modules.items())
-               if "." not in name and getattr(module, "__file__", None)}
-    modules.update(observed.modules)
+    modules = {**modules, **observed.modules}
     record.interpreter = interpreter_info(me)
     record.packages = packages_for(modules, [me, *observed.pythons],
                                    Path(capture.home) / "cache")
-    record.code = git_info(record.cwd, capture.home)
+    if record.packages:
+        import blake3
+
+        lock = "\n".join(f"{n}=={v}" for n, v in record.packages).encode()
+        record.package_digest = "blake3:" + blake3.blake3(lock).hexdigest()
+    where = os.path.dirname(record.callable["file"]) if record.callable and \
+        record.callable.get("file") else record.cwd
+    record.code = git_info(where, capture.home)
     record.gpu = gpu_cost(usage, wall_seconds=record.wall_seconds, declared_gpus=gpus,
                           declared_model=gpu_model, config=capture.config)
     if failed is not None:

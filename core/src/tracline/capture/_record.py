@@ -172,6 +172,8 @@ class RunRecord:
     environment: dict[str, str] = attrs.field(factory=dict)
     gpu: GpuCost | None = None
     warnings: list[str] = attrs.field(factory=list)
+    #: An orchestrator task's Python callable: module, qualname, file, sourceDigest.
+    callable: dict[str, Any] | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -204,7 +206,7 @@ class RunRecord:
             "captureMode": self.capture_mode,
             "code": attrs.asdict(self.code) if self.code else None, "packages": packages,
             "interpreter": self.interpreter, "host": self.host,
-            "environment": self.environment or None,
+            "environment": self.environment or None, "callable": self.callable,
         })
         return fields
 

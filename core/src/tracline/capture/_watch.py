@@ -63,7 +63,8 @@ class Hashes:
         return self._store
 
     def take(self, path: str, st: os.stat_result | None = None, *,
-             lookup: bool = True) -> FileRecord | None:
+             lookup: bool = True, advance: Callable[[int], object] | None = None
+             ) -> FileRecord | None:
         """Digest ``path`` now; None when it is a folder or no longer exists.
 
         ``lookup``: try the stat cache first (pointless for a file the run just wrote).
@@ -89,7 +90,7 @@ class Hashes:
             # What digest_file(path, cache=False) does, less its per-call set-up: this runs
             # for each of a run's (maybe thousands of) files.
             try:
-                hexdigest, hashed = hash_regular(path, self.algorithm)
+                hexdigest, hashed = hash_regular(path, self.algorithm, advance)
             except HashError as e:
                 return FileRecord(path, error=e.message)
             record = FileRecord(path, f"{self.algorithm}:{hexdigest}", hashed.st_size, 1, "file")
@@ -106,8 +107,8 @@ class Hashes:
         return {path for path, key in zip(hashed, stat_many(hashed)[1], strict=True)
                 if key == taken[path][0]}
 
-    def final(self, path: str, *, modified: bool = False,
-              written: bool = False) -> FileRecord | None:
+    def final(self, path: str, *, modified: bool = False, written: bool = False,
+              advance: Callable[[int], object] | None = None) -> FileRecord | None:
         """The digest of ``path`` now: the early one if the file is unchanged since.
 
         ``modified``: an input the run changed (its early digest, taken when read, stands).
@@ -126,7 +127,7 @@ class Hashes:
             return record
         if st is None:
             return None
-        return self.take(path, st, lookup=not written)
+        return self.take(path, st, lookup=not written, advance=advance)
 
     def save(self, *, at_least: int = 1) -> None:
         """Remember new digests in the stat cache (one transaction), once there are

@@ -95,6 +95,8 @@ class TraclineExecutionRunFacet(RunFacet):
     interpreter: Interpreter | None = attrs.field(default=None)
     host: Host | None = attrs.field(default=None)
     environment: dict[str, str] | None = attrs.field(default=None)
+    #: An orchestrator task's Python callable: module, qualname, file, sourceDigest.
+    callable: dict[str, str] | None = attrs.field(default=None)
 
     @staticmethod
     def _get_schema() -> str:

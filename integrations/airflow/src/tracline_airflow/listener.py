@@ -125,7 +125,12 @@ def start_capture(task_instance: Any) -> None:
     if config is None or run is None or isinstance(task_instance.task, TraclineApprovalGate):
         return
     approval = run.approval or {}
+    # The task's own recipe: its callable (PythonOperator, @task) or its command (BashOperator).
+    function = getattr(task_instance.task, "python_callable", None)
+    command = getattr(task_instance.task, "bash_command", None) if function is None else None
     cm = capture_in_process(job=f"{run.dag_id}.{run.task_id}", run_id=run.run_id,
+                            function=function if callable(function) else None,
+                            command=command if isinstance(command, str) else None,
                             gpus=approval.get("gpu_count"), gpu_model=approval.get("gpu_model"),
                             config=_capture_config(config), emit=False)
     run.capture = cm.__enter__()
