@@ -200,8 +200,8 @@ def capture_command(
             shutil.rmtree(launch.capture_dir, ignore_errors=True)
 
 
-#: The digest algorithms of :mod:`tracline.hashing` (held equal by a test: that module costs
-#: ~20 ms to import, and the setting is checked before the command starts).
+#: The digest algorithms of :mod:`tracline.hashing` (held equal by a test: that module is
+#: slow to import, and the setting is checked before the command starts).
 ALGORITHMS = ("blake3", "sha256")
 
 

@@ -1,6 +1,6 @@
 """The git state of the code a run executes, read before the command starts.
 
-No ``subprocess`` (7 ms to import), and the three git processes run at once: this is on
+No ``subprocess`` (slow to import), and the three git processes run at once: this is on
 the path between ``tracline run`` and the user's command. Git is read without taking its index lock
 (``GIT_OPTIONAL_LOCKS=0``) and never refuses a run: uncommitted changes and untracked files
 only make the run ``dirty``, with the digest of ``git diff HEAD`` when tracked files changed.

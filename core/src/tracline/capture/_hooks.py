@@ -22,7 +22,7 @@ import os
 import sys
 
 # No typing at run time: every captured Python process loads this file, and importing
-# typing (with re) would cost each of them ~5 ms.
+# typing (with re) would slow each of them down.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable

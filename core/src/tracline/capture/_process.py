@@ -37,7 +37,8 @@ _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, sig
 
 class Child:
     """A command started with ``posix_spawn``: the part of ``subprocess.Popen`` that a
-    captured run needs (``subprocess`` costs ~7 ms to import, on the path to the command)."""
+    captured run needs (``subprocess`` is slow to import, and this is on the path to the
+    command)."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid

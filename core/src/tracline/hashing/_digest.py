@@ -57,7 +57,7 @@ def new_hasher(algorithm: str, *, threads: bool = False) -> Hasher:
         if threads:
             return blake3.blake3(max_threads=blake3.blake3.AUTO)
         return blake3.blake3()
-    import hashlib  # only for sha256 (its OpenSSL binding costs ~2 ms to load)
+    import hashlib  # only for sha256 (its OpenSSL binding is slow to load)
 
     return hashlib.sha256()
 

@@ -25,7 +25,7 @@ __all__ = ["MAP_MIN", "hash_mapped"]
 
 #: Files at least this large are mapped (below it, mapping costs more than copying saves).
 MAP_MIN = 4 << 20
-#: Bytes hashed between two checks of the lease (~10 ms of work: writers never wait long).
+#: Bytes hashed between two checks of the lease (little work: writers never wait long).
 SLICE = 64 << 20
 
 _SETLEASE = getattr(fcntl, "F_SETLEASE", None)
