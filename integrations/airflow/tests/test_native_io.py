@@ -21,6 +21,7 @@ int main(int argc, char **argv) {
     FILE *in = fopen(argv[1], "rb"), *out = fopen(argv[2], "wb");
     char buf[4096]; size_t n;
     if (!in || !out) return 1;
+    fputs("MODEL v1\n", out);
     while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, out);
     return fclose(in) || fclose(out);
 }
