@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 
 __all__ = ["TABULAR_SUFFIXES", "Field", "is_tabular", "read_schema", "schemas_of"]
@@ -25,10 +26,8 @@ Field = tuple[str, str]
 #: Bytes read from the start of a text file (header and the rows types are inferred from).
 PREFIX_BYTES = 65_536
 #: Rows looked at for types, and columns kept at most.
-SAMPLE_ROWS = 100
+SAMPLE_ROWS = 20
 MAX_COLUMNS = 1000
-#: Types from narrowest to widest: a column takes the widest type among its sampled values.
-_ORDER = ("BOOLEAN", "INTEGER", "DOUBLE", "STRING")
 
 
 def is_tabular(path: str | os.PathLike[str]) -> str | None:
@@ -47,22 +46,21 @@ def _widest(types: Iterable[str]) -> str:
     return "STRING"
 
 
+_INTEGER = re.compile(r"[+-]?\d+")
+_DOUBLE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|nan)", re.IGNORECASE)
+
+
 def _text_type(value: str) -> str | None:
     text = value.strip()
     if not text:
         return None
+    if _INTEGER.fullmatch(text):
+        return "INTEGER"
+    if _DOUBLE.fullmatch(text):
+        return "DOUBLE"
     if text.lower() in {"true", "false"}:
         return "BOOLEAN"
-    try:
-        int(text)
-        return "INTEGER"
-    except ValueError:
-        pass
-    try:
-        float(text)
-        return "DOUBLE"
-    except ValueError:
-        return "STRING"
+    return "STRING"
 
 
 def _json_type(value: object) -> str | None:
@@ -97,12 +95,13 @@ def _csv_schema(path: str, delimiter: str) -> list[Field] | None:
     if not rows or not any(cell.strip() for cell in rows[0]):
         return None
     header = [cell.strip() for cell in rows[0]][:MAX_COLUMNS]
-    types: list[list[str]] = [[] for _ in header]
+    types: list[set[str]] = [set() for _ in header]
     for row in rows[1:]:
         for i, cell in enumerate(row[: len(header)]):
-            kind = _text_type(cell)
-            if kind is not None:
-                types[i].append(kind)
+            if "STRING" not in types[i]:  # the widest already: nothing to learn
+                kind = _text_type(cell)
+                if kind is not None:
+                    types[i].add(kind)
     return [(name or f"column_{i + 1}", _widest(kinds))
             for i, (name, kinds) in enumerate(zip(header, types, strict=True))]
 
