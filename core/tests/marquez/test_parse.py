@@ -88,3 +88,17 @@ def test_schema_fields_in_the_dataset_api() -> None:
     fields = {d["name"]: _parse.dataset_fields(d) for d in datasets}
     assert fields == {"/data/a.csv": [("id", "INTEGER"), ("value", "STRING")],
                       "/data/b.parquet": [("id", "INTEGER"), ("total", "DOUBLE")]}
+
+
+def test_child_job_named_as_in_its_events() -> None:
+    """A task run shown under its DAG's job by its simple name gets the event's full name back;
+    a full name stays as it is."""
+    run = sample("responses/run.json")
+    parent = {"run": {"runId": "01943f4e-1c00-7000-8000-0000000000ff"},
+              "job": {"namespace": "marquez-check", "name": "etl"}}
+    simple = {**run, "jobVersion": {**run["jobVersion"], "name": "a_to_b"},
+              "facets": {"parent": parent}}
+    assert _parse.run_row(simple).job_name == "etl.a_to_b"
+    full = {**run, "facets": {"parent": parent}}
+    row = _parse.run_row(full)
+    assert row.job_name == "etl.a_to_b" and row.parent_run_id == parent["run"]["runId"]

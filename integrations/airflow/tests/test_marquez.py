@@ -72,12 +72,20 @@ def marquez_run(airflow: AirflowEnv, marquez_url: str) -> dict[str, Any]:
             "runs": runs, "model": model, "events": events}
 
 
+def _full_name(job: dict[str, Any]) -> str:
+    """A Marquez job's name as its events gave it: ``dag.task`` (Marquez may show a child job
+    by its simple name under ``parentJobName``)."""
+    parent, name = job.get("parentJobName"), str(job["name"])
+    if parent and not name.startswith(f"{parent}."):
+        return f"{parent}.{job.get('simpleName') or name}"
+    return name
+
+
 def _job(marquez_url: str, namespace: str, task_id: str) -> dict[str, Any]:
-    """The task's job in Marquez: named ``dag.task``, or ``task`` under parent ``dag``."""
+    """The task's job in Marquez (``dag.task``)."""
     jobs = _get(marquez_url, f"/api/v1/namespaces/{_quote(namespace)}/jobs?limit=100")["jobs"]
     for job in jobs:
-        if job["name"] == f"{DAG_ID}.{task_id}" or (
-                job.get("simpleName") == task_id and job.get("parentJobName") == DAG_ID):
+        if _full_name(job) == f"{DAG_ID}.{task_id}":
             return job  # type: ignore[no-any-return]
     raise AssertionError(f"no job for {task_id} in {[j['name'] for j in jobs]}")
 
@@ -139,7 +147,7 @@ def test_files_versioned_by_digest_with_their_columns(marquez_run: dict[str, Any
     assert dataset_fields(dataset) == [("x", "DOUBLE"), ("y", "DOUBLE"), ("label", "INTEGER")]
     graph = _get(marquez_url, f"/api/v1/lineage?nodeId={_quote(f'dataset:file:{points}')}"
                               "&depth=6")["graph"]
-    jobs = {n["data"]["name"] for n in graph if n["type"] == "JOB"}
+    jobs = {_full_name(n["data"]) for n in graph if n["type"] == "JOB"}
     assert {f"{DAG_ID}.{t}" for t in ("prepare", "train", "evaluate")} <= jobs
 
 

@@ -51,7 +51,15 @@ def run_row(run: Mapping[str, Any], job: tuple[str, str] | None = None) -> RunRo
     version = run.get("jobVersion") or {}
     namespace = version.get("namespace") or (job[0] if job else "")
     name = version.get("name") or (job[1] if job else "")
-    parent = ((facets.get("parent") or {}).get("run") or {}).get("runId")
+    parent_facet = facets.get("parent") or {}
+    parent = (parent_facet.get("run") or {}).get("runId")
+    parent_job = (parent_facet.get("job") or {}).get("name")
+    if parent_job and not name.startswith(f"{parent_job}."):
+        # Marquez keeps a child job under its parent by its simple name: it strips exactly the
+        # parent's name and a dot from the event's job name (``dag.task`` -> ``task``), and some
+        # of its views show that simple name. The event's name is the parent's name, a dot,
+        # and it (a name that never began with its parent's is not told apart).
+        name = f"{parent_job}.{name}"
     return RunRow(run_id=str(run["id"]), job_namespace=namespace, job_name=name,
                   state=STATES.get(str(run.get("state")), str(run.get("state"))),
                   started_at=iso(run.get("startedAt")), ended_at=iso(run.get("endedAt")),
