@@ -64,8 +64,10 @@ class MarquezStore:
             listed = self.client.dataset_versions(*dataset)
             self._listed[dataset] = listed
             for item in listed:
-                if item.get("version"):
-                    self._versions[dataset][str(item["version"])] = dict(item.get("facets") or {})
+                facets = dict(item.get("facets") or {})
+                for version in (item.get("version"), (item.get("id") or {}).get("version")):
+                    if version:
+                        self._versions[dataset][str(version)] = facets
         return self._versions[dataset]
 
     def _load_run(self, run_id: str, found: dict[str, Any] | None = None,
