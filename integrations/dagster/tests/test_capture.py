@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +177,42 @@ def test_a_broken_tracline_toml_fails_the_code_location_load(project: Project) -
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
     assert "unknown key 'namespce' in [tracline]" in output, output
+
+
+def test_ops_and_multi_assets_are_captured_too(project: Project) -> None:
+    """An @op job's steps report their files under `<job>.<op>`; a multi-asset's assets each
+    get the digest of the file their metadata names as data version."""
+    from tracline_dagster import traced
+
+    @dg.op
+    @traced
+    def copy_source() -> None:
+        (Path("data") / "copy.csv").write_bytes((Path("data") / "source.csv").read_bytes())
+
+    @dg.job
+    def copying() -> None:
+        copy_source()
+
+    assert copying.execute_in_process(instance=project.instance,
+                                      resources={"tracline": TraclineResource()}).success
+
+    @dg.multi_asset(specs=[dg.AssetSpec("left", metadata={"path": "data/left.txt"}),
+                           dg.AssetSpec("right", metadata={"path": "data/right.txt"})])
+    @traced
+    def split() -> Iterator[dg.MaterializeResult]:
+        (Path("data") / "left.txt").write_text("L")
+        yield dg.MaterializeResult(asset_key="left")
+        (Path("data") / "right.txt").write_text("R")
+        yield dg.MaterializeResult(asset_key="right")
+
+    assert dg.materialize([split], resources={"tracline": TraclineResource()},
+                          instance=project.instance).success
+    for name in ("left", "right"):
+        event = project.instance.get_latest_materialization_event(dg.AssetKey(name))
+        assert event is not None and event.asset_materialization is not None
+        assert event.asset_materialization.tags["dagster/data_version"] == _blake3(
+            project.data / f"{name}.txt")
+    ends = {e["job"]["name"]: e for e in project.events() if e["eventType"] == "COMPLETE"}
+    assert [Path(o["name"]).name for o in ends["copying.copy_source"]["outputs"]] == ["copy.csv"]
+    assert ends["copying.copy_source"]["run"]["facets"]["tracline_execution"]["argv"][:3] == [
+        "dagster", "job", "execute"]
