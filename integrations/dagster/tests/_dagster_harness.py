@@ -18,6 +18,7 @@ import dagster as dg
 import pytest
 
 from tracline.approvals import RequestService, open_requests
+from tracline.capture import worker_environment
 from tracline.config import Config, load_config, reset_config
 from tracline.delivery import Emitter, reset_emitter
 from tracline.testing import GATE_POLICY
@@ -150,6 +151,7 @@ class Service:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("TRACLINE", "OPENLINEAGE", "DAGSTER"))
                or k.startswith("TRACLINE_TEST_")}
+        env.update(worker_environment(env))  # run workers see native I/O (docs/dagster.md)
         env["DAGSTER_HOME"] = str(project.dagster_home)
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         self.name = name

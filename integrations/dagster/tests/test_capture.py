@@ -109,9 +109,10 @@ def test_steps_are_children_of_the_run_and_connect_by_digest(pipeline: Any,
                                                                  "inputs")["raw.csv"]
     assert digests(ends["features"], "outputs")["features.csv"] == digests(
         ends["model"], "inputs")["features.csv"]
-    argv = ends["model"]["run"]["facets"]["tracline_execution"]["argv"]
-    assert argv[:3] == ["dagster", "asset", "materialize"]
-    assert argv[-2:] == ["--select", "model"]
+    recipe = ends["model"]["run"]["facets"]["tracline_execution"]["callable"]
+    assert recipe["module"] == "tracline_dagster_test_pipeline"
+    assert recipe["qualname"] == "model"
+    assert recipe["sourceDigest"].startswith("blake3:")
 
 
 def test_a_failing_step_reports_fail_and_dagster_sees_the_error(project: Project) -> None:
@@ -214,5 +215,5 @@ def test_ops_and_multi_assets_are_captured_too(project: Project) -> None:
             project.data / f"{name}.txt")
     ends = {e["job"]["name"]: e for e in project.events() if e["eventType"] == "COMPLETE"}
     assert [Path(o["name"]).name for o in ends["copying.copy_source"]["outputs"]] == ["copy.csv"]
-    assert ends["copying.copy_source"]["run"]["facets"]["tracline_execution"]["argv"][:3] == [
-        "dagster", "job", "execute"]
+    recipe = ends["copying.copy_source"]["run"]["facets"]["tracline_execution"]["callable"]
+    assert recipe["qualname"].endswith("copy_source")

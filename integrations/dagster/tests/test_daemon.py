@@ -75,3 +75,48 @@ def test_daemon_launches_one_run_per_approval_over_many_ticks(project: Project,
         assert runs[0].status == dg.DagsterRunStatus.SUCCESS
         assert _state(project, rejected) == State.REJECTED
     assert (project.data / "launched").read_text() == "ran\n"
+
+
+def test_an_over_time_run_is_stopped_with_its_children(project: Project, tmp_path: Path) -> None:
+    """A run past its approved time is stopped by Dagster's run monitoring
+    (``dagster/max_runtime``), the process its step started under a shell is stopped with it,
+    and the request is settled as failed, over time."""
+    import os
+
+    with closing(project.requests()) as service:
+        request = service.file(conformance_request(project="overtime", hours="0.02",
+                                                   budget=1))
+        service.approve(request.id, "user:chris")
+    pid_file = project.data / "child.out.pid"
+    with dagster_service("dagster-daemon", ["dagster-daemon", "run"], project,
+                         tmp_path / "daemon.log") as daemon:
+        def child() -> int | None:
+            daemon.alive()
+            text = pid_file.read_text().strip() if pid_file.exists() else ""
+            return int(text) if text else None
+
+        pid = wait_for("the over-time run's grandchild to start", child, timeout=600)
+
+        def failed() -> bool:
+            daemon.alive()
+            return _state(project, request.id) == State.FAILED
+
+        wait_for("the over-time run to be stopped and its request settled", failed,
+                 timeout=600)
+
+        def gone() -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            with open(f"/proc/{pid}/stat") as handle:  # a zombie no longer runs
+                return handle.read().rsplit(")", 1)[1].split()[0] in {"Z", "X"}
+
+        wait_for("the step's grandchild to be stopped", gone, timeout=120)
+        runs = [r for r in project.instance.get_runs(
+            filters=dg.RunsFilter(tags={"tracline/sensor": "overtime_approvals"}))]
+        assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.FAILURE
+        assert runs[0].tags["dagster/max_runtime"] == "72"
+    with closing(project.requests()) as service:
+        settled = service.get(request.id)
+    assert "approved time limit" in (settled.state_note or ""), settled.state_note

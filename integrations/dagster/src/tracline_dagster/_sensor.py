@@ -170,9 +170,11 @@ class _Tick:
             step = f"{compat.job_name(change.run.job_name)} run {change.run.run_id}"
             gate = Gate(service, key=claim.run_id, actor=RunActor("dagster", claim.run_id, step),
                         config=self.resource.tracline_config())
+            # Over time: the lifecycle words the reason (the approved limit and what paid).
+            error = None if change.succeeded or over else (
+                f"{step} failed: {message or 'see the run in Dagster'}")
             outcome = Outcome(succeeded=change.succeeded, wall_seconds=wall, over_time=over,
-                              error=None if change.succeeded else
-                              f"{step} failed: {message or 'see the run in Dagster'}")
+                              error=error)
             settled = gate.settle(claim, outcome)
             state = settled.request.state if settled.request is not None else "claimed"
             self.note(f"{claim.request_id} settled as {state} ({step})"

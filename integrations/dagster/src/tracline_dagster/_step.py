@@ -7,10 +7,17 @@ writes, hashes it, and tells Dagster and OpenLineage.
         ...                                    # reads and writes files as it always did
 
 While the body runs, tracline's in-process capture records the files it (and any process it
-starts) opens. When it ends, before Dagster records the materialization: each asset's data
-version becomes the content digest of what the step wrote, its materialization metadata
-carries the digest, the files, the GPU cost and the approval, and the step's START and
-COMPLETE / FAIL events (a child of the Dagster run) go to tracline's outbox.
+starts) opens — native code's too when the run's processes were started with tracline's
+interposer preloaded (``tracline.capture.worker_environment()``). The recipe is the body's own
+callable (module, qualified name, source digest). When it ends, before Dagster records the
+materialization: each asset's data version becomes the content digest of what the step
+wrote, its materialization metadata carries the digest, the files, the GPU cost and the
+approval, and the step's START and COMPLETE / FAIL events (a child of the Dagster run) go to
+tracline's outbox.
+
+A step of a gated run (one the approval sensor launched) declares the approved GPUs to
+capture, and stops every process it started once the run is past its approved time (or
+Dagster interrupts it), beside Dagster's own ``dagster/max_runtime``.
 
 Lineage never breaks the step: a failure of capture or emission is logged once and the body
 runs as it would without tracline.
@@ -21,7 +28,10 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -56,13 +66,43 @@ def _capture_config(config: Config, context: dg.OpExecutionContext) -> Config:
     return config.replace(sections={**config.sections, "capture": section})
 
 
-def _recipe(fn: Callable[..., Any], context: dg.OpExecutionContext) -> list[str]:
-    """The command that runs this step again: Dagster's CLI on the callable's module."""
-    module = getattr(fn, "__module__", "") or "__main__"
-    if context.has_assets_def:
-        keys = ",".join(sorted(k.to_user_string() for k in context.selected_asset_keys))
-        return ["dagster", "asset", "materialize", "-m", module, "--select", keys]
-    return ["dagster", "job", "execute", "-m", module, "-j", context.job_name]
+class _TimeLimit:
+    """A gated step's approved time: at the limit (counted from the run's start, as Dagster's
+    ``dagster/max_runtime`` is), and when Dagster interrupts the step, every process the step
+    started — children, grandchildren, daemons — is stopped (tracline's process-tree stop)."""
+
+    def __init__(self, context: dg.OpExecutionContext, claim: Claim) -> None:
+        from tracline.capture import become_subreaper, descendants
+
+        # Orphans of the step (a child whose parent died first, a daemon that left its
+        # session) stay below this process, so the stop finds them.
+        become_subreaper()
+        record = context.instance.get_run_record_by_id(context.run_id)
+        started = getattr(record, "start_time", None) or time.time()
+        self.reason = claim.overrun_reason(f"{context.job_name} run {context.run_id}")
+        self.before = set(descendants(os.getpid()))  # Dagster's own helpers are spared
+        self.timer = threading.Timer(
+            max(0.0, claim.time_limit_seconds - (time.time() - started)), self.stop,
+            kwargs={"why": self.reason})
+        self.timer.daemon = True
+        self.timer.start()
+
+    def stop(self, why: str) -> None:
+        from tracline.capture import stop_tree
+
+        try:
+            stopped = stop_tree(os.getpid(), include_root=False, spare=self.before.__contains__)
+        except Exception as e:  # noqa: BLE001 - Dagster's own stop still applies
+            _warn_once("stop", f"could not stop the step's processes ({e})")
+            return
+        if stopped:
+            log.warning("tracline: %s; stopped %d process(es) the step started: %s", why,
+                        len(stopped), " ".join(map(str, stopped)))
+
+    def end(self, error: BaseException | None) -> None:
+        self.timer.cancel()
+        if error is not None and not isinstance(error, Exception):  # Dagster interrupted it
+            self.stop("the step was interrupted")
 
 
 class _Step:
@@ -75,8 +115,15 @@ class _Step:
         self.config: Config | None = None
         self.capture: Any = None
         self.facets: dict[str, Any] = {}
+        self.limit: _TimeLimit | None = None
 
     def start(self) -> None:
+        try:
+            claim = _tags.claim_of(self.context.run.tags)
+            if claim is not None:
+                self.limit = _TimeLimit(self.context, claim)
+        except Exception as e:  # noqa: BLE001 - Dagster's max_runtime still stops the run
+            _warn_once(f"limit:{type(e).__name__}", f"the time limit could not be armed ({e})")
         try:
             self._start()
         except Exception as e:  # noqa: BLE001 - lineage never breaks the step
@@ -102,7 +149,7 @@ class _Step:
             "START", config=config, run_id=self.run_id, job_name=self.job, parent=self.parent,
             run_facets=self.facets))
         cm = capture_in_process(
-            job=self.job, run_id=self.run_id, argv=_recipe(self.fn, ctx),
+            job=self.job, run_id=self.run_id, function=self.fn,
             gpus=claim.gpu_count if claim else None, gpu_model=claim.gpu_model if claim else None,
             config=_capture_config(config, ctx), emit=False)
         self.capture = (cm, cm.__enter__())
@@ -115,6 +162,8 @@ class _Step:
             service.close()
 
     def finish(self, error: BaseException | None) -> None:
+        if self.limit is not None:
+            self.limit.end(error)
         if self.capture is None or self.config is None:
             return
         cm, handle = self.capture

@@ -49,7 +49,8 @@ class Work(dg.Config):
     marker: str = "ran"
     fail: bool = False
     seconds: float = 0.0
-    #: A child process that keeps writing to this file (for the time-limit test).
+    #: A grandchild process (under a shell) that keeps writing to this file; its pid goes to
+    #: the file's name + ".pid" (for the time-limit test).
     child_writes: str = ""
 
 
@@ -62,7 +63,10 @@ def train(config: Work) -> None:
     if config.child_writes:
         script = ("import time,sys\nwhile True:\n    open(sys.argv[1],'a').write('x\\n')\n"
                   "    time.sleep(0.05)\n")
-        subprocess.run([sys.executable, "-c", script, config.child_writes], check=False)
+        out = config.child_writes
+        # In a session of its own: only a stop of the step's whole tree reaches it.
+        subprocess.Popen(["bash", "-c", 'setsid "$0" -c "$1" "$2" & echo $! > "$2.pid"; wait',
+                          sys.executable, script, out])
     if config.seconds:
         time.sleep(config.seconds)
     if config.fail:
@@ -80,6 +84,11 @@ defs = dg.Definitions(
         approval_sensor(train_job, project="conformance", minimum_interval_seconds=1,
                         run_config=lambda request: {"ops": {"train": {"config": {
                             "marker": "data/launched"}}}}),
+        approval_sensor(train_job, project="overtime", name="overtime_approvals",
+                        minimum_interval_seconds=1,
+                        run_config=lambda request: {"ops": {"train": {"config": {
+                            "marker": "data/overtime", "seconds": 600,
+                            "child_writes": "data/child.out"}}}}),
         lineage_sensor(minimum_interval_seconds=1),
     ],
     resources={"tracline": TraclineResource()},
