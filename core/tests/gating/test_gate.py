@@ -342,3 +342,32 @@ def test_the_async_wait_sees_a_rejection(service: RequestService) -> None:
     decision = asyncio.run(scenario())
     assert decision.verdict == Verdict.REFUSED
     assert decision.reason.endswith("was rejected by user:chris: not now")
+
+
+def test_the_poll_loop_rides_out_an_unreachable_store(tmp_path: Any, clock: Clock,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A store that cannot be read for a while keeps the gate waiting (said once), not failed."""
+    db, away = tmp_path / "requests.db", tmp_path / "away.db"
+    service = RequestService(f"sqlite:///{db}", Config(sections={"policy": POLICY}), clock=clock)
+    request = service.file(conformance_request())
+    naps: list[float] = []
+
+    def outage(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 1:  # the database goes away: a folder stands in its place
+            service.close()
+            db.rename(away)
+            db.mkdir()
+        elif len(naps) == 3:  # it is back, and a reviewer approved meanwhile
+            db.rmdir()
+            away.rename(db)
+            service.approve(request.id, "user:chris")
+
+    try:
+        decision = wait_for_decision(service, request.id, "dag-run-1", poll_interval=0,
+                                     sleep=outage)
+    finally:
+        service.close()
+    assert decision is not None and decision.verdict == Verdict.CLAIM
+    assert len(naps) == 3
+    assert caplog.text.count("cannot read training request") == 1

@@ -22,6 +22,7 @@ See ``docs/requests.md`` ("Gated runs").
 
 from __future__ import annotations
 
+from tracline.gating._access import RequestAccess
 from tracline.gating._claim import Claim, Outcome, RunActor
 from tracline.gating._decision import (
     Decision,
@@ -48,6 +49,7 @@ __all__ = [
     "GateClosed",
     "InvalidGateRequest",
     "Outcome",
+    "RequestAccess",
     "RunActor",
     "Settlement",
     "Verdict",

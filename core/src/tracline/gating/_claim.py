@@ -125,6 +125,7 @@ class Outcome:
     #: The ``tracline_gpuCost`` facet the run recorded (measured or declared), if any.
     gpu_cost: TraclineGpuCostRunFacet | None = None
     wall_seconds: float | None = None
+    #: Why it failed, in words (default: the approved time ran out, or "the run failed").
     error: str | None = None
     #: Stopped because it ran past the approved time limit.
     over_time: bool = False
@@ -134,8 +135,12 @@ class Outcome:
     @classmethod
     def of_record(cls, record: RunRecord, *, over_time: bool = False,
                   final: bool = True) -> Outcome:
-        """The outcome of a captured run (``tracline.capture``'s :class:`RunRecord`)."""
+        """The outcome of a captured run (``tracline.capture``'s :class:`RunRecord`).
+
+        A run stopped at the time limit is failed for that reason, not for the signal that
+        stopped it.
+        """
         return cls(succeeded=record.succeeded and not over_time,
                    gpu_cost=record.gpu.facet() if record.gpu is not None else None,
-                   wall_seconds=record.wall_seconds, error=record.error, over_time=over_time,
-                   final=final)
+                   wall_seconds=record.wall_seconds,
+                   error=None if over_time else record.error, over_time=over_time, final=final)

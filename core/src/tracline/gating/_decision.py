@@ -18,8 +18,9 @@ from collections.abc import Callable
 
 import attrs
 
-from tracline.approvals import RequestService, State, TrainingRequest
+from tracline.approvals import State, TrainingRequest
 from tracline.errors import StoreError
+from tracline.gating._access import RequestAccess
 
 __all__ = ["Decision", "Verdict", "await_decision", "decide", "refusal", "wait_for_decision"]
 
@@ -96,19 +97,30 @@ def decide(request: TrainingRequest, run_id: str, now: dt.datetime) -> Decision:
     return Decision(Verdict.REFUSED, request, refusal(request, run_id))
 
 
-def _look(requests: RequestService, request_id: str, run_id: str) -> Decision:
-    return decide(requests.get(request_id), run_id, requests.now())
+class _Watch:
+    """Looks at one request for one run; a store error is logged and counts as no decision."""
+
+    def __init__(self, requests: RequestAccess, request_id: str, run_id: str) -> None:
+        self.requests, self.request_id, self.run_id = requests, request_id, run_id
+        self.failures = 0
+
+    def look(self) -> Decision | None:
+        try:
+            decision = decide(self.requests.get(self.request_id), self.run_id,
+                              self.requests.now())
+        except StoreError as e:
+            # A store that is briefly locked or unreachable is retried; the gate stays closed
+            # meanwhile. Said on the first failure, the tenth, then every hundredth.
+            self.failures += 1
+            if self.failures in {1, 10} or self.failures % 100 == 0:
+                log.warning("tracline: cannot read training request %s (%d tries): %s",
+                            self.request_id, self.failures, e)
+            return None
+        self.failures = 0
+        return decision if decision.decided else None
 
 
-def _unreachable(request_id: str, failures: int, error: StoreError) -> None:
-    # A store that is briefly locked or unreachable is retried; the gate stays closed
-    # meanwhile. Said on the first failure, the tenth, then every hundredth.
-    if failures in {1, 10} or failures % 100 == 0:
-        log.warning("tracline: cannot read training request %s (%d tries): %s", request_id,
-                    failures, error)
-
-
-def wait_for_decision(requests: RequestService, request_id: str, run_id: str, *,
+def wait_for_decision(requests: RequestAccess, request_id: str, run_id: str, *,
                       poll_interval: float = 1.0, timeout: float | None = None,
                       sleep: Callable[[float], None] = time.sleep) -> Decision | None:
     """Poll the store until ``request_id`` is decided for ``run_id``; None after ``timeout``.
@@ -116,32 +128,18 @@ def wait_for_decision(requests: RequestService, request_id: str, run_id: str, *,
     Raises :class:`NotFound` if the request disappears; a store error is logged and retried.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
-    failures = 0
-    while True:
-        try:
-            decision = _look(requests, request_id, run_id)
-            failures = 0
-            if decision.decided:
-                return decision
-        except StoreError as e:
-            failures += 1
-            _unreachable(request_id, failures, e)
+    watch = _Watch(requests, request_id, run_id)
+    while (decision := watch.look()) is None:
         if deadline is not None and time.monotonic() >= deadline:
             return None
         sleep(poll_interval)
+    return decision
 
 
-async def await_decision(requests: RequestService, request_id: str, run_id: str, *,
+async def await_decision(requests: RequestAccess, request_id: str, run_id: str, *,
                          poll_interval: float = 1.0) -> Decision:
     """:func:`wait_for_decision` for an event loop (a triggerer): store calls run in a thread."""
-    failures = 0
-    while True:
-        try:
-            decision = await asyncio.to_thread(_look, requests, request_id, run_id)
-            failures = 0
-            if decision.decided:
-                return decision
-        except StoreError as e:
-            failures += 1
-            _unreachable(request_id, failures, e)
+    watch = _Watch(requests, request_id, run_id)
+    while (decision := await asyncio.to_thread(watch.look)) is None:
         await asyncio.sleep(poll_interval)
+    return decision

@@ -21,16 +21,11 @@ from typing import Any
 
 import attrs
 
-from tracline.approvals import (
-    RequestService,
-    RequestSpec,
-    State,
-    TrainingRequest,
-    validate_request,
-)
+from tracline.approvals import RequestSpec, State, TrainingRequest, validate_request
 from tracline.config import Config, get_config
 from tracline.errors import InvalidTransition, RequestError
 from tracline.facets import TraclineApprovalRunFacet, TraclineGpuCostRunFacet
+from tracline.gating._access import RequestAccess
 from tracline.gating._claim import Claim, Outcome, RunActor
 from tracline.gating._decision import Decision, Verdict, decide, wait_for_decision
 from tracline.gating._spec import spec_from_mapping
@@ -69,19 +64,20 @@ class Settlement:
 class Gate:
     """One orchestrator run's way through the lifecycle of its training request.
 
-    :param requests: the request service (``tracline.approvals.open_requests(config)``).
+    :param requests: the request service (``tracline.approvals.open_requests(config)``: the
+        local store or the team server's client; see :class:`RequestAccess`).
     :param key: the run id the request is claimed under — the same for every retry of the
         orchestrator run (Airflow: the DAG run's OpenLineage run id; ``tracline run``: its
         run id), so a retry finds its own claim.
     :param actor: the step acting now; its principal is the audit log's actor.
     """
 
-    def __init__(self, requests: RequestService, *, key: str, actor: RunActor,
+    def __init__(self, requests: RequestAccess, *, key: str, actor: RunActor,
                  config: Config | None = None) -> None:
         self.requests = requests
         self.key = key
         self.actor = actor
-        self.config = config or getattr(requests, "config", None) or get_config()
+        self.config = config or requests.config or get_config()
 
     # -- file or attach --------------------------------------------------------------------------
 
