@@ -18,7 +18,7 @@ import pytest
 from tracline.approvals import RequestService, open_requests
 from tracline.config import Config, load_config
 from tracline.gating import Gate, GateClosed, Outcome, RunActor, Verdict
-from tracline.testing import GATE_POLICY, GatedResult, GatedRunConformanceSuite
+from tracline.testing import GATE_POLICY, OVERRUN_CHILD, GatedResult, GatedRunConformanceSuite
 
 
 class TestPythonApi(GatedRunConformanceSuite):
@@ -37,7 +37,8 @@ class TestPythonApi(GatedRunConformanceSuite):
         return RequestService(self.url, Config(sections=tomllib.loads(GATE_POLICY)))
 
     def run_gated(self, request_id: str, *, marker: Path, fail: bool = False,
-                  while_waiting: Callable[[], None] | None = None) -> GatedResult:
+                  while_waiting: Callable[[], None] | None = None,
+                  overrun: bool = False) -> GatedResult:
         """File nothing, decide, wait, claim, do the work, settle: the lifecycle by hand."""
         key = str(uuid.uuid4())
         service = self.requests()
@@ -65,6 +66,7 @@ class TestTraclineRun(GatedRunConformanceSuite):
 
     orchestrator = "tracline"
     waits = False
+    stops_overruns = True
     root: Path
 
     @pytest.fixture(autouse=True)
@@ -78,10 +80,14 @@ class TestTraclineRun(GatedRunConformanceSuite):
         return open_requests(load_config(cwd=self.root))
 
     def run_gated(self, request_id: str, *, marker: Path, fail: bool = False,
-                  while_waiting: Callable[[], None] | None = None) -> GatedResult:
+                  while_waiting: Callable[[], None] | None = None,
+                  overrun: bool = False) -> GatedResult:
         """Run a small Python command under the request."""
-        work = (f"import sys; open({str(marker)!r}, 'a').write('ran\\n'); "
-                f"sys.exit({1 if fail else 0})")
+        work = f"import sys; open({str(marker)!r}, 'a').write('ran\\n')\n"
+        if overrun:
+            work += (f"import subprocess, time\nsubprocess.Popen([sys.executable, '-c', "
+                     f"{OVERRUN_CHILD!r}, {str(marker)!r}])\ntime.sleep(3600)\n")
+        work += f"sys.exit({1 if fail else 0})\n"
         done = subprocess.run(
             [sys.executable, "-m", "tracline", "run", "--request", request_id, "--",
              sys.executable, "-c", work],

@@ -18,11 +18,11 @@ GATED_DAGS = Path(__file__).resolve().parent / "gated_dags"
 
 def _run(airflow: AirflowEnv, dag_id: str, request_id: str, marker: Path, *,
          fail: bool = False, while_waiting: Callable[[], None] | None = None,
-         **env: str) -> GatedResult:
+         overrun: bool = False, **env: str) -> GatedResult:
     """``airflow dags test`` of a gated-work DAG under ``request_id``, to its end."""
     environ = airflow.with_env(AIRFLOW__CORE__DAGS_FOLDER=str(GATED_DAGS), **env)
     run = airflow.start_dag(dag_id, {"request_id": request_id, "marker": str(marker),
-                                     "fail": fail}, env=environ)
+                                     "fail": fail, "overrun": overrun}, env=environ)
     try:
         if while_waiting is not None:
             wait_for("the gate to defer to its trigger",
@@ -50,6 +50,7 @@ class TestAirflowGate(GatedRunConformanceSuite):
 
     orchestrator = "airflow"
     waits = True
+    stops_overruns = True
     airflow: AirflowEnv
 
     @pytest.fixture(autouse=True)
@@ -61,10 +62,11 @@ class TestAirflowGate(GatedRunConformanceSuite):
         return self.airflow.requests()
 
     def run_gated(self, request_id: str, *, marker: Path, fail: bool = False,
-                  while_waiting: Callable[[], None] | None = None) -> GatedResult:
+                  while_waiting: Callable[[], None] | None = None,
+                  overrun: bool = False) -> GatedResult:
         """Run the ``gated_work`` DAG under the request."""
         return _run(self.airflow, "gated_work", request_id, marker, fail=fail,
-                    while_waiting=while_waiting)
+                    while_waiting=while_waiting, overrun=overrun)
 
 
 def test_a_retried_task_reuses_its_claim(airflow: AirflowEnv, tmp_path: Path) -> None:

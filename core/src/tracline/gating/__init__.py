@@ -8,8 +8,9 @@ sensor all go through the same steps, in this module::
     wait    decide / Gate.wait / await_decision   (or the orchestrator's own: defer, suspend,
                                                    a sensor's next tick)
     claim   Gate.claim               (exactly once; a retry gets its own claim back)
-    cap     Claim.time_limit         (enforced by the orchestrator's timeout or
-                                      tracline.capture's time limit)
+    cap     Claim.time_limit         (the orchestrator's timeout stops the task; TimeCap stops
+                                      the processes it started; tracline run stops its
+                                      command's whole tree)
     settle  Gate.settle(claim, Outcome)   (complete or fail with the run's recorded cost; an
                                            estimate when none was measured — never left
                                            claimed)
@@ -23,6 +24,7 @@ See ``docs/requests.md`` ("Gated runs").
 from __future__ import annotations
 
 from tracline.gating._access import RequestAccess
+from tracline.gating._cap import TimeCap
 from tracline.gating._claim import Claim, Outcome, RunActor
 from tracline.gating._decision import (
     Decision,
@@ -52,6 +54,7 @@ __all__ = [
     "RequestAccess",
     "RunActor",
     "Settlement",
+    "TimeCap",
     "Verdict",
     "await_decision",
     "check_request",

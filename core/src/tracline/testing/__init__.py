@@ -4,6 +4,7 @@ the "correct run" conformance suite, and the gated-run lifecycle's conformance s
 from tracline.testing._conformance import RunConformanceSuite, assert_valid_events, spec_validator
 from tracline.testing._gating import (
     GATE_POLICY,
+    OVERRUN_CHILD,
     GatedResult,
     GatedRunConformanceSuite,
     conformance_request,
@@ -14,6 +15,7 @@ from tracline.testing._transport import RecordingTransport
 
 __all__ = [
     "GATE_POLICY",
+    "OVERRUN_CHILD",
     "EventValidator",
     "GatedResult",
     "GatedRunConformanceSuite",

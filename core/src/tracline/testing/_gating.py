@@ -7,12 +7,16 @@ through that front door and the real request store: an approved request lets the
 once and ends completed with a cost; claims and completions are recorded with the run as
 the actor while the requester stays the owner; a rejected or already-claimed request never
 lets the work run and says why; failed work fails the request; a front door that waits lets
-the work run only after the approval.
+the work run only after the approval; work past its approved time is stopped, with every
+process it started.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -22,11 +26,32 @@ import pytest
 
 from tracline.approvals import DatasetRef, RequestService, RequestSpec, State, TrainingRequest
 
-__all__ = ["GATE_POLICY", "GatedResult", "GatedRunConformanceSuite", "conformance_request"]
+__all__ = ["GATE_POLICY", "OVERRUN_CHILD", "GatedResult", "GatedRunConformanceSuite",
+           "conformance_request"]
 
 #: The ``[policy]`` a front door's tracline.toml needs for the suite (chris and dana review).
 GATE_POLICY = '[policy]\nreviewers = ["user:chris", "user:dana"]\n'
 _REVIEWER = "user:chris"
+#: What overrunning work starts: ``python -c OVERRUN_CHILD MARKER`` writes its pid to
+#: ``MARKER.child``, then keeps appending to ``MARKER.writes`` until something stops it.
+OVERRUN_CHILD = (
+    "import os, sys, time\n"
+    "with open(sys.argv[1] + '.child', 'w') as f:\n"
+    "    f.write(str(os.getpid()))\n"
+    "while True:\n"
+    "    with open(sys.argv[1] + '.writes', 'a') as f:\n"
+    "        f.write('.')\n"
+    "    time.sleep(0.05)\n"
+)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
 
 
 def conformance_request(**changes: object) -> RequestSpec:
@@ -62,16 +87,20 @@ class GatedRunConformanceSuite:
     orchestrator: ClassVar[str] = ""
     #: Whether the front door waits for a pending request (False: it refuses one at once).
     waits: ClassVar[bool] = False
+    #: Whether :meth:`run_gated` supports ``overrun=True`` (work past its approved time).
+    stops_overruns: ClassVar[bool] = False
 
     def requests(self) -> RequestService:  # pragma: no cover - abstract
         """A service on the request store the front door uses (the suite closes it)."""
         raise NotImplementedError
 
     def run_gated(self, request_id: str, *, marker: Path, fail: bool = False,
-                  while_waiting: Callable[[], None] | None = None) -> GatedResult:
+                  while_waiting: Callable[[], None] | None = None,
+                  overrun: bool = False) -> GatedResult:
         """Run the gated work under ``request_id`` to its end (pragma: abstract).
 
-        The work appends one line to ``marker`` when it runs, then fails if ``fail``.
+        The work appends one line to ``marker`` when it runs, then fails if ``fail``. With
+        ``overrun`` it then starts ``python -c OVERRUN_CHILD MARKER`` and sleeps an hour.
         """
         raise NotImplementedError  # pragma: no cover
 
@@ -85,9 +114,9 @@ class GatedRunConformanceSuite:
         finally:
             service.close()
 
-    def _file(self, *, approve: bool) -> str:
+    def _file(self, *, approve: bool, **changes: object) -> str:
         with self._service() as service:
-            request = service.file(conformance_request())
+            request = service.file(conformance_request(**changes))
             if approve:
                 service.approve(request.id, _REVIEWER)
             return request.id
@@ -189,3 +218,26 @@ class GatedRunConformanceSuite:
         assert result.succeeded, result.output[-4000:]
         assert self._runs(marker) == 1
         assert self._get(request_id).state == State.COMPLETED
+
+    def test_past_the_approved_time_the_work_is_stopped(self, tmp_path: Path) -> None:
+        """Work still running when its approved time is up is stopped, children included, and
+        the request fails for that reason with the cost so far."""
+        if not self.stops_overruns:
+            pytest.skip(f"{type(self).__name__} does not run overrunning work")
+        request_id = self._file(approve=True, hours="0.0005")  # 1.8 seconds on one GPU
+        marker = tmp_path / "ran"
+        result = self.run_gated(request_id, marker=marker, overrun=True)
+        assert not result.succeeded
+        pid_file = marker.with_name(marker.name + ".child")
+        assert pid_file.exists(), "the work never started its child"
+        pid = int(pid_file.read_text())
+        deadline = time.monotonic() + 120
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _running(pid):
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("the work's child process outlived the approved time")
+        request = self._get(request_id)
+        assert request.state == State.FAILED, (request.state, request.state_note)
+        assert "ran past the approved time limit of 0:00:01.800000" in (request.state_note or "")
+        assert request.completion is not None

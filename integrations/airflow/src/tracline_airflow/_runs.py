@@ -35,6 +35,8 @@ class TaskRun:
     wall_seconds: float | None = None
     #: Replaces the provider's error message (the approved time limit ran out).
     error_message: str | None = None
+    #: A gated try's :class:`tracline.gating.TimeCap` (what to stop past the approved time).
+    cap: Any = None
     #: The open in-process capture (a context manager) and what it yields.
     capture_cm: Any = None
     capture: Any = None

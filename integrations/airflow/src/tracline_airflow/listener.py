@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from tracline.config import Config, get_config
 from tracline.errors import TraclineError
-from tracline.gating import Claim, Gate, Outcome
+from tracline.gating import Claim, Gate, Outcome, TimeCap
 from tracline_airflow import _runs, compat
 from tracline_airflow._runs import TaskRun
 from tracline_airflow.approval_gate import TraclineApprovalGate, gated_by, run_actor
@@ -116,6 +116,17 @@ def register_try(task_instance: Any) -> None:
 
 
 @_safe
+def cap_try(task_instance: Any) -> None:
+    """A gated try: note what runs before its work, to stop what the work starts if it
+    outlives the approved time (Airflow's timeout stops only the task itself)."""
+    run = _runs.current()
+    if run is None or run.approval is None or isinstance(task_instance.task,
+                                                         TraclineApprovalGate):
+        return
+    run.cap = TimeCap.begin(Claim.from_payload(run.approval))
+
+
+@_safe
 def start_capture(task_instance: Any) -> None:
     """Start observing the task's files (after the provider forked off its START event)."""
     from tracline.capture import capture_in_process
@@ -193,6 +204,11 @@ def end_try(task_instance: Any, error: BaseException | str | None) -> None:
         claimed = task_instance.xcom_pull(task_ids=task_instance.task_id)
         if isinstance(claimed, dict) and "request_id" in claimed:
             run.run_facets["tracline_approval"] = _approval_facet(claimed["request_id"])
+    if isinstance(failure, compat.AirflowTaskTimeout) and run.cap is not None:
+        stopped = run.cap.stop_children()
+        if stopped:
+            log.warning("tracline: %s ran past its approved time; stopped the %d process(es) "
+                        "it started", run.task_id, len(stopped))
     try:
         stop_capture(run, failure)
     finally:
@@ -244,6 +260,7 @@ class _After:
 
     @compat.hookimpl(trylast=True)
     def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+        cap_try(task_instance)
         start_capture(task_instance)
 
     @compat.hookimpl(trylast=True)
