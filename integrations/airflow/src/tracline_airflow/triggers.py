@@ -11,14 +11,15 @@ from typing import Any
 
 from tracline.approvals import RequestService, open_requests
 from tracline.errors import NotFound
-from tracline.gating import await_decision
+from tracline.gating import RequestAccess, await_decision
 from tracline_airflow.compat import BaseTrigger, TriggerEvent
 
 __all__ = ["TraclineRequestTrigger", "open_store"]
 
 
-def open_store(store_url: str | None) -> RequestService:
-    """The request service at ``store_url``, else tracline's configured one."""
+def open_store(store_url: str | None) -> RequestAccess:
+    """The request service at ``store_url``, else tracline's configured one (the team server
+    when ``TRACLINE_URL`` is set)."""
     return RequestService(url=store_url) if store_url else open_requests()
 
 
