@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 import uuid
@@ -17,15 +18,38 @@ import pytest
 
 from tracline.approvals import RequestService, open_requests
 from tracline.config import Config, load_config
-from tracline.gating import Gate, GateClosed, Outcome, RunActor, Verdict
+from tracline.gating import Claim, Gate, GateClosed, Outcome, RunActor, TimeCap, Verdict
 from tracline.testing import GATE_POLICY, OVERRUN_CHILD, GatedResult, GatedRunConformanceSuite
 
 
+def _work(marker: Path, overrun: bool) -> None:
+    with marker.open("a") as handle:
+        handle.write("ran\n")
+    if overrun:
+        subprocess.Popen([sys.executable, "-c", OVERRUN_CHILD, str(marker)])
+        time.sleep(3600)
+
+
+def _capped(claim: Claim, marker: Path, overrun: bool) -> tuple[bool, float]:
+    """Run the work in a thread under the claim's time limit, as an in-process orchestrator
+    task would: (stopped at the limit, wall seconds)."""
+    cap = TimeCap.begin(claim)
+    started = time.monotonic()
+    worker = threading.Thread(target=_work, args=(marker, overrun), daemon=True)
+    worker.start()
+    worker.join(cap.seconds)
+    if worker.is_alive():  # the orchestrator's timeout would stop the task here
+        cap.stop_children()
+        return True, time.monotonic() - started
+    return False, time.monotonic() - started
+
+
 class TestPythonApi(GatedRunConformanceSuite):
-    """The Gate API driven directly, waiting with its own poll loop."""
+    """The Gate API driven directly, waiting with its own poll loop, the work in a thread."""
 
     orchestrator = "python"
     waits = True
+    stops_overruns = True
     url: str
 
     @pytest.fixture(autouse=True)
@@ -48,13 +72,12 @@ class TestPythonApi(GatedRunConformanceSuite):
                 while_waiting()
                 gate.wait(request_id, poll_interval=0.05, timeout=120)
             claim = gate.claim(request_id)
-            started = time.monotonic()
-            with marker.open("a") as handle:
-                handle.write("ran\n")
-            outcome = Outcome(succeeded=not fail, wall_seconds=time.monotonic() - started,
-                              error="the work failed" if fail else None)
-            gate.settle(claim, outcome)
-            return GatedResult(not fail, "the work failed" if fail else "done")
+            over, wall = _capped(claim, marker, overrun)
+            ok = not (fail or over)
+            outcome = Outcome(succeeded=ok, wall_seconds=wall, over_time=over,
+                              error="the work failed" if fail and not over else None)
+            settled = gate.settle(claim, outcome)
+            return GatedResult(ok, str(settled.request.state_note if settled.request else ""))
         except GateClosed as e:
             return GatedResult(False, str(e))
         finally:
