@@ -1,10 +1,10 @@
 """`tracline run` starts the command first and sets the capture up while it runs.
 
-The everyday forms are parsed without click, configuration is read without attrs or typing,
-and everything else (the run's record, START, the log readers) happens once the command has
-started; these tests hold that order and its consequences: the same parse as the click
-command, bad settings still refused before anything runs, an outbox that cannot be opened
-never stopping the command, and relative paths resolved against the right folder.
+Before the command only the command line (click) and the configuration are read; everything
+else (the run's record, START, the log readers, SQLite, openlineage-python) happens once the
+command has started. These tests hold that order and its consequences: bad settings still
+refused before anything runs, an outbox that cannot be opened never stopping the command,
+and relative paths resolved against the right folder.
 """
 
 from __future__ import annotations
@@ -14,65 +14,17 @@ import subprocess
 from pathlib import Path
 
 import click
-import pytest
 
 from tracline.capture._command import ALGORITHMS
 from tracline.cli._run import run as run_command
-from tracline.cli._runner import parse_quick
 from tracline.hashing._digest import ALGORITHMS as HASHING_ALGORITHMS
 
 from .conftest import Run
 from .helpers import PYTHON, last, names, write
 
-AGREED = [
-    ["--", "python", "train.py", "--lr", "0.1"],
-    ["python", "train.py"],
-    ["--job", "train", "--", "python", "train.py"],
-    ["--job=train", "--namespace", "ml", "--capture", "strace", "--", "sh", "-c", "true"],
-    ["--capture=audit", "python", "-m", "pkg", "--job", "not-ours"],
-    ["--namespace", "ml", "bash", "run.sh", "--", "x"],
-]
-DECLINED = [
-    [],
-    ["--"],
-    ["--help"],
-    ["--job"],
-    ["--job", "--namespace", "x", "--", "true"],
-    ["--job", "a", "--job", "b", "--", "true"],
-    ["--capture", "bogus", "--", "true"],
-    ["--gpus", "2", "--gpu-model", "H100", "--", "true"],
-    ["--request", "req-1", "--", "true"],
-    ["--unknown", "--", "true"],
-]
-
-
-def _click_parse(args: list[str]) -> tuple[dict[str, object], list[str]]:
-    context = run_command.make_context("run", list(args))
-    params = dict(context.params)
-    command = list(params.pop("command"))
-    options = {"job": params["job"], "namespace": params["namespace"], "mode": params["mode"]}
-    return {k: v for k, v in options.items() if v is not None}, command
-
-
-@pytest.mark.parametrize("args", AGREED)
-def test_quick_parse_equals_click(args: list[str]) -> None:
-    """The click-free parser reads every everyday form exactly as the click command does."""
-    parsed = parse_quick(args)
-    assert parsed is not None
-    options, command = parsed
-    expected, expected_command = _click_parse(args)
-    assert command == expected_command
-    assert {"mode": "auto", **options} == expected
-
-
-@pytest.mark.parametrize("args", DECLINED)
-def test_quick_parse_leaves_the_rest_to_click(args: list[str]) -> None:
-    """Help, other options, repeats and bad values go to the click command and its messages."""
-    assert parse_quick(args) is None
-
 
 def test_capture_modes_are_the_click_choices() -> None:
-    """The quick parser accepts exactly the capture modes the click command offers."""
+    """The click command offers exactly the capture modes capture knows."""
     option = next(p for p in run_command.params if p.name == "mode")
     assert isinstance(option.type, click.Choice)
     assert tuple(option.type.choices) == ("auto", "preload", "audit", "strace")
@@ -89,28 +41,27 @@ from tracline.capture import _process
 seen = {}
 start = _process.start
 def spy(*args, **kwargs):
-    seen["loaded"] = sorted(m for m in ("click", "attrs", "attr", "typing", "rich", "pathlib",
-                                         "subprocess", "sqlite3", "openlineage")
+    seen["loaded"] = sorted(m for m in ("rich", "pathlib", "subprocess", "sqlite3",
+                                         "sqlalchemy", "openlineage")
                             if m in sys.modules)
     return start(*args, **kwargs)
 _process.start = spy
 from tracline.cli import main
 code = main(["run", "--", sys.executable, "-c", "pass"])
-print(code, ",".join(seen["loaded"]), "click" in sys.modules)
+print(code, ",".join(seen["loaded"]))
 """
 
 
 def test_command_starts_before_the_heavy_imports(tracline_home: Path) -> None:
-    """The command is started before click, attrs, typing, pathlib, subprocess or SQLite are
-    imported."""
+    """The command is started before rich, pathlib, subprocess, SQLite, SQLAlchemy or
+    openlineage-python are imported."""
     done = subprocess.run([PYTHON, "-c", PROBE], cwd=tracline_home.parent, capture_output=True,
                           text=True, check=False,
                           env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "none"})
     assert done.returncode == 0, done.stderr
-    code, loaded, click_loaded = done.stdout.split(" ")
+    code, loaded = done.stdout.rstrip("\n").split(" ")
     assert code == "0"
     assert loaded == ""
-    assert click_loaded.strip() == "False"
 
 
 def test_bad_capture_setting_is_refused_before_the_command(tracline_run: Run,

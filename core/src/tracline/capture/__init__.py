@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         preload_library,
         worker_environment,
     )
+    from tracline.capture._names import new_run_id
     from tracline.capture._record import FileRecord, RunRecord
     from tracline.capture._redact import REDACTED, redact_argv, redact_env, redact_text
     from tracline.capture._tree import become_subreaper, descendants, outliving, stop_tree
@@ -39,7 +40,7 @@ _EXPORTS = {
     "FileRecord": "_record", "IgnoreRules": "_classify", "InProcessCapture": "_inproc",
     "REDACTED": "_redact", "RunRecord": "_record", "capture_command": "_command",
     "capture_in_process": "_inproc", "find_strace": "_command", "glob_regex": "_classify",
-    "job_name": "_jobs", "redact_argv": "_redact", "redact_env": "_redact",
+    "job_name": "_jobs", "new_run_id": "_names", "redact_argv": "_redact", "redact_env": "_redact",
     "redact_text": "_redact",
     "become_subreaper": "_tree", "descendants": "_tree", "outliving": "_tree",
     "stop_tree": "_tree",
@@ -62,6 +63,7 @@ __all__ = [
     "glob_regex",
     "job_name",
     "mechanism",
+    "new_run_id",
     "outliving",
     "preload_library",
     "redact_argv",

@@ -32,10 +32,6 @@ def __getattr__(name: str) -> Any:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Set by a command that has nothing left to do once it returns (`tracline run`): the
-#: process may then end without the interpreter's teardown.
-finished = False
-
 
 class LazyGroup(click.Group):
     """A group whose subcommands' modules load on first use (``lazy``: name -> module), so a

@@ -1,7 +1,7 @@
-"""`tracline run [--job NAME] [--gpus N --gpu-model M] [--request ID] -- CMD ...`.
+"""`tracline run [--job NAME] [--gpus N --gpu-model M] [--request ID] [--capture MODE] -- CMD`.
 
-The everyday forms are parsed without click (:mod:`tracline.cli._runner`); this command is
-the interface's definition, its help and its messages, and runs every other form.
+The command starts as early as it can: before it, only the configuration is read, the
+program resolved and git's state taken (see :mod:`tracline.capture`).
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import sys
 
 import click
 
-from tracline.cli import _common
+from tracline.capture import CAPTURE_MODES
 from tracline.cli._common import app
-from tracline.cli._runner import CAPTURE_MODES, run_command
-from tracline.errors import CommandNotFound
+from tracline.errors import CommandNotFound, ValidationError
+
+__all__ = ["run", "run_command"]
 
 
 @app.command(
@@ -27,7 +28,7 @@ from tracline.errors import CommandNotFound
 @click.option("--request", "request_id", help="Claim this approved training request.")
 @click.option("--capture", "mode", type=click.Choice(CAPTURE_MODES),
               default="auto", show_default=True,
-              help="How files are observed: auto picks audit hooks for Python, else strace.")
+              help="How files are observed: auto picks the interposer where it is built.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(*, job: str | None, namespace: str | None, gpus: int | None, gpu_model: str | None,
         request_id: str | None, mode: str, command: tuple[str, ...]) -> int:
@@ -41,5 +42,74 @@ def run(*, job: str | None, namespace: str | None, gpus: int | None, gpu_model: 
     except CommandNotFound as e:
         sys.stderr.write(f"tracline: error: {e}\n")
         raise click.exceptions.Exit(e.exit_code) from None
-    _common.finished = True
     return code
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr."""
+    sys.stderr.write(f"tracline: warning: {message}\n")
+
+
+def run_command(command: list[str], *, job: str | None = None, namespace: str | None = None,
+                gpus: int | None = None, gpu_model: str | None = None,
+                request_id: str | None = None, mode: str = "auto") -> int:
+    """Run ``command`` captured (claiming ``request_id`` first, if given); its exit code.
+
+    Raises :class:`TraclineError` for bad input before the command starts, and
+    :class:`CommandNotFound` for a program that does not exist or may not be run.
+    """
+    from tracline.config import get_config
+
+    config = get_config()
+    if config.disabled and not request_id:  # a gated run still claims and settles
+        _exec_plain(command)
+    if gpus is not None and not gpu_model:
+        raise ValidationError("--gpu-model", "--gpus needs the GPU model",
+                              hint="e.g. --gpus 8 --gpu-model H100")
+    if gpu_model is not None:
+        from tracline.gpu.prices import price_for
+
+        if gpus is None:
+            raise ValidationError("--gpus", "--gpu-model needs the GPU count", hint="e.g. --gpus 1")
+        price_for(gpu_model, config)
+    from tracline.capture import capture_command, new_run_id
+
+    run_id = new_run_id()
+    gated, start_facets, time_limit = None, None, None
+    if request_id:
+        from tracline.cli._gated import GatedCommand
+
+        gated = GatedCommand.claim_for(request_id, run_id, command, config, job)
+        start_facets, time_limit = gated.start_facets(), gated.time_limit
+        if gpus is None:  # the approved GPUs, unless the user declared others
+            gpus, gpu_model = gated.claim.gpu_count, gated.claim.gpu_model
+    try:
+        record = capture_command(
+            command, job, namespace=namespace, gpus=gpus, gpu_model=gpu_model, mode=mode,
+            config=config, start_facets=start_facets, time_limit=time_limit, run_id=run_id,
+            subreaper=True,
+        )
+    except CommandNotFound as e:
+        if gated is not None:
+            gated.fail(str(e))
+        raise
+    for message in record.warnings:
+        warn(message)
+    if gated is not None:
+        gated.settle(record)
+    return record.exit_code if record.exit_code is not None else 1
+
+
+def _exec_plain(command: list[str]) -> None:
+    """TRACLINE_DISABLED: become the command (no capture, no events)."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvp(command[0], command)
+    except FileNotFoundError:
+        raise CommandNotFound(f"command not found: {command[0]}",
+                              hint="check the spelling, or give the program's path") from None
+    except PermissionError:
+        raise CommandNotFound(f"permission denied: {command[0]}", exit_code=126) from None
