@@ -15,10 +15,19 @@ from tracline.hashing._file import Advance, Identity, os_error
 
 __all__ = ["digest_file", "digest_path"]
 
-#: Threads hashing many files at once. More than the cores: while files are read from disk
-#: or network, the threads wait on I/O, not on the CPU (each large file additionally uses
-#: blake3's own threads). Set ``[hashing] workers`` in tracline.toml to change it.
-DEFAULT_WORKERS = 8
+def _cores() -> int:
+    """The CPUs this process may run on (its affinity, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+#: Threads hashing many files at once: one per core this process may use (blake3 itself
+#: already spreads each large file over the cores, and more threads than cores only
+#: contend). Set ``[hashing] workers`` in tracline.toml to change it (e.g. more, for files
+#: on a network file system where threads wait on I/O).
+DEFAULT_WORKERS = _cores()
 
 
 def _workers() -> int:
