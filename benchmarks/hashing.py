@@ -185,7 +185,11 @@ def main() -> None:
             print(f"{what:<{width}}  {'-':>11}  {note}" if note else what)
             continue
         shown = f"{value:8.2f}x" if what.startswith("  ") else f"{value * 1000:8.1f} ms"
+        if note.startswith("target >= "):
+            note += " ok" if value >= float(note.split(">= ")[1]) else " MISSED"
         print(f"{what:<{width}}  {shown}  {note}")
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 
 
 if __name__ == "__main__":
