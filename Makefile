@@ -64,7 +64,7 @@ lint: venvs
 
 lock: $(UV)
 	$(UV) pip compile --quiet --python-version 3.11 --universal core/pyproject.toml \
-	    --extra test --extra postgres -o core/requirements.lock
+	    --extra test --extra postgres --extra server -o core/requirements.lock
 	for i in $(INTEGRATIONS); do \
 	    printf -- "-e ./core\n-e ./integrations/$$i[test]\n" | $(UV) pip compile --quiet \
 	        --python-version 3.11 --universal - --no-emit-package tracline \

@@ -35,9 +35,15 @@ def build_events(n: int, root: Path) -> list:
     return events[:n]
 
 
-def start_backend(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_backend(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    import datetime as dt
     import socket
 
+    from tracline.identity import TokenStore
+
+    store = TokenStore(f"sqlite:///{tmp / 'backend.db'}")  # the server takes lineage only
+    token = store.issue("agent:bench", ["ingest"], ttl=dt.timedelta(hours=2)).secret
+    store.close()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -50,7 +56,7 @@ def start_backend(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     for _ in range(300):
         try:
             urllib.request.urlopen(f"{url}/api/v1/health", timeout=1).close()
-            return proc, url
+            return proc, url, token
         except OSError:
             time.sleep(0.1)
     raise SystemExit("tracline serve did not start")
@@ -73,10 +79,13 @@ def timed(emit: Callable[[Any], object], events: list) -> dict[str, float]:
             "per_s": len(events) / elapsed}
 
 
-def bench_tracline(events: list, url: str, work: Path) -> dict[str, float]:
+def bench_tracline(events: list, url: str, work: Path, token: str | None) -> dict[str, float]:
     os.chdir(work)
     os.environ["TRACLINE_HOME"] = str(work / ".tracline")
-    os.environ["TRACLINE_MARQUEZ_URL"] = url
+    os.environ["TRACLINE__SINKS__BACKEND__TYPE"] = "marquez"
+    os.environ["TRACLINE__SINKS__BACKEND__URL"] = url
+    if token:
+        os.environ["TRACLINE__SINKS__BACKEND__API_KEY"] = token
     from tracline.config import load_config
     from tracline.delivery import Emitter
 
@@ -91,11 +100,14 @@ def bench_tracline(events: list, url: str, work: Path) -> dict[str, float]:
     return figures
 
 
-def bench_sync_client(events: list, url: str) -> dict[str, float]:
+def bench_sync_client(events: list, url: str, token: str | None) -> dict[str, float]:
     from openlineage.client import OpenLineageClient
     from openlineage.client.transport.http import HttpConfig, HttpTransport
 
-    client = OpenLineageClient(transport=HttpTransport(HttpConfig(url=url, timeout=30)))
+    config = {"url": url, "timeout": 30}
+    if token:
+        config["auth"] = {"type": "api_key", "apiKey": token}
+    client = OpenLineageClient(transport=HttpTransport(HttpConfig.from_dict(config)))
     return timed(client.emit, events)
 
 
@@ -107,12 +119,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tracline-bench-") as tmp:
         work = Path(tmp)
-        backend, url = (None, args.url) if args.url else start_backend(work)
+        backend, url, token = (None, args.url, None) if args.url else start_backend(work)
         label = "Marquez" if args.url else "tracline serve"
         try:
             events = build_events(max(args.events, args.http_events), work)
-            sync = bench_sync_client(events[: args.http_events], url)
-            ours = bench_tracline(events[: args.events], url, work)
+            sync = bench_sync_client(events[: args.http_events], url, token)
+            ours = bench_tracline(events[: args.events], url, work, token)
         finally:
             if backend is not None:
                 backend.terminate()

@@ -16,6 +16,7 @@ from third-party libraries are translated at tracline's boundary with ``raise ..
     ├── NotFound               a path, digest, run or request is unknown
     ├── ValidationError        an input value is invalid (names the field)
     ├── ReproduceError         a recorded run cannot be set up again (no checkout, no commit)
+    ├── AuthenticationError    the caller could not be authenticated (no, unknown, expired token)
     └── RequestError           a training-request operation was refused
         ├── NotAuthorized
         ├── InvalidTransition
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "ApprovalInvalid",
+    "AuthenticationError",
     "CaptureError",
     "ChangedWhileHashing",
     "CommandNotFound",
@@ -121,6 +123,10 @@ class ValidationError(TraclineError):
 
 class ReproduceError(TraclineError):
     """A recorded run cannot be set up again (no git checkout, unknown commit, no command)."""
+
+
+class AuthenticationError(TraclineError):
+    """The caller could not be authenticated: no token, or an unknown, expired or revoked one."""
 
 
 class RequestError(TraclineError):

@@ -11,6 +11,19 @@ import urllib.request
 from pathlib import Path
 
 
+def ingest_token(url: str) -> str:
+    """A token that may post lineage to a `tracline serve` on the store at ``url``."""
+    import datetime as dt
+
+    from tracline.identity import TokenStore
+
+    store = TokenStore(url)
+    try:
+        return store.issue("agent:delivery", ["ingest"], ttl=dt.timedelta(days=1)).secret
+    finally:
+        store.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -26,6 +39,7 @@ class LineageBackend:
         self.registry_url = f"sqlite:///{root / 'backend.db'}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = root / "backend.log"
+        self.token = ingest_token(self.registry_url)
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRACLINE")}

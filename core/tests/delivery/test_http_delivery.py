@@ -33,6 +33,7 @@ def backend(tracline_home: Path) -> Iterator[LineageBackend]:
     server = LineageBackend(tracline_home.parent)
     (tracline_home.parent / "tracline.toml").write_text(
         f'[sinks.backend]\ntype = "http"\nurl = "{server.url}"\ntimeout = 2\n'
+        f'api_key = "{server.token}"\n'
     )
     yield server
     server.stop()

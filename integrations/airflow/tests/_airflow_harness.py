@@ -45,7 +45,21 @@ reviewers = ["user:chris", "user:dana"]
 [sinks.serve]
 type = "marquez"
 url = "{serve_url}"
+api_key = "{api_key}"
 """
+
+
+def ingest_token(db: Path) -> str:
+    """A token that may post lineage to a `tracline serve` on the SQLite file ``db``."""
+    import datetime as dt
+
+    from tracline.identity import TokenStore
+
+    store = TokenStore(f"sqlite:///{db}")
+    try:
+        return store.issue("agent:airflow", ["ingest"], ttl=dt.timedelta(days=1)).secret
+    finally:
+        store.close()
 
 
 def free_port() -> int:
@@ -214,7 +228,8 @@ def make_env(root: Path) -> Iterator[AirflowEnv]:
     base["PATH"] = f"{BIN}{os.pathsep}{base.get('PATH', '')}"
     server = Server.start(root / "serve.db", base)
     config = work / "tracline.toml"
-    config.write_text(TRACLINE_TOML.format(serve_url=server.url))
+    config.write_text(TRACLINE_TOML.format(serve_url=server.url,
+                                           api_key=ingest_token(root / "serve.db")))
     env = {
         **base,
         "AIRFLOW_HOME": str(home),

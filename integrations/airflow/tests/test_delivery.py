@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from _airflow_harness import TRACLINE_TOML, AirflowEnv, Server, free_port
+from _airflow_harness import TRACLINE_TOML, AirflowEnv, Server, free_port, ingest_token
 
 
 def test_runs_succeed_offline_and_lineage_arrives_when_back(airflow: AirflowEnv) -> None:
@@ -13,7 +13,8 @@ def test_runs_succeed_offline_and_lineage_arrives_when_back(airflow: AirflowEnv)
     offline = airflow.work / "offline"
     offline.mkdir()
     config = offline / "tracline.toml"
-    config.write_text(TRACLINE_TOML.format(serve_url=f"http://127.0.0.1:{port}"))
+    config.write_text(TRACLINE_TOML.format(serve_url=f"http://127.0.0.1:{port}",
+                                           api_key=ingest_token(airflow.root / "later.db")))
     env = airflow.with_env(TRACLINE_CONFIG=str(config))
 
     code, output = airflow.test_dag("tutorial_objectstorage", env=env)

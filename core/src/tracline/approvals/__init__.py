@@ -36,6 +36,7 @@ from tracline.approvals._model import (
     State,
     TrainingRequest,
 )
+from tracline.approvals._remote import RemoteRequests, server_token, server_url
 from tracline.approvals._review_policy import (
     AUTO_APPROVER,
     EXPIRY_ACTOR,
@@ -44,6 +45,17 @@ from tracline.approvals._review_policy import (
 )
 from tracline.approvals._service import RequestService, open_requests
 from tracline.approvals._validate import run_principal, validate_request
+from tracline.approvals._wire import (
+    error_from_wire,
+    error_to_wire,
+    policy_to_wire,
+    request_from_wire,
+    request_to_wire,
+    spec_from_wire,
+)
+
+#: Where requests are reached: the local store, or a team server (``open_requests``).
+Requests = RequestService | RemoteRequests
 
 __all__ = [
     "AUTO_APPROVER",
@@ -61,20 +73,30 @@ __all__ = [
     "Estimate",
     "ModelRef",
     "Money",
+    "RemoteRequests",
     "RequestService",
     "RequestSpec",
+    "Requests",
     "ReviewPolicy",
     "SpendRow",
     "State",
     "TrainingRequest",
     "approval_facet",
     "approved_time_limit",
+    "error_from_wire",
+    "error_to_wire",
     "estimate",
     "fit_line",
     "jsonable",
     "open_requests",
     "parse_duration",
+    "policy_to_wire",
     "request_dict",
+    "request_from_wire",
+    "request_to_wire",
     "run_principal",
+    "server_token",
+    "server_url",
+    "spec_from_wire",
     "validate_request",
 ]

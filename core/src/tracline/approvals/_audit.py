@@ -6,6 +6,12 @@ appended in the same transaction as the change they record, under a lock on the 
 :func:`verify` recomputes the chain and names the first seq at which it breaks: an edited
 entry no longer matches its hash, a deleted one leaves a gap in seq or breaks the link, a
 reordered one breaks the link, and a deleted tail no longer reaches the head.
+
+The chain also covers the tables it describes: every request row must have been filed, and
+its state, digest and claiming run must be the last ones the log records for it; every
+approval row must have its ``approve`` entry. A row inserted or updated by hand shows.
+``expect_head`` checks the chain against a head hash kept elsewhere (a rewritten chain, even a
+consistent one, no longer contains it).
 """
 
 from __future__ import annotations
@@ -110,8 +116,60 @@ def entries(conn: Connection, request_id: str | None = None) -> list[AuditEntry]
     return [_entry(row) for row in conn.execute(query)]
 
 
-def verify(conn: Connection) -> AuditReport:
-    """Recompute the chain; report each seq where it was edited, cut or reordered."""
+#: The state each action leaves a request in, for actions whose entry does not say.
+_STATE_OF = {"file": "pending", "claim": "claimed", "complete": "completed", "fail": "failed",
+             "reject": "rejected", "cancel": "cancelled", "expire": "expired"}
+
+
+def _reconcile(conn: Connection, rows: list[AuditEntry], last_seq: int) -> list[AuditProblem]:
+    """Problems where the request tables say something the log does not."""
+    state: dict[str, str] = {}
+    digest: dict[str, str] = {}
+    run: dict[str, str] = {}
+    approved: set[tuple[str, str, str, str]] = set()
+    for e in rows:
+        rid = e.request_id
+        if rid is None:
+            continue
+        new_state = e.details.get("state") or _STATE_OF.get(e.action)
+        if isinstance(new_state, str):
+            state[rid] = new_state
+        if e.action in ("file", "amend") and isinstance(e.details.get("digest"), str):
+            digest[rid] = e.details["digest"]
+        if e.action == "claim":
+            run[rid] = str(e.details.get("run_id"))
+        if e.action == "approve":
+            approved.add((rid, e.actor, str(e.details.get("digest")),
+                          str(e.details.get("decided_at") or e.at)))
+    problems = []
+    for row in conn.execute(select(t.requests).order_by(t.requests.c.id)):
+        if row.id not in state:
+            problems.append(AuditProblem(last_seq, f"request {row.id} has no audit entry: it "
+                                         "was inserted outside tracline"))
+            continue
+        if row.state != state[row.id]:
+            problems.append(AuditProblem(last_seq, f"request {row.id} is {row.state} but the "
+                                         f"log last records it {state[row.id]}: its state was "
+                                         "changed outside tracline"))
+        if row.digest != digest.get(row.id):
+            problems.append(AuditProblem(last_seq, f"request {row.id}'s digest {row.digest} is "
+                                         "not the one the log records: its content was changed "
+                                         "outside tracline"))
+        if (row.run_id or None) != run.get(row.id):
+            problems.append(AuditProblem(last_seq, f"request {row.id}'s claiming run "
+                                         f"{row.run_id} is not the one the log records "
+                                         f"({run.get(row.id)})"))
+    for a in conn.execute(select(t.approvals).order_by(t.approvals.c.id)):
+        if (a.request_id, a.actor, a.digest, a.decided_at) not in approved:
+            problems.append(AuditProblem(last_seq, f"the approval of {a.request_id} by {a.actor} "
+                                         f"at {a.decided_at} has no audit entry: it was "
+                                         "inserted outside tracline"))
+    return problems
+
+
+def verify(conn: Connection, expect_head: str | None = None) -> AuditReport:
+    """Recompute the chain; report each seq where it was edited, cut or reordered, each row
+    of the request tables the log does not account for, and a missing ``expect_head``."""
     problems: list[AuditProblem] = []
     prev_hash, expected = GENESIS, 1
     rows = entries(conn)
@@ -141,4 +199,8 @@ def verify(conn: Connection) -> AuditReport:
         problems.append(AuditProblem(where, f"the log ends at entry {last} but its head "
                                      f"records entry {head_seq}: entries were deleted from "
                                      "the end or the head was altered"))
+    if expect_head and expect_head != GENESIS and expect_head not in {e.hash for e in rows}:
+        problems.append(AuditProblem(0, f"the expected head {expect_head} is not in the log: "
+                                     "the log was rewritten or cut since that head was noted"))
+    problems += _reconcile(conn, rows, last)
     return AuditReport(not problems, len(rows), head_seq, head_hash, tuple(problems))

@@ -169,6 +169,10 @@ class Approval:
     decided_at: dt.datetime
     expires_at: dt.datetime
     note: str | None = None
+    #: An armored SSH signature over :func:`tracline.identity.approval_message`, made by the
+    #: approver's key (``via="ssh"``) or a team server's key attesting them (``"server"``).
+    signature: str | None = None
+    via: str | None = None
 
 
 @attrs.frozen

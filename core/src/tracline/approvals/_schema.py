@@ -20,6 +20,9 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+#: Columns added after a table was first shipped: created on opening an older store.
+ADDED_COLUMNS = {"request_approvals": (("signature", Text()), ("via", String(16)))}
+
 #: One row per request: its content (canonical JSON), digest and lifecycle columns.
 requests = Table(
     "training_requests",
@@ -55,6 +58,8 @@ approvals = Table(
     Column("decided_at", String(40), nullable=False),
     Column("expires_at", String(40), nullable=False),
     Column("note", Text),
+    Column("signature", Text),
+    Column("via", String(16)),
     UniqueConstraint("request_id", "actor", "digest", "decided_at"),
     Index("ix_request_approvals_request", "request_id"),
 )

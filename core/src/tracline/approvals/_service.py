@@ -6,7 +6,7 @@ import builtins
 import datetime as dt
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from sqlalchemy import Connection, select
@@ -27,12 +27,24 @@ from tracline.approvals._review_policy import AUTO_APPROVER, EXPIRY_ACTOR, Revie
 from tracline.approvals._store import Store, completion_json
 from tracline.approvals._validate import check_actor, check_claimant, check_text, validate_spec
 from tracline.config import Config, get_config
-from tracline.errors import ApprovalInvalid, InvalidTransition, NotAuthorized, ValidationError
+from tracline.errors import (
+    ApprovalInvalid,
+    InvalidTransition,
+    NotAuthorized,
+    NotFound,
+    ValidationError,
+)
 from tracline.facets import TraclineApprovalRunFacet, TraclineGpuCostRunFacet
+from tracline.identity import Signatures, SigningSettings, approval_message
+
+if TYPE_CHECKING:
+    from tracline.approvals._remote import RemoteRequests
 
 __all__ = ["RequestService", "open_requests"]
 
 _AMENDABLE = {f.name for f in attrs.fields(RequestSpec)} - {"requester"}
+#: How far a reviewer's clock may be from the server's when they sign an approval.
+_SKEW = dt.timedelta(minutes=10)
 
 
 def _build(request_id: str, state: State, fields: dict[str, Any], created: dt.datetime,
@@ -46,13 +58,35 @@ class RequestService:
     """Training requests in the store at ``url`` (default: the configured registry database)."""
 
     def __init__(self, url: str | None = None, config: Config | None = None, *,
-                 clock: Callable[[], dt.datetime] | None = None) -> None:
+                 clock: Callable[[], dt.datetime] | None = None,
+                 signatures: Signatures | None = None, authenticated: bool = False,
+                 registry_url: str | None = None) -> None:
         self.config = config or get_config()
         self.url = url or str(self.config.section("requests").get("url")
                               or self.config.registry_url)
         self.policy = ReviewPolicy.from_config(self.config)
+        self.signatures = signatures or Signatures(SigningSettings.from_config(self.config))
+        #: True inside a team server: every actor passed in was authenticated by the server.
+        self.authenticated = authenticated
+        #: Where the claiming runs' recorded costs are read (default: the configured registry).
+        self.registry_url = registry_url or self.config.registry_url
         self.store = Store(self.url)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    def whoami(self) -> str | None:
+        """Who acts here when signing is on (the signing key's owner); None otherwise."""
+        if self.authenticated or not self.signatures.required:
+            return None
+        return str(self.signatures.local_principal)
+
+    def _acting(self, field: str, actor: Any) -> str:
+        """``actor``, checked: with signing on it must be the signing key's owner."""
+        name = check_actor(field, actor)
+        me = self.whoami()
+        if me is not None and name != me:
+            raise NotAuthorized(f"{name} is not who acts here: the signing key belongs to {me}",
+                                hint=f"act as {me}; others act with their own keys")
+        return name
 
     def now(self) -> dt.datetime:
         """The service's clock (UTC)."""
@@ -88,10 +122,12 @@ class RequestService:
         with self.store.read() as conn:
             return _audit.entries(conn, request_id)
 
-    def verify_audit(self) -> AuditReport:
-        """Recompute the audit chain and report where it was edited, cut or reordered."""
+    def verify_audit(self, expect_head: str | None = None) -> AuditReport:
+        """Recompute the audit chain and report where it was edited, cut or reordered, what
+        in the request tables it does not account for, and whether ``expect_head`` (a head
+        hash noted elsewhere earlier) is still in it."""
         with self.store.read() as conn:
-            return _audit.verify(conn)
+            return _audit.verify(conn, expect_head)
 
     def spend(self, group_by: str = "requester") -> builtins.list[_budget.SpendRow]:
         """Approved and actual GPU-hours and money by requester|agent|kind|project|request."""
@@ -108,11 +144,78 @@ class RequestService:
         _audit.append(conn, at=iso(self.now()), actor=actor, action=action,
                       request_id=request_id, details=details)
 
+    def in_force(self, r: TrainingRequest, now: dt.datetime | None = None,
+                 ) -> tuple[set[str], builtins.list[str]]:
+        """Who approved ``r``'s current content in a way that counts now, and why each other
+        approval does not. With signing on only a valid signature by an eligible reviewer's
+        key (or the server's, attesting them) counts, each key once."""
+        now = now or self.now()
+        actors: set[str] = set()
+        keys: set[str] = set()
+        problems: builtins.list[str] = []
+        for a in r.valid_approvals(now):
+            if a.actor == AUTO_APPROVER:
+                if self.policy.auto_approves(r):
+                    return {AUTO_APPROVER}, []
+                problems.append(f"{AUTO_APPROVER} approved it, but [policy] no longer does")
+                continue
+            if not self.signatures.required:
+                actors.add(a.actor)
+                continue
+            message = approval_message(r.id, a.digest, a.actor, iso(a.decided_at), a.via or "")
+            fingerprint = self.signatures.verify(message, a.signature, a.via, a.actor)
+            when = iso(a.decided_at)
+            if fingerprint is None:
+                problems.append(f"{a.actor}'s approval at {when} has no valid signature")
+            elif a.decided_at + self.policy.approval_ttl <= now:
+                problems.append(f"{a.actor}'s signed approval at {when} has expired")
+            elif a.actor not in self.policy.eligible(r):
+                problems.append(f"{a.actor} is not a reviewer of {r.id}")
+            else:
+                key = fingerprint if a.via == "ssh" else f"server:{a.actor}"
+                if key in keys or a.actor in actors:
+                    problems.append(f"{a.actor}'s approval at {when} is by a key that "
+                                    "already approved")
+                    continue
+                keys.add(key)
+                actors.add(a.actor)
+        return actors, problems
+
     def _enough(self, r: TrainingRequest, now: dt.datetime) -> bool:
-        valid = r.valid_approvals(now)
-        if any(a.actor == AUTO_APPROVER for a in valid):
-            return True
-        return len({a.actor for a in valid}) >= self.policy.required_approvals(r)
+        actors, _ = self.in_force(r, now)
+        return AUTO_APPROVER in actors or len(actors) >= self.policy.required_approvals(r)
+
+    def _signed(self, r: TrainingRequest, actor: str, now: dt.datetime,
+                signature: str | None, signed_at: str | None) -> tuple[dt.datetime, str | None,
+                                                                        str | None]:
+        """(decided_at, signature, via) of a new approval by ``actor``."""
+        if signature is not None:  # the reviewer signed with their own key elsewhere
+            try:
+                decided = dt.datetime.fromisoformat(str(signed_at)).astimezone(dt.UTC)
+            except ValueError:
+                raise ValidationError("signed_at", f"{signed_at!r} is not an ISO timestamp",
+                                      hint="send the decided_at the signature covers") from None
+            if abs(decided - now) > _SKEW:
+                raise ApprovalInvalid(f"the signature was made at {iso(decided)}, more than "
+                                      f"{_SKEW} from now ({iso(now)})",
+                                      hint="check your clock and sign again")
+            message = approval_message(r.id, r.digest, actor, iso(decided), "ssh")
+            if self.signatures.verify(message, signature, "ssh", actor) is None:
+                raise ApprovalInvalid(f"the signature does not verify as {actor}'s approval of "
+                                      f"{r.id} at {r.digest}",
+                                      hint="sign with the key the allowed-signers file lists "
+                                      f"for {actor}")
+            return decided, signature, "ssh"
+        if self.authenticated and self.signatures.settings.server_key:
+            message = approval_message(r.id, r.digest, actor, iso(now), "server")
+            return now, self.signatures.attest(message), "server"
+        if self.signatures.settings.key:
+            message = approval_message(r.id, r.digest, actor, iso(now), "ssh")
+            return now, self.signatures.sign_local(message), "ssh"
+        if self.signatures.required:
+            raise NotAuthorized(f"signing is on and {actor}'s approval carries no signature",
+                                hint="set [signing] key to your private SSH key")
+        return now, None, None
 
     def _intact(self, conn: Connection, r: TrainingRequest) -> None:
         recorded = self.store.recorded_digest(conn, r.id)
@@ -144,6 +247,8 @@ class RequestService:
         ``step``: that step in words. Both go into the audit entry.
         """
         now = self.now()
+        if isinstance(spec, RequestSpec):
+            self._acting("requester", spec.requester)
         fields = validate_spec(spec, self.config, self.policy, now)
         context = _context(origin=check_text("origin", origin, 128, required=False),
                            step=check_text("step", step, 500, required=False))
@@ -159,7 +264,7 @@ class RequestService:
 
     def amend(self, request_id: str, actor: str, **changes: Any) -> TrainingRequest:
         """Change a pending or approved request; any approval of the old content is void."""
-        actor = check_actor("actor", actor)
+        actor = self._acting("actor", actor)
         unknown = set(changes) - _AMENDABLE
         if unknown:
             raise ValidationError(sorted(unknown)[0], "cannot be amended",
@@ -187,9 +292,15 @@ class RequestService:
         return self.get(request_id)
 
     def approve(self, request_id: str, actor: str, *, note: str | None = None,
-                digest: str | None = None) -> TrainingRequest:
-        """Approve the request's current content (``digest``: what the reviewer saw)."""
-        actor = check_actor("actor", actor)
+                digest: str | None = None, signature: str | None = None,
+                signed_at: str | None = None) -> TrainingRequest:
+        """Approve the request's current content (``digest``: what the reviewer saw).
+
+        With signing on the approval is signed: by the local key, by the server's key
+        attesting the authenticated reviewer, or with ``signature`` (made by the reviewer's
+        own key over :func:`tracline.identity.approval_message` at ``signed_at``).
+        """
+        actor = self._acting("actor", actor)
         note = check_text("note", note, 2000, multiline=True, required=False)
         now = self.now()
         with self.store.write() as conn:
@@ -209,10 +320,24 @@ class RequestService:
                     f"at {iso(r.updated_at)}",
                     hint=f"review it again: tracline request show {r.id}",
                 )
-            if any(a.actor == actor for a in r.valid_approvals(now)):
+            if actor in self.in_force(r, now)[0]:
                 raise NotAuthorized(f"{actor} has already approved {r.id}",
                                     hint="another reviewer must give the next approval")
-            approval = Approval(actor, r.digest, now, now + self.policy.approval_ttl, note)
+            decided, sig, via = self._signed(r, actor, now, signature, signed_at)
+            if via == "ssh" and sig is not None:
+                fingerprint = self.signatures.verify(
+                    approval_message(r.id, r.digest, actor, iso(decided), "ssh"), sig, via, actor)
+                for other in r.valid_approvals(now):
+                    if other.via == "ssh" and other.actor != actor and fingerprint is not None \
+                            and self.signatures.verify(approval_message(
+                                r.id, other.digest, other.actor, iso(other.decided_at), "ssh"),
+                                other.signature, "ssh", other.actor) == fingerprint:
+                        raise NotAuthorized(f"the key that signs for {actor} already approved "
+                                            f"{r.id} as {other.actor}",
+                                            hint="one person gives one approval; another "
+                                            "reviewer must give the next")
+            approval = Approval(actor, r.digest, decided, decided + self.policy.approval_ttl,
+                                note, sig, via)
             self.store.add_approval(conn, r.id, approval)
             done = self._enough(attrs.evolve(r, approvals=(*r.approvals, approval)), now)
             if done and r.state == State.PENDING:
@@ -220,19 +345,20 @@ class RequestService:
                                       state_actor=actor, state_note=note, updated_at=iso(now))
             self._log(conn, actor, "approve", r.id, digest=r.digest, note=note,
                       state=(State.APPROVED if done else r.state).value,
-                      approvals=len({a.actor for a in r.valid_approvals(now)}) + 1,
-                      required=self.policy.required_approvals(r))
+                      approvals=len(self.in_force(r, now)[0]) + 1,
+                      required=self.policy.required_approvals(r),
+                      decided_at=iso(decided), via=via, signature=sig)
         return self.get(request_id)
 
     def reject(self, request_id: str, actor: str, reason: str) -> TrainingRequest:
         """A reviewer turns a pending request down, saying why."""
-        actor = check_actor("actor", actor)
+        actor = self._acting("actor", actor)
         reason_text = check_text("reason", reason, 2000, multiline=True)
         return self._close(request_id, actor, State.REJECTED, reason_text, reviewer=True)
 
     def cancel(self, request_id: str, actor: str, reason: str | None = None) -> TrainingRequest:
         """The requester withdraws a pending request."""
-        actor = check_actor("actor", actor)
+        actor = self._acting("actor", actor)
         reason_text = check_text("reason", reason, 2000, multiline=True, required=False)
         return self._close(request_id, actor, State.CANCELLED, reason_text, reviewer=False)
 
@@ -298,12 +424,16 @@ class RequestService:
                 raise InvalidTransition(f"{r.id} is {r.state}; only an approved request can be "
                                         "claimed")
             self._intact(conn, r)
-            if not self._enough(r, now):
-                lapsed = [a for a in r.approvals if a.digest == r.digest and a.expires_at <= now]
-                detail = "; ".join(f"{a.actor}'s approval expired at {iso(a.expires_at)}"
-                                   for a in lapsed) or "not enough valid approvals"
-                raise ApprovalInvalid(f"{r.id} cannot be claimed: {detail}",
-                                      hint=f"a reviewer renews it: tracline request approve {r.id}")
+            actors, problems = self.in_force(r, now)
+            required = self.policy.required_approvals(r)
+            if AUTO_APPROVER not in actors and len(actors) < required:
+                lapsed = [f"{a.actor}'s approval expired at {iso(a.expires_at)}"
+                          for a in r.approvals if a.digest == r.digest and a.expires_at <= now]
+                detail = "; ".join(problems + lapsed) or "not enough valid approvals"
+                raise ApprovalInvalid(f"{r.id} cannot be claimed: {len(actors)} of {required} "
+                                      f"required approval(s) hold: {detail}",
+                                      hint=f"a reviewer approves it: tracline request approve "
+                                      f"{r.id}")
             other = conn.execute(select(t.requests.c.id)
                                  .where(t.requests.c.run_id == run_id)).scalar()
             if other is not None:
@@ -319,12 +449,47 @@ class RequestService:
                       approved_gpu_hours=str(r.gpu_hours), budget=str(r.budget), **context)
         return self.get(request_id)
 
-    def complete(self, request_id: str, gpu_cost: TraclineGpuCostRunFacet, *,
+    def recorded_cost(self, run_id: str) -> TraclineGpuCostRunFacet | None:
+        """The ``tracline_gpuCost`` the registry holds for ``run_id`` — its own, else the sum
+        over its child runs (a DAG run's task tries) — or None when none is recorded."""
+        from tracline.registry import Registry
+
+        registry = Registry(self.registry_url)
+        try:
+            try:
+                runs = [registry.run(run_id)]
+            except NotFound:
+                return None
+            if "tracline_gpuCost" not in runs[0].facets:
+                runs = registry.children(run_id)
+        finally:
+            registry.close()
+        names = {f.name for f in attrs.fields(TraclineGpuCostRunFacet)
+                 if not f.name.startswith("_")}
+        facets = []
+        for run in runs:
+            facet = run.facets.get("tracline_gpuCost")
+            if isinstance(facet, dict):
+                try:
+                    facets.append(TraclineGpuCostRunFacet(
+                        **{k: v for k, v in facet.items() if k in names}))
+                except TypeError:
+                    continue
+        if len(facets) <= 1:
+            return facets[0] if facets else None
+        costs = [f.cost for f in facets]
+        return attrs.evolve(facets[0], gpuSeconds=sum(f.gpuSeconds for f in facets),
+                            cost=sum(c for c in costs if c is not None)
+                            if all(c is not None for c in costs) else None)
+
+    def complete(self, request_id: str, gpu_cost: TraclineGpuCostRunFacet | None = None, *,
                  run_id: str | None = None, actor: str | None = None,
                  step: str | None = None) -> TrainingRequest:
         """Record the claimed run's measured cost against the budget; flag an overrun.
 
-        ``actor``: who records it (default: whoever claimed); ``step`` says which step.
+        ``actor``: who records it (default: whoever claimed); ``step`` says which step. With
+        signing on (and always on a server) the cost is the claiming run's recorded
+        ``tracline_gpuCost`` in the registry, whatever ``gpu_cost`` says.
         """
         return self._finish(request_id, State.COMPLETED, gpu_cost=gpu_cost, run_id=run_id,
                             reason=None, actor=actor, step=step)
@@ -337,6 +502,22 @@ class RequestService:
         reason_text = check_text("reason", reason, 2000, multiline=True)
         return self._finish(request_id, State.FAILED, gpu_cost=gpu_cost, run_id=run_id,
                             reason=reason_text, actor=actor, step=step)
+
+    def _cost(self, r: TrainingRequest, new: State, gpu_cost: TraclineGpuCostRunFacet | None,
+              now: dt.datetime) -> TraclineGpuCostRunFacet | None:
+        """The cost to record: the caller's figure; with signing on (always on a server) the
+        claiming run's recorded one, else this service's own estimate — the approved GPUs
+        over the time since the claim — never a figure the caller gives."""
+        if not (self.signatures.required or self.authenticated) or r.run_id is None:
+            return gpu_cost
+        recorded = self.recorded_cost(r.run_id)
+        if recorded is not None:
+            return recorded
+        wall = max(0.0, (now - r.claimed_at).total_seconds()) if r.claimed_at else 0.0
+        return TraclineGpuCostRunFacet(
+            measurement="estimated", gpuModel=r.compute.gpu_model, gpuCount=r.compute.gpu_count,
+            gpuSeconds=round(r.compute.gpu_count * wall, 3), wallSeconds=round(wall, 3),
+            currency=r.budget.currency)
 
     def _finish(self, request_id: str, new: State, *,
                 gpu_cost: TraclineGpuCostRunFacet | None, run_id: str | None,
@@ -351,6 +532,7 @@ class RequestService:
                                         f"{new.value}")
             if run_id is not None and run_id != r.run_id:
                 raise NotAuthorized(f"run {run_id} did not claim {r.id} (run {r.run_id} did)")
+            gpu_cost = self._cost(r, new, gpu_cost, now)
             done = (_budget.completion(r, gpu_cost, r.run_id, self.config, now)
                     if gpu_cost is not None else None)
             who = actor or r.claimed_by or r.requester
@@ -385,6 +567,14 @@ def _spec_of(r: TrainingRequest) -> RequestSpec:
     )
 
 
-def open_requests(config: Config | None = None) -> RequestService:
-    """The request service of this configuration (``[requests] url`` or the registry URL)."""
+def open_requests(config: Config | None = None) -> RequestService | RemoteRequests:
+    """The requests of this configuration: the team server's when ``TRACLINE_URL`` (or
+    ``[server] url``) is set (a :class:`RemoteRequests` with the same methods and errors),
+    else the local store (``[requests] url`` or the registry URL)."""
+    from tracline.approvals._remote import RemoteRequests, server_token, server_url
+
+    config = config or get_config()
+    url = server_url(config)
+    if url:
+        return RemoteRequests(url, server_token(config), config)
     return RequestService(config=config)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, event, insert, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from tracline.approvals import _audit
@@ -64,6 +64,7 @@ class Store:
         for attempt in range(3):
             try:
                 t.metadata.create_all(self.engine)
+                self._add_columns()
                 with self.write() as conn:
                     _audit.ensure_head(conn)
                 break
@@ -72,6 +73,18 @@ class Store:
                     raise StoreError(f"cannot open the request store at {url}: {e}",
                                      hint="check the URL and that the database is reachable"
                                      ) from e
+
+    def _add_columns(self) -> None:
+        """Add the columns a store made by an older tracline lacks (added, never changed)."""
+        inspector = inspect(self.engine)
+        for table, columns in t.ADDED_COLUMNS.items():
+            present = {c["name"] for c in inspector.get_columns(table)}
+            missing = [(name, kind) for name, kind in columns if name not in present]
+            if missing:
+                with self.engine.begin() as conn:
+                    for name, kind in missing:
+                        ddl = kind.compile(dialect=self.engine.dialect)
+                        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -121,7 +134,7 @@ class Store:
         content = json.loads(row.content)
         approvals = tuple(
             Approval(a.actor, a.digest, dt.datetime.fromisoformat(a.decided_at),
-                     dt.datetime.fromisoformat(a.expires_at), a.note)
+                     dt.datetime.fromisoformat(a.expires_at), a.note, a.signature, a.via)
             for a in conn.execute(select(t.approvals)
                                   .where(t.approvals.c.request_id == row.id)
                                   .order_by(t.approvals.c.id))
@@ -172,6 +185,7 @@ class Store:
         conn.execute(insert(t.approvals).values(
             request_id=request_id, actor=a.actor, digest=a.digest,
             decided_at=iso(a.decided_at), expires_at=iso(a.expires_at), note=a.note,
+            signature=a.signature, via=a.via,
         ))
 
 

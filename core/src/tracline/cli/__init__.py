@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 #: Subcommand -> the module that registers it. Modules load on first use, so that e.g.
 #: `tracline run` does not pay for importing every other command's dependencies.
 COMMANDS = {
+    "admin": "tracline.cli._admin",
     "diff": "tracline.cli._lineage",
     "doctor": "tracline.cli._doctor",
     "leakage": "tracline.cli._lineage",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import socket
+import sys
 from pathlib import Path
 
 import click
@@ -9,14 +12,16 @@ from rich.console import RenderableType
 
 from tracline.cli._common import app, console, err_console, json_option, print_json
 from tracline.config import get_config
-from tracline.errors import TraclineError
+from tracline.errors import ReproduceError, TraclineError
 from tracline.lineage import (
+    Plan,
     diff_runs,
     leakage,
     receipt,
     render_receipt,
     render_trace,
     reproduce,
+    run_plan,
     trace,
 )
 from tracline.lineage._common import deliver_to_registry, short_digest
@@ -116,17 +121,48 @@ def receipt_cmd(artifact: str, fmt: str, output: Path | None, depth: int, source
 @click.option("--run", "execute", is_flag=True,
               help="Re-run the plan in a scratch git worktree and compare the outputs.")
 @click.option("--keep", is_flag=True, help="Keep the scratch worktree to inspect it.")
+@click.option("--yes", is_flag=True,
+              help="With --run: run commands recorded on other machines without asking.")
 @_DEPTH
 @json_option
-def reproduce_cmd(artifact: str, execute: bool, keep: bool, depth: int, as_json: bool) -> None:
-    """Show the steps that made ARTIFACT, in order; with --run, repeat them and compare."""
-    report = reproduce(artifact, run=execute, keep=keep, depth=depth, registry=_registry())
+def reproduce_cmd(*, artifact: str, execute: bool, keep: bool, yes: bool, depth: int,
+                  as_json: bool) -> None:
+    """Show the steps that made ARTIFACT, in order; with --run, repeat them and compare.
+
+    Before running a command that was recorded on another machine (lineage someone else
+    posted), the steps are printed and you are asked; --yes skips the question.
+    """
+    registry = _registry()
+    report = reproduce(artifact, run=False, depth=depth, registry=registry)
+    if execute:
+        _confirm_foreign(report.plan, yes)
+        report = run_plan(registry, report.plan, keep=keep)
     if as_json:
         print_json(report.to_dict())
     else:
         _note(report.plan.trace.note)
         _show(reproduce_renderable(report, executed=execute))
     if execute and not report.identical:
+        raise click.exceptions.Exit(1)
+
+
+def _confirm_foreign(plan: Plan, yes: bool) -> None:
+    """Ask before running commands recorded elsewhere; refuse when nobody can be asked."""
+    here = socket.gethostname()
+    foreign = [step for step in plan.steps if step.argv and
+               (step.execution.get("host") or {}).get("hostname") != here]
+    if not foreign or yes:
+        return
+    err_console.print(f"tracline: {len(foreign)} step(s) were recorded on another machine "
+                      f"(not {here}); --run would execute:", markup=False)
+    for step in foreign:
+        host = (step.execution.get("host") or {}).get("hostname") or "an unknown machine"
+        err_console.print(f"  on {host}: {step.run.job_name}: {shlex.join(step.argv)}",
+                          markup=False)
+    if not sys.stdin.isatty():
+        raise ReproduceError("refusing to run commands recorded on another machine without "
+                             "confirmation", hint="read them above, then pass --yes")
+    if not click.confirm("Run these commands here?", default=False, err=True):
         raise click.exceptions.Exit(1)
 
 

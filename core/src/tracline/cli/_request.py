@@ -1,8 +1,10 @@
 """`tracline request file|list|show|approve|reject|claim|cancel|amend|complete|fail|audit`
 and `tracline spend`.
 
-The acting identity comes from ``--as``, else ``TRACLINE_ACTOR``, else ``user:$USER``. On one
-machine it is asserted, not authenticated; ``tracline serve`` authenticates its callers.
+Against a team server (``TRACLINE_URL``) the acting identity is the token's principal:
+``--as``, ``--requester`` and ``TRACLINE_ACTOR`` are refused. On one machine with ``[signing]``
+on it is the signing key's owner in the allowed-signers file. Otherwise it comes from
+``--as``, else ``TRACLINE_ACTOR``, else ``user:$USER`` — asserted, not authenticated.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tracline.approvals import (
     DatasetRef,
     ModelRef,
     Money,
+    RemoteRequests,
     RequestService,
     RequestSpec,
     State,
@@ -30,26 +33,55 @@ from tracline.approvals import (
     approved_time_limit,
     fit_line,
     jsonable,
+    open_requests,
     parse_duration,
     request_dict,
 )
 from tracline.cli._common import app, console, json_option, print_json
 from tracline.config import load_config
-from tracline.errors import ConfigError, ValidationError
+from tracline.errors import ConfigError, NotAuthorized, ValidationError
 from tracline.facets import TraclineGpuCostRunFacet
 from tracline.gating import parse_ref
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _service() -> RequestService:
-    return RequestService(config=load_config())
+Requests = RequestService | RemoteRequests
 
 
-def _actor(value: str | None) -> str:
-    if value:
-        return value
-    return os.environ.get("TRACLINE_ACTOR") or f"user:{getpass.getuser()}"
+def _service() -> Requests:
+    return open_requests(load_config())
+
+
+def _actor(svc: Requests, value: str | None, flag: str = "--as") -> str:
+    """Who acts: the server's authenticated principal, the signing key's owner, or (plain
+    local mode) ``--as``, ``TRACLINE_ACTOR`` or ``user:$USER``."""
+    named = value or os.environ.get("TRACLINE_ACTOR")
+    if isinstance(svc, RemoteRequests):
+        me = svc.whoami()
+        if named and named != me:
+            source = flag if value else "TRACLINE_ACTOR"
+            raise NotAuthorized(f"{source} {named} is refused against a server: you act as "
+                                f"your token's principal, {me}",
+                                hint=f"drop {source}; to act as someone else, use their token")
+        return me
+    me_local = svc.whoami()
+    if me_local is not None:
+        if named and named != me_local:
+            source = flag if value else "TRACLINE_ACTOR"
+            raise NotAuthorized(f"{source} {named} is refused: signing is on and your key "
+                                f"belongs to {me_local}",
+                                hint="act as yourself; others act with their own keys")
+        return me_local
+    return named or f"user:{getpass.getuser()}"
+
+
+def _requester(svc: Requests, requester: str | None, actor: str | None) -> str:
+    """Who files: with identity checked (server, signing), ``--requester`` must be the actor."""
+    me = _actor(svc, actor)
+    if requester is None or not (isinstance(svc, RemoteRequests) or svc.whoami()):
+        return requester or me
+    return _actor(svc, requester, "--requester")
 
 
 def as_option(func: F) -> F:
@@ -63,7 +95,7 @@ def _line(label: str, value: object) -> None:
     console.print(Text.assemble((f"  {label:<11}", "dim"), str(value)), soft_wrap=True)
 
 
-def _show(svc: RequestService, r: TrainingRequest) -> None:
+def _show(svc: Requests, r: TrainingRequest) -> None:
     console.print(Text.assemble((r.id, "bold"), "  ", (r.state.value, "cyan"), "  ", r.title),
                   soft_wrap=True)
     _line("requester", f"{r.requester}   project {r.project}")
@@ -102,7 +134,7 @@ def _show(svc: RequestService, r: TrainingRequest) -> None:
     _line("rationale", r.rationale)
 
 
-def _emit(svc: RequestService, r: TrainingRequest, as_json: bool) -> None:
+def _emit(svc: Requests, r: TrainingRequest, as_json: bool) -> None:
     if as_json:
         print_json(request_dict(r, required_approvals=svc.policy.required_approvals(r)))
     else:
@@ -150,7 +182,7 @@ def file_cmd(*, title: str, requester: str | None, project: str, datasets: tuple
             raise ValidationError("expires_in", f"{expires_in!r} is not a duration",
                                   hint=e.hint) from None
     spec = RequestSpec(
-        title=title, requester=requester or _actor(actor), project=project,
+        title=title, requester=_requester(svc, requester, actor), project=project,
         datasets=[DatasetRef(*parse_ref(d)) for d in datasets],
         base_model=ModelRef(*parse_ref(base_model)) if base_model else None, code_ref=code_ref,
         gpu_model=gpu_model, gpu_count=gpu_count, hours=hours, budget=budget,
@@ -202,7 +234,7 @@ def approve_cmd(request_id: str, note: str | None, digest: str | None, actor: st
                 as_json: bool) -> None:
     """Approve a request's current content as a reviewer."""
     svc = _service()
-    _emit(svc, svc.approve(request_id, _actor(actor), note=note, digest=digest), as_json)
+    _emit(svc, svc.approve(request_id, _actor(svc, actor), note=note, digest=digest), as_json)
 
 
 @request_app.command("reject")
@@ -213,7 +245,7 @@ def approve_cmd(request_id: str, note: str | None, digest: str | None, actor: st
 def reject_cmd(request_id: str, reason: str, actor: str | None, as_json: bool) -> None:
     """Reject a pending request as a reviewer, saying why."""
     svc = _service()
-    _emit(svc, svc.reject(request_id, _actor(actor), reason), as_json)
+    _emit(svc, svc.reject(request_id, _actor(svc, actor), reason), as_json)
 
 
 @request_app.command("cancel")
@@ -224,7 +256,7 @@ def reject_cmd(request_id: str, reason: str, actor: str | None, as_json: bool) -
 def cancel_cmd(request_id: str, reason: str | None, actor: str | None, as_json: bool) -> None:
     """Withdraw your own pending request."""
     svc = _service()
-    _emit(svc, svc.cancel(request_id, _actor(actor), reason), as_json)
+    _emit(svc, svc.cancel(request_id, _actor(svc, actor), reason), as_json)
 
 
 @request_app.command("claim")
@@ -235,7 +267,7 @@ def cancel_cmd(request_id: str, reason: str | None, actor: str | None, as_json: 
 def claim_cmd(request_id: str, run_id: str, actor: str | None, as_json: bool) -> None:
     """Claim an approved request for one run (exactly once)."""
     svc = _service()
-    _emit(svc, svc.claim(request_id, run_id, _actor(actor)), as_json)
+    _emit(svc, svc.claim(request_id, run_id, _actor(svc, actor)), as_json)
 
 
 @request_app.command("amend")
@@ -253,19 +285,33 @@ def amend_cmd(request_id: str, actor: str | None, as_json: bool, **changes: Any)
     """Change your request; approvals of the old content no longer hold."""
     svc = _service()
     given = {k: v for k, v in changes.items() if v is not None}
-    _emit(svc, svc.amend(request_id, _actor(actor), **given), as_json)
+    _emit(svc, svc.amend(request_id, _actor(svc, actor), **given), as_json)
 
 
 @request_app.command("complete")
 @click.argument("request_id")
-@click.option("--gpu-seconds", type=float, required=True, help="GPU-seconds the run used.")
+@click.option("--gpu-seconds", type=float, default=None,
+              help="Declared GPU-seconds (local mode without signing only).")
 @click.option("--cost", type=float, default=None, help="Actual cost (default: from prices).")
 @click.option("--run-id", default=None, help="Must be the run that claimed the request.")
 @json_option
-def complete_cmd(request_id: str, gpu_seconds: float, cost: float | None, run_id: str | None,
-                 as_json: bool) -> None:
-    """Record a claimed run's declared GPU use against the budget (captured runs do this)."""
+def complete_cmd(request_id: str, gpu_seconds: float | None, cost: float | None,
+                 run_id: str | None, as_json: bool) -> None:
+    """Record a claimed run's cost against the budget: its recorded tracline_gpuCost (with
+    signing on or against a server), else the declared --gpu-seconds."""
     svc = _service()
+    recorded_only = isinstance(svc, RemoteRequests) or svc.signatures.required
+    if recorded_only:
+        if gpu_seconds is not None or cost is not None:
+            raise NotAuthorized("a declared cost (--gpu-seconds/--cost) is refused here: the "
+                                "cost comes from the claiming run's recorded tracline_gpuCost",
+                                hint=f"drop them: tracline request complete {request_id}")
+        _emit(svc, svc.complete(request_id, None, run_id=run_id), as_json)
+        return
+    if gpu_seconds is None:
+        raise ValidationError("gpu_seconds", "is missing",
+                              hint="give --gpu-seconds (the claiming run records it when "
+                              "captured)")
     r = svc.get(request_id)
     facet = TraclineGpuCostRunFacet(measurement="declared", gpuModel=r.compute.gpu_model,
                                     gpuCount=r.compute.gpu_count, gpuSeconds=gpu_seconds,
@@ -286,12 +332,15 @@ def fail_cmd(request_id: str, reason: str, as_json: bool) -> None:
 @request_app.command("audit")
 @click.argument("request_id", required=False)
 @click.option("--verify", is_flag=True, help="Recompute the hash chain; exit 1 if broken.")
+@click.option("--expect-head", default=None, metavar="HASH",
+              help="With --verify: a head hash noted earlier elsewhere; the chain must hold it.")
 @json_option
-def audit_cmd(request_id: str | None, verify: bool, as_json: bool) -> None:
+def audit_cmd(request_id: str | None, verify: bool, expect_head: str | None,
+              as_json: bool) -> None:
     """Show the audit log (of one request), or verify the whole chain."""
     svc = _service()
     if verify:
-        report = svc.verify_audit()
+        report = svc.verify_audit(expect_head)
         if as_json:
             print_json(jsonable(report))
         elif report.ok:

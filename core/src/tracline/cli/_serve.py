@@ -1,4 +1,4 @@
-"""`tracline serve`: the lineage endpoint in front of the registry."""
+"""`tracline serve`: the team server (HTTP API, review web page, lineage ingest)."""
 
 from __future__ import annotations
 
@@ -6,31 +6,25 @@ import click
 
 from tracline.cli._common import app, console
 from tracline.config import load_config
-from tracline.errors import ConfigError
 
 
 @app.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind (loopback by default; put TLS in front for others).")
 @click.option("--port", default=5050, show_default=True, type=int, help="Port to bind.")
 @click.option("--registry-url", default=None, help="Registry database (default: the config's).")
-def serve(host: str, port: int, registry_url: str | None) -> None:
-    """Serve POST /api/v1/lineage (OpenLineage events) into the registry."""
-    from tracline.registry import Registry
-    from tracline.server import LineageServer
+@click.option("--store-url", default=None,
+              help="Request and token store (default: [requests] url, else the registry).")
+@click.option("--tls-cert", default=None, help="Serve HTTPS with this certificate (PEM).")
+@click.option("--tls-key", default=None, help="The certificate's private key (PEM).")
+def serve(*, host: str, port: int, registry_url: str | None, store_url: str | None,
+          tls_cert: str | None, tls_key: str | None) -> None:
+    """Serve the team server: requests and approvals, audit, spend, lineage, review page.
 
-    registry = Registry(registry_url or load_config().registry_url)
-    try:
-        server = LineageServer(host, port, registry)
-    except OSError as e:
-        raise ConfigError(
-            f"cannot listen on {host}:{port}: {e.strerror}",
-            hint="choose another --port or stop what uses it",
-        ) from e
-    console.print(f"tracline: lineage endpoint on {server.url}/api/v1/lineage", markup=False)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        registry.close()
+    Every route but /api/v1/health needs a token: tracline admin token create.
+    """
+    from tracline.server import serve as run_server
+
+    run_server(load_config(), host=host, port=port, store_url=store_url,
+               registry_url=registry_url, certfile=tls_cert, keyfile=tls_key,
+               say=lambda text: console.print(text, markup=False, soft_wrap=True))

@@ -149,6 +149,13 @@ class Lookups:
             ).mappings().all()
         return [_run_row(r) for r in rows]
 
+    def children(self, run_id: str) -> list[RunRow]:
+        """The runs whose parent run is ``run_id`` (a DAG run's task tries)."""
+        with self._tx() as conn:
+            rows = conn.execute(select(t.runs).where(t.runs.c.parent_run_id == run_id)
+                                .order_by(t.runs.c.run_id)).mappings().all()
+        return [_run_row(r) for r in rows]
+
     def runs_by_id(self, run_ids: Iterable[str], *, facets: bool = True) -> dict[str, RunRow]:
         """Runs by id, in one query per 500 ids; ``facets=False`` skips the facet documents."""
         columns = list(t.runs.c) if facets else [c for c in t.runs.c if c.name != "facets"]

@@ -1,5 +1,12 @@
-"""tracline's HTTP server (`tracline serve`)."""
+"""tracline's team server (`tracline serve`): the HTTP API, the review web page, ingest.
 
-from tracline.server._lineage import LineageServer, check_event
+An ASGI application (FastAPI on Starlette) served by uvicorn, over the same request service,
+registry and lineage code the CLI uses, on SQLite for one person or PostgreSQL for a team.
+"""
 
-__all__ = ["LineageServer", "check_event"]
+from tracline.server._app import STATUS, create_app
+from tracline.server._ingest import validate_event
+from tracline.server._run import serve
+from tracline.server._settings import ServerSettings
+
+__all__ = ["STATUS", "ServerSettings", "create_app", "serve", "validate_event"]

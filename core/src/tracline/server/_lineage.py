@@ -1,107 +1,84 @@
-"""tracline's lineage endpoint: an OpenLineage HTTP consumer that feeds the registry.
+"""Lineage reads over HTTP: an artifact's sightings, trace and receipt, by content digest.
 
-``POST /api/v1/lineage`` takes one run event (as Marquez does) and answers 201; a body that
-is not JSON is 400, an event missing what the spec requires is 422 — both say what is wrong.
-``GET /api/v1/health`` answers 200. The server is the team-side view of the same events the
-outbox delivers everywhere else.
+The server never reads its own files on a caller's behalf: artifacts are named by digest
+(``algorithm:hex``, or a prefix of at least 8 hex digits), never by path.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import threading
-import uuid
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from tracline.errors import TraclineError
+from fastapi import APIRouter, Depends, Query, Request
+
+from tracline.errors import NotFound, ValidationError
+from tracline.identity import Principal
+from tracline.lineage import (
+    ResolvedArtifact,
+    Trace,
+    build_receipt,
+    trace_artifact,
+)
 from tracline.registry import Registry
+from tracline.server._state import caller, state_of
 
-__all__ = ["LineageServer", "check_event"]
+__all__ = ["lineage_router", "resolve_digest", "trace_of"]
 
-log = logging.getLogger("tracline.server")
-_MAX_BODY = 16 * 1024 * 1024
-
-
-def check_event(event: Any) -> list[str]:
-    """What a run event lacks that the OpenLineage spec requires (empty when acceptable)."""
-    if not isinstance(event, dict):
-        return ["the body is not a JSON object"]
-    problems = [f"missing {k}" for k in ("eventTime", "producer", "run", "job") if k not in event]
-    run, job = event.get("run"), event.get("job")
-    if isinstance(run, dict):
-        try:
-            uuid.UUID(str(run.get("runId")))
-        except ValueError:
-            problems.append(f"run.runId {run.get('runId')!r} is not a UUID")
-    elif run is not None:
-        problems.append("run is not an object")
-    if isinstance(job, dict):
-        problems += [f"missing job.{k}" for k in ("namespace", "name") if not job.get(k)]
-    elif job is not None:
-        problems.append("job is not an object")
-    return problems
+lineage_router = APIRouter()
+Caller = Annotated[Principal, Depends(caller)]
+_DIGEST = re.compile(r"^[a-z0-9_-]{2,16}:[0-9a-f]{8,128}$")
+Depth = Annotated[int, Query(ge=1, le=50)]
+Ref = Annotated[str, Query(max_length=200, description="a content digest, algorithm:hex")]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: LineageServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def _reply(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        if self.path.rstrip("/") == "/api/v1/health":
-            self._reply(HTTPStatus.OK, {"status": "ok"})
-        else:
-            self._reply(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {self.path}"})
-
-    def do_POST(self) -> None:
-        if self.path.rstrip("/") != "/api/v1/lineage":
-            self._reply(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {self.path}"})
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > _MAX_BODY:
-            self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "event too large"})
-            return
-        try:
-            event = json.loads(self.rfile.read(length) or b"null")
-        except ValueError as e:
-            self._reply(HTTPStatus.BAD_REQUEST, {"error": f"body is not JSON: {e}"})
-            return
-        problems = check_event(event)
-        if problems:
-            self._reply(HTTPStatus.UNPROCESSABLE_ENTITY, {"error": "; ".join(problems)})
-            return
-        try:
-            with self.server.lock:
-                created = self.server.registry.ingest(event)
-        except TraclineError as e:
-            self._reply(HTTPStatus.UNPROCESSABLE_ENTITY, {"error": str(e)})
-            return
-        self._reply(HTTPStatus.CREATED, {"created": created})
+def resolve_digest(registry: Registry, ref: str) -> ResolvedArtifact:
+    """The artifact with content digest ``ref`` (or a unique prefix of it)."""
+    text = ref.strip().lower()
+    if not _DIGEST.match(text):
+        raise ValidationError("digest", f"{ref!r} is not a content digest",
+                              hint="name the artifact by its digest, e.g. blake3:<hex>")
+    if len(text.split(":", 1)[1]) < 64:
+        found = registry.digests_starting(text)
+        if len(found) > 1:
+            raise ValidationError("digest", f"{ref!r} matches several digests",
+                                  hint="give more hex digits")
+        text = found[0] if found else text
+    rows = registry.sightings(text)
+    outputs = [r for r in rows if r.direction == "out"]
+    if not rows:
+        raise NotFound(f"no artifact with digest {text} in the registry",
+                       hint="its run's events have not been ingested here")
+    return ResolvedArtifact.of((outputs or rows)[0])
 
 
-class LineageServer(ThreadingHTTPServer):
-    """An HTTP server on ``(host, port)`` ingesting events into ``registry``."""
+def trace_of(registry: Registry, ref: str, depth: int) -> Trace:
+    """The trace of the artifact with digest ``ref``."""
+    return trace_artifact(registry, resolve_digest(registry, ref), depth)
 
-    daemon_threads = True
 
-    def __init__(self, host: str, port: int, registry: Registry) -> None:
-        super().__init__((host, port), _Handler)
-        self.registry = registry
-        self.lock = threading.Lock()
+@lineage_router.get("/lookup/{digest}", tags=["lineage"])
+def lookup(request: Request, principal: Caller, digest: str) -> dict[str, Any]:
+    """Every sighting of a content digest: which runs read or wrote it, under which names."""
+    registry = state_of(request).registry
+    artifact = resolve_digest(registry, digest)
+    rows = registry.sightings(artifact.digest)
+    return {"digest": artifact.digest, "sightings": [
+        {"run_id": r.run_id, "direction": r.direction, "namespace": r.namespace,
+         "name": r.name, "size": r.size, "event_time": r.event_time} for r in rows]}
 
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+
+@lineage_router.get("/trace", tags=["lineage"])
+def trace(request: Request, principal: Caller, ref: Ref, depth: Depth = 10) -> dict[str, Any]:
+    """Where the artifact came from: its producing runs and their inputs, recursively."""
+    registry = state_of(request).registry
+    with registry.snapshot():
+        return trace_of(registry, ref, depth).to_dict()
+
+
+@lineage_router.get("/receipt", tags=["lineage"])
+def receipt(request: Request, principal: Caller, ref: Ref,
+            depth: Depth = 10) -> dict[str, Any]:
+    """The artifact's receipt: recipe, inputs, cost and approval of every run behind it."""
+    registry = state_of(request).registry
+    with registry.snapshot():
+        return build_receipt(registry, trace_of(registry, ref, depth)).to_dict()

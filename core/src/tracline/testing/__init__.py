@@ -1,6 +1,7 @@
 """Test helpers for tracline and its integrations: a recording transport, schema validation,
 the "correct run" conformance suite, and the gated-run lifecycle's conformance suite."""
 
+from tracline.testing._browser import CHROMIUM_FLAGS, chromium
 from tracline.testing._conformance import RunConformanceSuite, assert_valid_events, spec_validator
 from tracline.testing._gating import (
     GATE_POLICY,
@@ -14,6 +15,7 @@ from tracline.testing._sweep import sweep_outboxes
 from tracline.testing._transport import RecordingTransport
 
 __all__ = [
+    "CHROMIUM_FLAGS",
     "GATE_POLICY",
     "OVERRUN_CHILD",
     "EventValidator",
@@ -22,6 +24,7 @@ __all__ = [
     "RecordingTransport",
     "RunConformanceSuite",
     "assert_valid_events",
+    "chromium",
     "conformance_request",
     "find_openlineage_spec",
     "iter_facets",

@@ -1,0 +1,71 @@
+"""Run the team server under uvicorn, with its limits: loopback by default, a warning when
+bound elsewhere without TLS, body limits, header and idle timeouts."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+from collections.abc import Callable
+
+from tracline.config import Config
+from tracline.errors import ConfigError
+from tracline.server._app import create_app
+from tracline.server._limits import BodyLimit, TimedH11Protocol
+from tracline.server._settings import ServerSettings
+
+__all__ = ["is_loopback", "serve"]
+
+log = logging.getLogger("tracline.server")
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(config: Config, *, host: str = "127.0.0.1", port: int = 5050,
+          store_url: str | None = None, registry_url: str | None = None,
+          certfile: str | None = None, keyfile: str | None = None,
+          say: Callable[[str], None] = print) -> None:
+    """Serve until interrupted."""
+    import uvicorn
+
+    tls = certfile is not None
+    if tls and keyfile is None:
+        raise ConfigError("--tls-cert needs --tls-key", hint="give the certificate's key file")
+    settings = ServerSettings.from_config(config, tls=tls)
+    if not is_loopback(host) and not tls:
+        say(f"tracline: WARNING: serving on {host}:{port} without TLS: tokens and session "
+            "cookies cross the network in clear. Put a TLS reverse proxy in front (see "
+            "docs/server.md) or pass --tls-cert and --tls-key.")
+    app = create_app(config, store_url=store_url, registry_url=registry_url,
+                     settings=settings)
+    state = app.state.tracline
+    report = state.requests.verify_audit()
+    scheme = "https" if tls else "http"
+    say(f"tracline: team server on {scheme}://{host}:{port} (requests: {state.requests.url}; "
+        f"registry: {state.registry.url})")
+    say(f"tracline: audit head {report.head_seq} {report.head_hash}"
+        + ("" if report.ok else " — the audit chain does NOT verify: tracline request audit "
+           "--verify"))
+    uv = uvicorn.Config(
+        BodyLimit(app, settings.max_body), host=host, port=port, http=TimedH11Protocol,
+        ws="none", lifespan="off", timeout_keep_alive=5, limit_concurrency=1000,
+        ssl_certfile=certfile, ssl_keyfile=keyfile, server_header=False,
+        log_level="warning", access_log=False,
+    )
+    server = uvicorn.Server(uv)
+    try:
+        server.run()
+    except (OSError, SystemExit) as e:  # uvicorn exits when it cannot bind
+        raise ConfigError(f"cannot listen on {host}:{port}",
+                          hint="choose another --port or stop what uses it") from e
+    finally:
+        state.close()
+        sys.stdout.flush()
