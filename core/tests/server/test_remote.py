@@ -14,7 +14,6 @@ from tracline.config import load_config
 from tracline.errors import (
     ApprovalInvalid,
     AuthenticationError,
-    InvalidTransition,
     NotAuthorized,
     NotFound,
     ValidationError,
@@ -49,7 +48,8 @@ def test_open_requests_returns_the_remote_client(team: TeamServer,
 
 def test_lifecycle_through_the_server(team: TeamServer) -> None:
     """File as an agent, approve on the server (attested by its key), claim, and complete
-    with the cost the claiming run recorded — not a figure the caller gives."""
+    with the cost the claiming run recorded — not a figure the caller gives; a run that
+    recorded none is settled with the server's own estimate."""
     agent, chris = team.client("agent:trainer"), team.client("user:chris")
     r = agent.file(docs_spec())
     assert r.state == State.PENDING and r.requester == "agent:trainer"
@@ -59,16 +59,24 @@ def test_lifecycle_through_the_server(team: TeamServer) -> None:
     run_id = str(uuid.uuid4())
     claimed = agent.claim(r.id, run_id)
     assert claimed.state == State.CLAIMED and claimed.claimed_by == "agent:trainer"
-    with pytest.raises(InvalidTransition, match="no recorded tracline_gpuCost"):
-        agent.complete(r.id, run_id=run_id)
     status, _ = team.request("POST", "/api/v1/lineage", token=team.tokens["agent:trainer"],
                              body=gpu_event(run_id, 8 * 3600))
     assert status == 201
     done = agent.complete(r.id, run_id=run_id)
     assert done.state == State.COMPLETED
     assert done.completion is not None and done.completion.gpu_hours == 8
+    assert done.completion.measurement == "measured"
     assert [e.action for e in chris.audit(r.id)] == ["file", "approve", "claim", "complete"]
     assert chris.verify_audit().ok
+    other = agent.file(docs_spec(title="no cost recorded"))
+    chris.approve(other.id, "user:chris")
+    agent.claim(other.id, str(uuid.uuid4()))
+    from tracline.facets import TraclineGpuCostRunFacet
+
+    claimed_cost = TraclineGpuCostRunFacet(measurement="declared", gpuModel="H100",
+                                           gpuCount=8, gpuSeconds=1, cost=0.01)
+    settled = agent.complete(other.id, claimed_cost)
+    assert settled.completion is not None and settled.completion.measurement == "estimated"
 
 
 def test_same_errors_as_the_local_service(team: TeamServer) -> None:

@@ -432,7 +432,7 @@ class RequestService:
                 detail = "; ".join(problems + lapsed) or "not enough valid approvals"
                 raise ApprovalInvalid(f"{r.id} cannot be claimed: {len(actors)} of {required} "
                                       f"required approval(s) hold: {detail}",
-                                      hint=f"a reviewer approves it: tracline request approve "
+                                      hint=f"a reviewer renews it: tracline request approve "
                                       f"{r.id}")
             other = conn.execute(select(t.requests.c.id)
                                  .where(t.requests.c.run_id == run_id)).scalar()

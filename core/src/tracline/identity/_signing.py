@@ -18,6 +18,7 @@ row written into the database by hand does not count.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -37,12 +38,10 @@ _KEYS = {"key", "allowed_signers", "required"}
 
 def approval_message(request_id: str, digest: str, approver: str, decided_at: str,
                      via: str) -> bytes:
-    """The bytes an approval's signature covers (canonical JSON)."""
-    from tracline.approvals._model import canonical_json  # no cycle: approvals imports us
-
-    return canonical_json({"type": "tracline-approval/1", "request": request_id,
-                           "digest": digest, "approver": approver, "decided_at": decided_at,
-                           "via": via}).encode()
+    """The bytes an approval's signature covers (canonical JSON: sorted keys, no spaces)."""
+    return json.dumps({"type": "tracline-approval/1", "request": request_id, "digest": digest,
+                       "approver": approver, "decided_at": decided_at, "via": via},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _path(value: object, where: str, base: Path | None) -> str | None:
