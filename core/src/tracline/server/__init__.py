@@ -6,7 +6,7 @@ registry and lineage code the CLI uses, on SQLite for one person or PostgreSQL f
 
 from tracline.server._app import STATUS, create_app
 from tracline.server._ingest import validate_event
-from tracline.server._run import serve
+from tracline.server._run import bind_warning, serve
 from tracline.server._settings import ServerSettings
 
-__all__ = ["STATUS", "ServerSettings", "create_app", "serve", "validate_event"]
+__all__ = ["STATUS", "ServerSettings", "bind_warning", "create_app", "serve", "validate_event"]

@@ -14,7 +14,7 @@ from tracline.server._app import create_app
 from tracline.server._limits import BodyLimit, TimedH11Protocol
 from tracline.server._settings import ServerSettings
 
-__all__ = ["is_loopback", "serve"]
+__all__ = ["bind_warning", "is_loopback", "serve"]
 
 log = logging.getLogger("tracline.server")
 
@@ -29,6 +29,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def bind_warning(host: str, port: int, tls: bool) -> str | None:
+    """What to say when the server would be reachable from other machines without TLS."""
+    if is_loopback(host) or tls:
+        return None
+    return (f"tracline: WARNING: serving on {host}:{port} without TLS: tokens and session "
+            "cookies cross the network in clear. Put a TLS reverse proxy in front (see "
+            "docs/server.md) or pass --tls-cert and --tls-key.")
+
+
 def serve(config: Config, *, host: str = "127.0.0.1", port: int = 5050,
           store_url: str | None = None, registry_url: str | None = None,
           certfile: str | None = None, keyfile: str | None = None,
@@ -40,10 +49,9 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 5050,
     if tls and keyfile is None:
         raise ConfigError("--tls-cert needs --tls-key", hint="give the certificate's key file")
     settings = ServerSettings.from_config(config, tls=tls)
-    if not is_loopback(host) and not tls:
-        say(f"tracline: WARNING: serving on {host}:{port} without TLS: tokens and session "
-            "cookies cross the network in clear. Put a TLS reverse proxy in front (see "
-            "docs/server.md) or pass --tls-cert and --tls-key.")
+    warning = bind_warning(host, port, tls)
+    if warning:
+        say(warning)
     app = create_app(config, store_url=store_url, registry_url=registry_url,
                      settings=settings)
     state = app.state.tracline
