@@ -79,6 +79,32 @@ def test_lifecycle_through_the_server(team: TeamServer) -> None:
     assert settled.completion is not None and settled.completion.measurement == "estimated"
 
 
+def test_gate_side_verifies_the_claim_with_its_own_allowed_signers(team: TeamServer) -> None:
+    """A client with its own allowed-signers file checks the claimed approvals itself: with
+    the server's key listed the claim goes ahead; without it, it is refused."""
+    from tracline.config import Config
+
+    status, signing = team.request("GET", "/api/v1/signing", token=team.tokens["user:chris"])
+    assert status == 200
+    trusting = team.root / "gate_allowed"
+    trusting.write_text(signing["allowed_signers_line"] + "\n")
+    doubting = team.root / "gate_allowed_empty"
+    doubting.write_text("")
+    chris = team.client("user:chris")
+    for path, ok in ((trusting, True), (doubting, False)):
+        config = Config(sections={"signing": {"allowed_signers": str(path)}},
+                        home=str(team.root / "gate-home"))
+        gate = RemoteRequests(team.url, team.tokens["agent:trainer"], config)
+        r = gate.file(docs_spec(title=f"gate check {ok}"))
+        chris.approve(r.id, "user:chris")
+        if ok:
+            assert gate.claim(r.id, str(uuid.uuid4())).state == State.CLAIMED
+        else:
+            with pytest.raises(ApprovalInvalid, match="0 of 1 required approval"):
+                gate.claim(r.id, str(uuid.uuid4()))
+        gate.close()
+
+
 def test_same_errors_as_the_local_service(team: TeamServer) -> None:
     """NotFound, ValidationError (naming the field) and NotAuthorized come back as themselves."""
     agent = team.client("agent:trainer")

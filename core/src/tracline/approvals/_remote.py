@@ -33,6 +33,7 @@ from tracline.approvals._wire import (
 )
 from tracline.config import Config, get_config
 from tracline.errors import (
+    ApprovalInvalid,
     AuthenticationError,
     ConfigError,
     StoreError,
@@ -213,9 +214,35 @@ class RemoteRequests:
     def claim(self, request_id: str, run_id: str, actor: str | None = None, *,
               step: str | None = None) -> TrainingRequest:
         """Claim an approved request for one run (the server verifies its approvals).
-        ``actor``: the authenticated principal, or the automated step (``run:...``) it runs."""
-        return request_from_wire(self._call("POST", f"/requests/{request_id}/claim", json={
+        ``actor``: the authenticated principal, or the automated step (``run:...``) it runs.
+
+        With ``[signing] allowed_signers`` set here too (listing the server's key, from
+        ``GET /api/v1/signing``), the claimed request's approvals are verified again on this
+        side, so a compromised server database cannot make this run go ahead either."""
+        claimed = request_from_wire(self._call("POST", f"/requests/{request_id}/claim", json={
             "run_id": run_id, "actor": actor, "step": step}))
+        if self.signatures.settings.allowed_signers:
+            self._verify(claimed)
+        return claimed
+
+    def _verify(self, r: TrainingRequest) -> None:
+        """Raise :class:`ApprovalInvalid` unless enough approvals verify here."""
+        policy, now = self.policy, self.now()
+        if policy.auto_approves(r):
+            return
+        good: set[str] = set()
+        for a in r.valid_approvals(now):
+            message = approval_message(r.id, a.digest, a.actor, iso(a.decided_at), a.via or "")
+            if a.actor in policy.eligible(r) and self.signatures.verify(
+                    message, a.signature, a.via, a.actor) is not None:
+                good.add(a.actor)
+        required = policy.required_approvals(r)
+        if len(good) < required:
+            raise ApprovalInvalid(
+                f"{r.id}: {len(good)} of {required} required approval(s) verify against "
+                f"{self.signatures.settings.allowed_signers}; the run does not go ahead",
+                hint="add the server's key (GET /api/v1/signing) and the reviewers' keys to "
+                "the allowed-signers file, or ask the server's admin")
 
     def complete(self, request_id: str, gpu_cost: TraclineGpuCostRunFacet | None = None, *,
                  run_id: str | None = None, actor: str | None = None,
