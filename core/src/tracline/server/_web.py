@@ -83,6 +83,9 @@ def signin(request: Request, token: Annotated[str, Form(max_length=200)] = "",
     """Open a session for a valid token; wrong tries are counted and limited per address."""
     s = state_of(request)
     address = request.client.host if request.client else "?"
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and address in s.settings.proxy_trusted:  # behind the proxy: the browser's
+        address = forwarded.split(",")[0].strip()
     pre = request.cookies.get(_PRE_CSRF)
     if not pre or not secrets.compare_digest(pre, csrf):
         raise errors.NotAuthorized("the sign-in form carries no valid CSRF token",
