@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from tracline.approvals import RequestService, open_requests
+from tracline.approvals import Requests, open_requests
 from tracline.config import Config, load_config
 from tracline.errors import ConfigError
 
@@ -96,6 +96,6 @@ class TraclineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             raise ConfigError(f"{_RESOURCE}: {e.message}", hint=e.hint) from e
         return config
 
-    def requests(self) -> RequestService:
+    def requests(self) -> Requests:
         """The training-request service of this configuration (close it when done)."""
         return open_requests(self.tracline_config())
