@@ -61,10 +61,9 @@ def team_server(airflow: AirflowEnv) -> Iterator[tuple[str, dict[str, str]]]:
 def test_reviewer_approves_on_the_page_and_the_gate_goes_on(
         airflow: AirflowEnv, team_server: tuple[str, dict[str, str]],
         record_property: pytest.RecordProperty) -> None:
-    """The gate files its request on the server as agent:trainer (its token) and waits;
-    chris signs in, approves on the request's page, and the gate claims (as its task try,
-    by the worker's token) and the DAG goes on to train. The time from the click to the gate's success is recorded (a measurement, not
-    an assertion: the issue's 5 s goal is checked in the closing report)."""
+    """A gate waiting on a server-filed request goes on to train once chris approves on the
+    page in Chromium (claiming as its task try, by the worker's token; the click-to-resume
+    time is recorded, not asserted)."""
     url, tokens = team_server
     env = airflow.with_env(TRACLINE_URL=url, TRACLINE_TOKEN=tokens["agent:trainer"])
     process = airflow.start_dag(DAG_ID, env=env)
