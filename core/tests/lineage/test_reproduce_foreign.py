@@ -46,8 +46,8 @@ def _runs(url: str) -> int:
 
 def test_foreign_commands_need_confirmation(project: Project,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    """Without a terminal to ask, --run prints the foreign commands and refuses; nothing runs.
-    With --yes it runs them."""
+    """Without a terminal to ask, --run prints the foreign commands and refuses (nothing
+    runs), and with --yes it runs them."""
     from tracline.config import load_config
 
     project.run_all()
