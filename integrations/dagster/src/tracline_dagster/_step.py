@@ -28,10 +28,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -42,6 +39,7 @@ from tracline.config import Config
 from tracline.events import new_run_id
 from tracline.gating import Claim
 from tracline_dagster import _lineage, _tags, compat
+from tracline_dagster._limit import TimeLimit
 from tracline_dagster._resource import TraclineResource
 from tracline_dagster._versions import asset_digest, asset_metadata
 
@@ -66,45 +64,6 @@ def _capture_config(config: Config, context: dg.OpExecutionContext) -> Config:
     return config.replace(sections={**config.sections, "capture": section})
 
 
-class _TimeLimit:
-    """A gated step's approved time: at the limit (counted from the run's start, as Dagster's
-    ``dagster/max_runtime`` is), and when Dagster interrupts the step, every process the step
-    started — children, grandchildren, daemons — is stopped (tracline's process-tree stop)."""
-
-    def __init__(self, context: dg.OpExecutionContext, claim: Claim) -> None:
-        from tracline.capture import become_subreaper, descendants
-
-        # Orphans of the step (a child whose parent died first, a daemon that left its
-        # session) stay below this process, so the stop finds them.
-        become_subreaper()
-        record = context.instance.get_run_record_by_id(context.run_id)
-        started = getattr(record, "start_time", None) or time.time()
-        self.reason = claim.overrun_reason(f"{context.job_name} run {context.run_id}")
-        self.before = set(descendants(os.getpid()))  # Dagster's own helpers are spared
-        self.timer = threading.Timer(
-            max(0.0, claim.time_limit_seconds - (time.time() - started)), self.stop,
-            kwargs={"why": self.reason})
-        self.timer.daemon = True
-        self.timer.start()
-
-    def stop(self, why: str) -> None:
-        from tracline.capture import stop_tree
-
-        try:
-            stopped = stop_tree(os.getpid(), include_root=False, spare=self.before.__contains__)
-        except Exception as e:  # noqa: BLE001 - Dagster's own stop still applies
-            _warn_once("stop", f"could not stop the step's processes ({e})")
-            return
-        if stopped:
-            log.warning("tracline: %s; stopped %d process(es) the step started: %s", why,
-                        len(stopped), " ".join(map(str, stopped)))
-
-    def end(self, error: BaseException | None) -> None:
-        self.timer.cancel()
-        if error is not None and not isinstance(error, Exception):  # Dagster interrupted it
-            self.stop("the step was interrupted")
-
-
 class _Step:
     """One step's capture: started before the body, finished before Dagster sees the outputs."""
 
@@ -115,13 +74,13 @@ class _Step:
         self.config: Config | None = None
         self.capture: Any = None
         self.facets: dict[str, Any] = {}
-        self.limit: _TimeLimit | None = None
+        self.limit: TimeLimit | None = None
 
     def start(self) -> None:
         try:
             claim = _tags.claim_of(self.context.run.tags)
             if claim is not None:
-                self.limit = _TimeLimit(self.context, claim)
+                self.limit = TimeLimit(self.context, claim)
         except Exception as e:  # noqa: BLE001 - Dagster's max_runtime still stops the run
             _warn_once(f"limit:{type(e).__name__}", f"the time limit could not be armed ({e})")
         try:
