@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import click
+import pytest
 
 from tracline.capture._command import ALGORITHMS
 from tracline.cli._run import run as run_command
@@ -74,6 +75,27 @@ def test_bad_capture_setting_is_refused_before_the_command(tracline_run: Run,
     assert done.stderr.strip().splitlines() == [
         "tracline: error: [capture] algorithm = 'md5' in the environment "
         "(TRACLINE__CAPTURE__ALGORITHM) is not a digest algorithm; use one of blake3, sha256"]
+    assert not (root / "ran").exists()
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("SCHEMAS", "maybe", "[capture] schemas = 'maybe' in the environment "
+     "(TRACLINE__CAPTURE__SCHEMAS) is not true or false"),
+    ("SCHEMA_FILES", "lots", "[capture] schema_files = 'lots' in the environment "
+     "(TRACLINE__CAPTURE__SCHEMA_FILES) is not a whole number of files"),
+    ("SCHEMA_FILES", "-3", "[capture] schema_files = '-3' in the environment "
+     "(TRACLINE__CAPTURE__SCHEMA_FILES) is not a whole number of files"),
+])
+def test_bad_schema_setting_is_refused_before_the_command(
+        tracline_run: Run, tracline_home: Path, key: str, value: str, message: str) -> None:
+    """A [capture] schemas / schema_files value that capture could not use is named, with
+    what to write instead, exit 2, before the command runs (not after it, as a lost facet)."""
+    root = tracline_home.parent
+    done = tracline_run("--", PYTHON, "-c", "open('ran', 'w').close()",
+                        env={f"TRACLINE__CAPTURE__{key}": value})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"tracline: error: {message}; write ")
     assert not (root / "ran").exists()
 
 

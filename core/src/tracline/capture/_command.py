@@ -207,14 +207,31 @@ ALGORITHMS = ("blake3", "sha256")
 
 def _check_section(section: Mapping[str, Any], config: Config) -> None:
     """Refuse a ``[capture]`` setting that would only fail once the command runs."""
+    from tracline.errors import ConfigError
+
+    def where(key: str) -> str:
+        return str(config.source or f"the environment (TRACLINE__CAPTURE__{key.upper()})")
+
     algorithm = section.get("algorithm", "blake3")
     if algorithm not in ALGORITHMS:
-        from tracline.errors import ConfigError
-
-        where = config.source or "the environment (TRACLINE__CAPTURE__ALGORITHM)"
-        raise ConfigError(f"[capture] algorithm = {algorithm!r} in {where} is not a digest "
-                          "algorithm", hint=f"use one of {', '.join(ALGORITHMS)}")
+        raise ConfigError(f"[capture] algorithm = {algorithm!r} in {where('algorithm')} is "
+                          "not a digest algorithm", hint=f"use one of {', '.join(ALGORITHMS)}")
+    schemas = section.get("schemas", True)
+    if str(schemas).strip().lower() not in _SWITCHES:
+        raise ConfigError(f"[capture] schemas = {schemas!r} in {where('schemas')} is not "
+                          "true or false", hint="write schemas = true (read the columns of "
+                          "tabular files) or schemas = false")
+    limit = section.get("schema_files", 200)
+    if isinstance(limit, bool) or not str(limit).strip().isdigit():
+        raise ConfigError(f"[capture] schema_files = {limit!r} in {where('schema_files')} is "
+                          "not a whole number of files", hint="write e.g. schema_files = 200 "
+                          "(0 reads no table's columns)")
     check_template(config.section("jobs"))
+
+
+#: The values a ``[capture]`` on/off setting may take (TOML booleans, or text from the
+#: environment).
+_SWITCHES = frozenset({"true", "false", "1", "0", "yes", "no", "on", "off"})
 
 
 class _Launch:
@@ -481,12 +498,13 @@ class _Capture:
         """The columns of the tabular files the run read and wrote (the ``schema`` facet);
         ``[capture] schemas = false`` turns this off, and at most ``schema_files`` (200) files
         per run are read, each only a bounded prefix."""
-        if self.section.get("schemas", True) in (False, "false", "0", 0):
+        if str(self.section.get("schemas", True)).strip().lower() in {"false", "0", "no", "off"}:
             return
         from tracline.tabular import schemas_of
 
         files = [f for f in (*self.record.inputs, *self.record.outputs) if f.digest]
-        found = schemas_of([f.path for f in files], int(self.section.get("schema_files", 200)))
+        limit = int(str(self.section.get("schema_files", 200)).strip())
+        found = schemas_of([f.path for f in files], limit)
         for item in files:
             if item.path in found:
                 item.set_schema(found[item.path])
