@@ -79,6 +79,43 @@ def test_lifecycle_through_the_server(team: TeamServer) -> None:
     assert settled.completion is not None and settled.completion.measurement == "estimated"
 
 
+def test_cost_that_arrives_after_settling_replaces_the_estimate(team: TeamServer) -> None:
+    """A run settled before its events reached the server (an orchestrator settles as the
+    task ends; lineage follows) gets its measured cost once they arrive — from its own
+    COMPLETE or its child runs' — recorded as an audit entry that keeps the estimate; the
+    audit chain still verifies, and a measured cost is never replaced again."""
+    agent, chris = team.client("agent:trainer"), team.client("user:chris")
+    ingest = team.tokens["agent:trainer"]
+    for own in (True, False):
+        r = agent.file(docs_spec(title=f"cost arrives late ({'own' if own else 'child'})"))
+        chris.approve(r.id, "user:chris")
+        run_id = str(uuid.uuid4())
+        agent.claim(r.id, run_id)
+        settled = agent.complete(r.id, run_id=run_id)
+        assert settled.completion is not None and settled.completion.measurement == "estimated"
+        event = gpu_event(run_id if own else str(uuid.uuid4()), 2 * 3600)
+        if not own:
+            event["run"]["facets"]["parent"] = {  # type: ignore[index]
+                "_producer": "https://github.com/tracline/tracline",
+                "_schemaURL": "https://openlineage.io/spec/facets/1-1-0/ParentRunFacet.json",
+                "run": {"runId": run_id}, "job": {"namespace": "tests", "name": "dag"}}
+        status, _ = team.request("POST", "/api/v1/lineage", token=ingest, body=event)
+        assert status == 201
+        now = chris.get(r.id)
+        assert now.state == State.COMPLETED
+        assert now.completion is not None and now.completion.measurement == "measured"
+        assert now.completion.gpu_hours == 2
+        trail = chris.audit(r.id)
+        assert [e.action for e in trail] == ["file", "approve", "claim", "complete", "cost"]
+        assert trail[-1].actor == "agent:trainer"
+        assert trail[-1].details["estimated"] == str(settled.completion.actual)
+        again = gpu_event(run_id, 9 * 3600)
+        assert team.request("POST", "/api/v1/lineage", token=ingest, body=again)[0] == 201
+        assert chris.get(r.id).completion.gpu_hours == 2  # type: ignore[union-attr]
+        assert len(chris.audit(r.id)) == 5
+    assert chris.verify_audit().ok
+
+
 def test_gate_side_verifies_the_claim_with_its_own_allowed_signers(team: TeamServer) -> None:
     """A client with its own allowed-signers file checks the claimed approvals itself: with
     the server's key listed the claim goes ahead; without it, it is refused."""

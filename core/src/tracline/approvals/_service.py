@@ -458,9 +458,9 @@ class RequestService:
         try:
             try:
                 runs = [registry.run(run_id)]
-            except NotFound:
-                return None
-            if "tracline_gpuCost" not in runs[0].facets:
+            except NotFound:  # its children's events may have arrived before its own
+                runs = []
+            if not runs or "tracline_gpuCost" not in runs[0].facets:
                 runs = registry.children(run_id)
         finally:
             registry.close()
@@ -502,6 +502,37 @@ class RequestService:
         reason_text = check_text("reason", reason, 2000, multiline=True)
         return self._finish(request_id, State.FAILED, gpu_cost=gpu_cost, run_id=run_id,
                             reason=reason_text, actor=actor, step=step)
+
+    def measured_cost_arrived(self, run_id: str, *, actor: str
+                              ) -> builtins.list[TrainingRequest]:
+        """Replace the estimated cost of the request ``run_id`` claimed with the cost the run
+        recorded, now that its events have reached the registry.
+
+        A run's events may arrive after its request was settled (an orchestrator's worker
+        settles as the task ends; its lineage follows through the outbox): the request was
+        then settled with this service's estimate. The measured figure replaces it once, as
+        an audit entry ``cost`` that keeps the estimate it replaced; a request settled with a
+        measured cost is never changed. Returns the requests changed.
+        """
+        changed = []
+        now = self.now()
+        with self.store.write() as conn:
+            for r in self.store.load_all(conn, run_id=run_id):
+                if r.state not in {State.COMPLETED, State.FAILED} or r.completion is None \
+                        or r.completion.measurement != "estimated":
+                    continue
+                recorded = self.recorded_cost(run_id)
+                if recorded is None or recorded.measurement == "estimated":
+                    continue
+                done = _budget.completion(r, recorded, run_id, self.config, now)
+                self.store.set_completion(conn, r.id, completion_json(done))
+                self._log(conn, actor, "cost", r.id, run_id=run_id,
+                          state=r.state.value, measurement=done.measurement,
+                          actual=str(done.actual), estimated=str(r.completion.actual),
+                          gpu_hours=str(done.gpu_hours), overrun=done.overrun,
+                          overrun_by=str(done.overrun_by), budget=str(r.budget))
+                changed.append(r.id)
+        return [self.get(request_id) for request_id in changed]
 
     def _cost(self, r: TrainingRequest, new: State, gpu_cost: TraclineGpuCostRunFacet | None,
               now: dt.datetime) -> TraclineGpuCostRunFacet | None:

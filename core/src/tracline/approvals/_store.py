@@ -180,6 +180,11 @@ class Store:
         result = conn.execute(query.values(state=new.value, **values))
         return result.rowcount == 1
 
+    def set_completion(self, conn: Connection, request_id: str, completion: str) -> None:
+        """Replace a settled request's completion record (its measured cost arrived)."""
+        conn.execute(update(t.requests).where(t.requests.c.id == request_id)
+                     .values(completion=completion))
+
     def add_approval(self, conn: Connection, request_id: str, a: Approval) -> None:
         """Record one approval."""
         conn.execute(insert(t.approvals).values(

@@ -352,10 +352,25 @@ async def ingest(request: Request, principal: Caller) -> JSONResponse:
 
     def store() -> bool:
         with s.ingest_lock:
-            return bool(s.registry.ingest(event))
+            created = bool(s.registry.ingest(event))
+        for run_id in _costed_runs(event):
+            s.requests.measured_cost_arrived(run_id, actor=principal.name)
+        return created
 
     created = await run_in_threadpool(store)
     return JSONResponse({"created": created}, status_code=201)
+
+
+def _costed_runs(event: dict[str, Any]) -> list[str]:
+    """The runs whose recorded cost this event may complete: a finished run that carries a
+    ``tracline_gpuCost``, and its parent (whose cost is the sum over its children)."""
+    run = event.get("run") or {}
+    facets = run.get("facets") or {}
+    if event.get("eventType") not in {"COMPLETE", "FAIL", "ABORT"} \
+            or "tracline_gpuCost" not in facets:
+        return []
+    parent = ((facets.get("parent") or {}).get("run") or {}).get("runId")
+    return [str(r) for r in (run.get("runId"), parent) if r]
 
 
 api.include_router(lineage_router)
