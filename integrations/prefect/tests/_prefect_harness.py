@@ -271,7 +271,10 @@ class PrefectEnv:
             self.tracline("outbox", "flush", check=False)
             if not path.exists():
                 return None
-            events = [e for e in map(json.loads, path.read_text().splitlines()) if mine(e)]
+            # One line per event: a line delivered twice (the file sink's at-least-once
+            # delivery, #12) is the same bytes; events built twice differ in eventTime.
+            lines = dict.fromkeys(path.read_text().splitlines())
+            events = [e for e in map(json.loads, lines) if mine(e)]
             ended = any(e["run"]["runId"] == run and e["eventType"] in _TERMINAL
                         for e in events)
             return events if ended else None

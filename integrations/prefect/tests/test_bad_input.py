@@ -11,6 +11,7 @@ import pytest
 from _prefect_harness import TEST_FLOWS, PrefectEnv
 
 from tracline.config import reset_config
+from tracline.errors import TraclineError
 from tracline.gating import InvalidGateRequest
 from tracline_prefect import AT_RUN_TIME, ApprovalGate
 
@@ -68,7 +69,7 @@ def test_gate_needs_a_request_or_an_id(policy: Path) -> None:
 def test_wait_outside_a_flow_run_says_where_it_belongs(policy: Path) -> None:
     """wait() outside a flow run fails with where to call it instead."""
     gate = ApprovalGate("approve-training", request=GOOD)
-    with pytest.raises(Exception, match="@flow function"):
+    with pytest.raises(TraclineError, match="@flow function"):
         gate.wait(datasets=["s3://b/k@sha256:" + "c" * 64])
 
 

@@ -300,10 +300,6 @@ class FlowHooks:
         _events.emit_run(kind, config=config, run_id=str(flow_run.id), job=flow.name,
                          job_type=_events.FLOW, parent=_subflow_parent(config, flow_run),
                          error=error)
-        if kind in {"COMPLETE", "FAIL", "ABORT"}:
-            from tracline.delivery import get_emitter
-
-            get_emitter().flush(timeout=5.0)  # prompt delivery; what is left goes later
 
 
 def _subflow_parent(config: Config, flow_run: compat.FlowRun) -> Any:

@@ -32,6 +32,7 @@ from tracline_prefect._gate import LABEL_REQUEST
 __all__ = ["Resumed", "watch", "watch_once"]
 
 log = logging.getLogger("tracline_prefect.watcher")
+_unknown: set[str] = set()
 
 
 @attrs.frozen
@@ -63,16 +64,20 @@ def watch_once(config: Config | None = None, api: Any = None) -> list[Resumed]:
             try:
                 decision = decide(requests.get(request_id), str(run.id), requests.now())
             except NotFound:
-                decision = None
-            if decision is not None and not decision.decided:
+                # another store's request (a watcher per store): not this watcher's to resume
+                if request_id not in _unknown:
+                    _unknown.add(request_id)
+                    log.warning("tracline: flow run %s waits on %s, which this watcher's "
+                                "request store does not know; left to the watcher of its "
+                                "store", run.id, request_id)
                 continue
-            reason = (decision.reason if decision is not None else
-                      f"training request {request_id} does not exist")
+            if not decision.decided:
+                continue
             answer = compat.resume(api, run.id)
-            verdict = decision.verdict.value if decision is not None else "refused"
-            log.info("tracline: resumed flow run %s (%s): %s [%s]", run.id, verdict, reason,
-                     answer)
-            resumed.append(Resumed(str(run.id), request_id, verdict, reason, answer))
+            log.info("tracline: resumed flow run %s (%s): %s [%s]", run.id,
+                     decision.verdict.value, decision.reason, answer)
+            resumed.append(Resumed(str(run.id), request_id, decision.verdict.value,
+                                   decision.reason, answer))
     finally:
         requests.close()
     return resumed
