@@ -134,15 +134,39 @@ class PrefectEnv:
 
     # -- services --------------------------------------------------------------------------------
 
-    def start_watcher(self) -> Service:
-        service = Service.start("watcher", [str(BIN / "tracline-prefect"), "watch",
-                                            "--poll-interval", "0.5"],
-                                self.env, self.work, self.root)
-        self.services["watcher"] = service
+    def start_watcher(self, name: str = "watcher",
+                      env: dict[str, str] | None = None) -> Service:
+        """Start ``tracline-prefect watch`` (``env``: extra environment, e.g. a team
+        server's URL and token)."""
+        service = Service.start(name, [str(BIN / "tracline-prefect"), "watch",
+                                       "--poll-interval", "0.5"],
+                                {**self.env, **(env or {})}, self.work, self.root)
+        self.services[name] = service
         return service
 
-    def stop_watcher(self) -> None:
-        service = self.services.pop("watcher", None)
+    def stop_watcher(self, name: str = "watcher") -> None:
+        service = self.services.pop(name, None)
+        if service is not None:
+            service.stop()
+
+    def serve(self, name: str, port: int, *args: str,
+              env: dict[str, str] | None = None) -> Service:
+        """Start ``tracline serve`` on ``port`` (more options in ``args``) and wait until it
+        answers."""
+        service = Service.start(name, [core_cli(), "serve", "--port", str(port), *args],
+                                {**self.env, **(env or {})}, self.work, self.root)
+        self.services[name] = service
+
+        def up() -> bool | None:
+            if not service.running():
+                raise AssertionError(f"tracline serve exited:\n{service.output()[-3000:]}")
+            return _healthy(f"http://127.0.0.1:{port}/api/v1/health")
+
+        wait_for(f"tracline serve ({name}) to start", up, timeout=180)
+        return service
+
+    def stop_service(self, name: str) -> None:
+        service = self.services.pop(name, None)
         if service is not None:
             service.stop()
 
@@ -291,6 +315,26 @@ class PrefectEnv:
             raise AssertionError(f"tracline {' '.join(args)} failed ({result.returncode}):\n"
                                  f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         return result
+
+
+def core_cli() -> str:
+    """The CLI of core's own environment (the team server's dependencies live there)."""
+    core = REPO / ".venv" / "core" / "bin" / "tracline"
+    return str(core if core.exists() else BIN / "tracline")
+
+
+def issue_tokens(store: str, principals: dict[str, list[str]]) -> dict[str, str]:
+    """API tokens of a team server's store (a database URL): principal -> secret."""
+    import datetime as dt
+
+    from tracline.identity import TokenStore
+
+    tokens = TokenStore(store)
+    try:
+        return {name: tokens.issue(name, roles, ttl=dt.timedelta(days=1)).secret
+                for name, roles in principals.items()}
+    finally:
+        tokens.close()
 
 
 def base_environment() -> dict[str, str]:

@@ -24,6 +24,7 @@ class TestPrefectGateConformance(GatedRunConformanceSuite):
 
     orchestrator = "prefect"
     waits = True
+    stops_overruns = True
     env: PrefectEnv
     deployment: str
 
@@ -35,9 +36,10 @@ class TestPrefectGateConformance(GatedRunConformanceSuite):
         return self.env.requests()
 
     def run_gated(self, request_id: str, *, marker: Path, fail: bool = False,
-                  while_waiting: Callable[[], None] | None = None) -> GatedResult:
+                  while_waiting: Callable[[], None] | None = None,
+                  overrun: bool = False) -> GatedResult:
         run = self.env.run(self.deployment, request_id=request_id, marker=str(marker),
-                           fail=fail)
+                           fail=fail, overrun=overrun)
         if while_waiting is not None:
             self.env.wait_suspended(run)
             while_waiting()

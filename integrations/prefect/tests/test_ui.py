@@ -4,39 +4,14 @@ the training request (status, estimate, reviewer, link) and the receipt of the a
 from __future__ import annotations
 
 import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _prefect_harness import TEST_FLOWS, PrefectEnv
 
-from tracline.testing import conformance_request
+from tracline.testing import chromium, conformance_request
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@contextmanager
-def _browser() -> Iterator[Any]:
-    """Debian's Chromium under Playwright, with a fresh profile."""
-    from playwright.sync_api import sync_playwright
-
-    profile = tempfile.mkdtemp(prefix="tracline-chromium-")
-    try:
-        with sync_playwright() as p:
-            context = p.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
-                viewport={"width": 1400, "height": 1000})
-            try:
-                yield context
-            finally:
-                context.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None and not Path(CHROMIUM).exists(),
@@ -59,8 +34,9 @@ def test_flow_run_page_shows_traclines_artifacts(prefect_env: PrefectEnv,
     slug = request.id.lower()
     assert {f"tracline-request-{slug}", f"tracline-receipt-{slug}"} <= keys, keys
 
-    with _browser() as browser:
+    with chromium(CHROMIUM) as browser:
         page = browser.new_page()
+        page.set_viewport_size({"width": 1400, "height": 1000})
         page.goto(f"{prefect_env.ui_url}/runs/flow-run/{run}", timeout=180_000)
         page.get_by_text("Artifacts", exact=True).first.click(timeout=180_000)
         page.get_by_text(f"tracline-request-{slug}").first.wait_for(timeout=180_000)

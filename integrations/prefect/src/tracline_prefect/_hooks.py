@@ -143,8 +143,7 @@ class TaskHooks:
         with _lock:
             _open[run_id] = entry
         if self.claim is not None:
-            entry.limit = TreeLimit(self.claim.time_limit_seconds, job,
-                                    compat.run_logger(log)).start()
+            entry.limit = TreeLimit(self.claim, job, compat.run_logger(log)).start()
         self._start_event(entry, where)
         self._start_capture(entry, task)
 

@@ -2,20 +2,20 @@
 
 Prefect's own ``timeout_seconds`` (set from the claim) interrupts the task's Python code; it
 cannot reach the processes the task started — a training launcher, its data-loader workers,
-a daemon that double-forked away. So while an approved task runs, the flow's process is their
-subreaper (orphans stay findable) and a timer stops, at the limit, every process started
-below it since the task began (frozen first, then killed: nothing more is written or spent),
-with :func:`tracline.capture.stop_tree`. What existed before the task is left alone.
+a daemon that double-forked away. So while an approved task runs, core's
+:class:`tracline.gating.TimeCap` makes the flow's process their subreaper (orphans stay
+findable) and notes what ran before; at the limit a timer has it stop every process started
+below the flow's process since the task began, children included. What existed before the
+task is left alone.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Any
 
-from tracline.capture import become_subreaper, descendants, stop_tree
+from tracline.gating import Claim, TimeCap
 
 __all__ = ["TreeLimit"]
 
@@ -23,40 +23,38 @@ log = logging.getLogger(__name__)
 
 
 class TreeLimit:
-    """Stop the processes a task started once ``seconds`` have passed (or when asked)."""
+    """Stop the processes a task started once its claim's time is up (or when asked)."""
 
-    def __init__(self, seconds: float, what: str,
+    def __init__(self, claim: Claim, what: str,
                  logger: logging.Logger | logging.LoggerAdapter[Any] = log) -> None:
-        self.seconds = seconds
+        self.claim = claim
         self.what = what
         self.log = logger
         self.fired = False
         self.stopped: list[int] = []
-        self._before: set[int] = set()
+        self._cap: TimeCap | None = None
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
 
     def start(self) -> TreeLimit:
         """Begin counting (call as the task starts)."""
-        become_subreaper()
-        self._before = set(descendants(os.getpid()))
-        self._timer = threading.Timer(self.seconds, self._expire)
+        self._cap = TimeCap.begin(self.claim)
+        self._timer = threading.Timer(self._cap.seconds, self._expire)
         self._timer.name = "tracline-time-limit"
         self._timer.daemon = True
         self._timer.start()
         return self
 
-    def _spare(self, pid: int) -> bool:
-        return pid in self._before
-
     def _stop_tree(self) -> None:
+        if self._cap is None:
+            return
         with self._lock:
-            stopped = stop_tree(os.getpid(), include_root=False, spare=self._spare)
+            stopped = self._cap.stop_children()
             self.stopped += stopped
         if stopped:
             self.log.warning("tracline: %s ran past its approved time limit of %.0f s: stopped "
-                        "%d process(es) it started (%s)", self.what, self.seconds,
-                        len(stopped), ", ".join(map(str, stopped[:20])))
+                             "%d process(es) it started (%s)", self.what, self._cap.seconds,
+                             len(stopped), ", ".join(map(str, stopped[:20])))
 
     def _expire(self) -> None:
         self.fired = True
