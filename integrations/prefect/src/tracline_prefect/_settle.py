@@ -1,5 +1,6 @@
 """Settling an approved task's request when the task ends: completed or failed, with its cost,
-through core's lifecycle (:meth:`tracline.gating.Gate.settle`), the task run as the actor."""
+through core's lifecycle (:meth:`tracline.gating.Gate.settle`), by the flow run that claimed it
+(the audit entry's step names the task run)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 
 def settle(claim: Claim, outcome: Outcome, task_run_id: str, job: str,
            config: Config | None = None) -> tuple[str, Settlement | None]:
-    """Record how the approved task ended against its request (the task run as actor).
+    """Record how the approved task ended against its request (the claiming flow run as
+    actor, the task run in the step).
 
     Returns the outcome in words and the settlement (None if the store could not be
     reached: the request then stays claimed by this flow run, and a retry of the flow run
@@ -29,8 +31,11 @@ def settle(claim: Claim, outcome: Outcome, task_run_id: str, job: str,
     try:
         requests = open_requests(config)
         try:
+            # the claimer settles (a team server allows no other): the flow run, the step
+            # naming its task run
             gate_ = Gate(requests, key=claim.run_id, config=config,
-                         actor=RunActor("prefect", task_run_id, f"{job} task run"))
+                         actor=RunActor("prefect", claim.run_id,
+                                        f"{job} task run {task_run_id}"))
             settlement = gate_.settle(claim, outcome)
         finally:
             requests.close()
