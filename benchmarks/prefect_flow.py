@@ -8,7 +8,8 @@ file and writing its own — once with Prefect's ``flow``/``task`` and once with
 tracline_prefect's (capture of every task run: files hashed, recipe, events through the
 outbox). Runs alternate (plain, captured, plain, ...) after one warm-up of each, against a
 Prefect server this script starts on loopback; the medians are compared. Goal: the captured
-flow within 1.1× the plain one (the per-task goal #13 sets for Airflow); MISSED when not.
+flow within 1.1× the plain one (the per-task goal of the Airflow integration); MISSED when
+not.
 With capture's interposer built, run the script with ``LD_PRELOAD`` set as a worker would
 (``export $(.venv/prefect/bin/tracline-prefect environment)``) to measure that set-up.
 """

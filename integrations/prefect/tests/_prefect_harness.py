@@ -295,8 +295,8 @@ class PrefectEnv:
             self.tracline("outbox", "flush", check=False)
             if not path.exists():
                 return None
-            # One line per event: a line delivered twice (the file sink's at-least-once
-            # delivery, #12) is the same bytes; events built twice differ in eventTime.
+            # One line per event: a line delivered twice (the file sink's delivery is at
+            # least once) is the same bytes; events built twice differ in eventTime.
             lines = dict.fromkeys(path.read_text().splitlines())
             events = [e for e in map(json.loads, lines) if mine(e)]
             ended = any(e["run"]["runId"] == run and e["eventType"] in _TERMINAL
