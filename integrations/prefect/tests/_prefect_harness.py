@@ -243,6 +243,13 @@ class PrefectEnv:
                                and r.state.is_paused() and r.state.name == "Suspended",
                                "the gate to suspend it", timeout)
 
+    def states(self, flow_run_id: UUID) -> list[Any]:
+        """Every state the flow run has been in, oldest first, with its timestamp."""
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            return sorted(client.read_flow_run_states(flow_run_id), key=lambda s: s.timestamp)
+
     def logs(self, flow_run_id: UUID) -> str:
         """The flow run's logs, as Prefect stored them."""
         from prefect.client.orchestration import get_client

@@ -59,7 +59,8 @@ def test_pending_request_suspends_the_flow_and_approval_resumes_it(
     """While its request is pending the example flow run is suspended with no process alive
     and no worker slot held (another flow runs on the one-slot worker); approved with the
     CLI, tracline's watcher resumes it and the flow completes with the request settled (the
-    approval-to-resume time is recorded, not asserted)."""
+    times from the approval to the resume and to the flow running again are recorded, not
+    asserted)."""
     flow_run_id = prefect_env.run(example, model="churn-v2", epochs=2)
     suspended = prefect_env.wait_suspended(flow_run_id)
     request_id = _request_of(prefect_env, flow_run_id)
@@ -79,10 +80,18 @@ def test_pending_request_suspends_the_flow_and_approval_resumes_it(
                                      "the watcher to resume it")
     approval = _request(prefect_env, request_id).approvals[0]
     latency = (resumed.state.timestamp - approval.decided_at).total_seconds()
-    record_property("resumed_after_approval_s", round(latency, 2))
-    print(f"\nresumed ({resumed.state.name}) {latency:.1f} s after the approval")
     final = prefect_env.wait_final(flow_run_id)
     assert final.state.is_completed(), prefect_env.logs(flow_run_id)
+    states = prefect_env.states(flow_run_id)
+    running = next(s.timestamp for s in states
+                   if s.is_running() and s.timestamp > approval.decided_at)
+    print("\n".join(f"{(s.timestamp - approval.decided_at).total_seconds():+7.1f} s {s.name}"
+                    for s in states))
+    running_after = (running - approval.decided_at).total_seconds()
+    record_property("resumed_after_approval_s", round(latency, 2))
+    record_property("running_after_approval_s", round(running_after, 2))
+    print(f"\nresumed ({resumed.state.name}) {latency:.1f} s and running again "
+          f"{running_after:.1f} s after the approval")
     request = _request(prefect_env, request_id)
     assert request.state == State.COMPLETED, request.state_note
     assert request.run_id == str(flow_run_id)
