@@ -5,14 +5,15 @@ its task run — the same lifecycle as with a local store."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _prefect_harness import EXAMPLE, PrefectEnv, free_port, issue_tokens
+from _prefect_harness import EXAMPLE, PrefectEnv, free_port, issue_tokens, wait_for
 
-TOKENS = {"agent:churn-bot": ["agent"], "agent:prefect-watcher": ["agent"],
+TOKENS = {"agent:churn-bot": ["agent", "ingest"], "agent:prefect-watcher": ["agent"],
           "user:chris": ["requester", "reviewer"]}
 
 
@@ -48,11 +49,15 @@ def test_approval_through_the_team_server_resumes_the_flow(
     """With TRACLINE_URL set the flow's request lives on the server (the local store never
     sees it); chris's approval there resumes the suspended run, train runs, and the flow run
     claims and completes the request (the step naming its train task run), by the flow's
-    token."""
+    token; once the flow's lineage reaches the server, the request's cost is the train task
+    run's recorded one, not an estimate."""
     import httpx
 
     url, tokens = team_server
-    flow_env = {"TRACLINE_URL": url, "TRACLINE_TOKEN": tokens["agent:churn-bot"]}
+    flow_env = {"TRACLINE_URL": url, "TRACLINE_TOKEN": tokens["agent:churn-bot"],
+                # the flow's lineage goes to the server too (its outbox delivers it there)
+                "TRACLINE__SINKS__TEAM__TYPE": "marquez", "TRACLINE__SINKS__TEAM__URL": url,
+                "TRACLINE__SINKS__TEAM__API_KEY": tokens["agent:churn-bot"]}
     prefect_env.start_watcher("team-watcher", {
         "TRACLINE_URL": url, "TRACLINE_TOKEN": tokens["agent:prefect-watcher"]})
     chris = httpx.Client(base_url=f"{url}/api/v1", timeout=60,
@@ -88,6 +93,18 @@ def test_approval_through_the_team_server_resumes_the_flow(
         complete = next(e for e in audit if e["action"] == "complete")
         assert complete["actor"] == f"run:prefect/{flow_run_id}", complete
         assert f"task run {train[0]}" in complete["details"]["step"], complete
+
+        def costed() -> dict[str, Any] | None:
+            prefect_env.tracline("outbox", "flush", env=flow_env, check=False)
+            record = chris.get(f"/requests/{request_id}").json()["completion_record"]
+            completion = json.loads(record) if record else None
+            return completion if completion and completion["measurement"] != "estimated" \
+                else None
+
+        completion = wait_for("the train task run's cost to reach the server", costed,
+                              interval=2)
+        assert completion["measurement"] in {"declared", "measured"}, completion
+        assert (completion["gpu_model"], completion["gpu_count"]) == ("H100", 1), completion
     finally:
         chris.close()
         prefect_env.stop_watcher("team-watcher")
