@@ -11,7 +11,7 @@ UV := $(VENV)/tools/bin/uv
 CORE := $(VENV)/core
 INTEGRATIONS := airflow prefect dagster
 
-.PHONY: demo test test-core test-integrations lint lock venvs clean services-up services-down
+.PHONY: demo dist test test-core test-integrations lint lock venvs clean services-up services-down
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)/tools
@@ -37,6 +37,13 @@ venvs: $(CORE)/.synced $(foreach i,$(INTEGRATIONS),$(VENV)/$(i)/.synced)
 
 demo: $(CORE)/.synced
 	$(CORE)/bin/python examples/demo/run_demo.py
+
+# A wheel of every part in dist/ (core's with its C speedups compiled), to `pip install`
+# anywhere: docs/quickstart.md.
+dist: $(UV)
+	rm -rf dist
+	$(UV) build --quiet --wheel --out-dir dist core
+	for i in $(INTEGRATIONS); do $(UV) build --quiet --wheel --out-dir dist integrations/$$i || exit 1; done
 
 services-up:
 	scripts/devstack.sh install
@@ -72,4 +79,4 @@ lock: $(UV)
 	done
 
 clean:
-	rm -rf $(VENV) .tracline
+	rm -rf $(VENV) .tracline dist

@@ -35,7 +35,8 @@ from typing import Any
 from sqlalchemy import event, insert, text
 
 from tracline.cli import main as cli_main
-from tracline.lineage import receipt, render_receipt, trace
+from tracline.cli import render_receipt
+from tracline.lineage import receipt, trace
 from tracline.registry import Registry
 from tracline.registry import _schema as t
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,12 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "no overlap between" in out and "test.csv" in out
     assert "completed  Fit the house-price model" in out
     assert "within budget" in out
+    assert "\x1b" not in out and "\x1b" not in proc.stderr  # piped: no escape codes
+
+    readme = (ROOT / "README.md").read_text()
+    written = set(re.findall(r"build/demo/(\.tracline/[\w.]+)", readme))
+    assert written >= {".tracline/tracline.db", ".tracline/events.jsonl"}
+    assert all((workspace / name).is_file() for name in written), written  # as the README says
 
     events = [json.loads(x) for x in (workspace / ".tracline" / "events.jsonl").read_text()
               .splitlines()]

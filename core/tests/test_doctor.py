@@ -45,6 +45,9 @@ def test_after_a_run_it_counts_what_was_recorded(
                           env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
                                "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"})
     assert done.returncode == 0, done.stderr
+    # the run's own delivery is bounded in time; this one waits (a loaded machine is slow)
+    assert main(["outbox", "flush", "--timeout", "120"]) == 0
+    capsys.readouterr()
     code, checks = _doctor(capsys)
     assert code == 0
     assert "(2 events stored)" in checks["outbox"]["detail"]

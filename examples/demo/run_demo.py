@@ -36,7 +36,11 @@ two_approvals_above = 100
 
 
 def banner(text: str) -> None:
-    print(f"\n\033[1m── {text} " + "─" * max(0, 70 - len(text)) + "\033[0m", flush=True)
+    """A section heading: bold on a terminal, plain text in a pipe or a file."""
+    line = f"── {text} " + "─" * max(0, 70 - len(text))
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        line = f"\033[1m{line}\033[0m"
+    print(f"\n{line}", flush=True)
 
 
 def tracline(workspace: Path, *args: str, capture: bool = False) -> str:

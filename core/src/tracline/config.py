@@ -55,8 +55,10 @@ _FALSE = {"0", "false", "no", "off", ""}
 _KNOWN_KEYS: dict[str, set[str]] = {
     "tracline": {"namespace", "home", "disabled", "producer"},
     "outbox": {"path", "flush_timeout", "retention_days", "max_backoff"},
-    "registry": {"url"},
+    "registry": {"url", "enabled"},
 }
+#: The sink that keeps the local registry (the index lookups read) up to date.
+LOCAL_SINK = "local"
 
 
 class _Frozen:
@@ -322,8 +324,12 @@ def _resolve_path(value: Any, key: str, base: str, source: str | None) -> str:
 
 
 def _sinks(
-    data: Mapping[str, Any], base: str, home: str, source: str | None, environ: Mapping[str, str]
+    data: Mapping[str, Any], base: str, home: str, source: str | None, environ: Mapping[str, str],
+    *, registry_url: str | None,
 ) -> tuple[SinkConfig, ...]:
+    """The configured sinks, plus the local registry (``local``) unless it is turned off,
+    plus ``.tracline/events.jsonl`` (``file``) when nothing else is configured.
+    ``registry_url`` is None when the registry is turned off."""
     table = data.get("sinks", {})
     if not isinstance(table, Mapping):
         raise ConfigError(
@@ -368,11 +374,21 @@ def _sinks(
     if not any(s.name == "openlineage" for s in sinks) and openlineage_configured(environ, base):
         sinks.append(SinkConfig(name="openlineage", type="openlineage"))
     if not sinks:
-        sinks = [
-            SinkConfig(name="local", type="registry"),
-            SinkConfig(name="file", type="file",
-                       options={"path": os.path.join(home, "events.jsonl")}),
-        ]
+        sinks.append(SinkConfig(name="file", type="file",
+                                options={"path": os.path.join(home, "events.jsonl")}))
+    if registry_url is not None and not any(
+            s.type == "registry" and s.options.get("url", registry_url) == registry_url
+            for s in sinks):
+        taken = next((s for s in sinks if s.name == LOCAL_SINK), None)
+        if taken is not None:
+            raise ConfigError(
+                f"sink {LOCAL_SINK!r} in {_where(source)} is not the local registry "
+                f"({registry_url}), but that name is kept for it",
+                hint=f"rename [sinks.{LOCAL_SINK}], or set [registry] enabled = false",
+            )
+        # last: an exiting task's bounded flush serves the other sinks first; lookups bring
+        # the registry up to date themselves before they read it
+        sinks.append(SinkConfig(name=LOCAL_SINK, type="registry"))
     return tuple(sinks)
 
 
@@ -425,6 +441,8 @@ def load_config(environ: Mapping[str, str] | None = None,
         if relative and relative != ":memory:" and not os.path.isabs(relative):
             registry_url = f"sqlite:///{os.path.join(base, relative)}"
 
+    registry_on = _as_bool(registry.get("enabled", True), "registry.enabled", source)
+
     namespace = str(environ.get("TRACLINE_NAMESPACE") or main.get("namespace", "default"))
     if not namespace.strip():
         raise ConfigError(f"tracline.namespace is empty in {_where(source)}",
@@ -436,7 +454,8 @@ def load_config(environ: Mapping[str, str] | None = None,
         home=home,
         outbox_path=outbox_path,
         registry_url=registry_url,
-        sinks=_sinks(data, base, home, source, environ),
+        sinks=_sinks(data, base, home, source, environ,
+                     registry_url=registry_url if registry_on else None),
         flush_timeout=_as_float(outbox.get("flush_timeout", 2.0), "outbox.flush_timeout", source),
         retention_days=_as_float(
             outbox.get("retention_days", 7.0), "outbox.retention_days", source

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +93,10 @@ def test_review_claim_and_spend_through_the_cli(home: Path,
     approved = run_json(capsys, "request", "approve", rid, "--as", "user:chris")
     assert approved["state"] == "approved"
     assert approved["approvals"][0]["actor"] == "user:chris"
-    assert run_json(capsys, "request", "claim", rid, "--run-id", "run-1")["state"] == "claimed"
-    assert "already claimed by run run-1" in run(capsys, "request", "claim", rid, "--run-id",
-                                                 "run-2", code=2)
+    run_1, run_2 = str(uuid.uuid4()), str(uuid.uuid4())
+    assert run_json(capsys, "request", "claim", rid, "--run-id", run_1)["state"] == "claimed"
+    assert f"already claimed by run {run_1}" in run(capsys, "request", "claim", rid, "--run-id",
+                                                    run_2, code=2)
     done = run_json(capsys, "request", "complete", rid, "--gpu-seconds", str(8 * 3 * 3600))
     assert done["completion"]["actual"]["amount"] == 294.96
     assert run_json(capsys, "request", "list", "--state", "completed")[0]["id"] == rid

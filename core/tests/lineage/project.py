@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from tracline.capture import capture_command
-from tracline.lineage._common import deliver_to_registry
+from tracline.lineage import deliver_to_registry
 
 PREPARE = """
     import csv, os

@@ -7,8 +7,9 @@ import json
 import re
 from html.parser import HTMLParser
 
+from tracline.cli import render_receipt
 from tracline.hashing import digest_path
-from tracline.lineage import receipt, render_receipt
+from tracline.lineage import receipt
 
 from .pipeline import Pipeline
 

@@ -99,7 +99,8 @@ def test_run_order_is_topological(tmp_path: Path) -> None:
 
 def test_very_deep_lineage_does_not_recurse(tmp_path: Path) -> None:
     """A chain 1,200 runs deep is walked, ordered and rendered without hitting recursion limits."""
-    from tracline.lineage import build_receipt, render_receipt, render_trace
+    from tracline.cli import render_receipt, render_trace
+    from tracline.lineage import build_receipt
 
     registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
     for i in range(1200):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from tracline.cli import render_receipt, render_trace
 from tracline.hashing import digest_path
-from tracline.lineage import receipt, render_receipt, render_trace, trace
+from tracline.lineage import receipt, trace
 
 from .pipeline import Pipeline
 

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from tracline.cli import render_trace
 from tracline.errors import NotFound, ValidationError
 from tracline.hashing import digest_path
-from tracline.lineage import render_trace, trace
+from tracline.lineage import trace
 
 from .pipeline import Pipeline
 

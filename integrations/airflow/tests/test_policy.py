@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from _airflow_harness import EXAMPLE_DAGS, TEST_DAGS, AirflowEnv
+from rich.text import Text
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,9 @@ def test_ungated_gpu_task_is_refused_by_name(test_dags: dict[str, Any]) -> None:
     assert "nvidia.com/gpu" in message
     assert "gate(train_on_gpu, request={...})" in message
     assert "ungated_gpu" not in test_dags["dags"]
+    # Airflow's CLI prints it with rich: no part of it may read as markup and vanish
+    assert Text.from_markup(message).plain == message
+    assert "the tracline section of airflow.cfg" in message
 
 
 def test_task_in_a_gated_pool_is_refused(test_dags: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from sqlalchemy import Connection, select
 
-from tracline.approvals import _audit, _budget
+from tracline.approvals import _audit, _budget, _validate
 from tracline.approvals import _schema as t
 from tracline.approvals._audit import AuditEntry, AuditReport
 from tracline.approvals._model import (
@@ -32,6 +32,7 @@ from tracline.errors import (
     InvalidTransition,
     NotAuthorized,
     NotFound,
+    TraclineError,
     ValidationError,
 )
 from tracline.facets import TraclineApprovalRunFacet, TraclineGpuCostRunFacet
@@ -315,11 +316,7 @@ class RequestService:
                                         hint="the requester can file it again")
             self._intact(conn, r)
             if digest is not None and digest != r.digest:
-                raise ApprovalInvalid(
-                    f"you reviewed {r.id} as {digest}, but it is now {r.digest}: it changed "
-                    f"at {iso(r.updated_at)}",
-                    hint=f"review it again: tracline request show {r.id}",
-                )
+                raise self._digest_mismatch(conn, r, digest.strip())
             if actor in self.in_force(r, now)[0]:
                 raise NotAuthorized(f"{actor} has already approved {r.id}",
                                     hint="another reviewer must give the next approval")
@@ -349,6 +346,23 @@ class RequestService:
                       required=self.policy.required_approvals(r),
                       decided_at=iso(decided), via=via, signature=sig)
         return self.get(request_id)
+
+    @staticmethod
+    def _digest_mismatch(conn: Connection, r: TrainingRequest, digest: str) -> TraclineError:
+        """Why ``digest`` (what a reviewer says they reviewed) is not ``r``'s digest: part of
+        a digest, a digest the request had before it was amended, or none it ever had."""
+        show = f"tracline request show {r.id}"
+        if r.digest.startswith(digest) or not _validate.DIGEST.match(digest):
+            return ValidationError("digest", f"{digest!r} is not a whole digest",
+                                   hint=f"copy the whole digest that `{show}` prints")
+        amended = [e for e in _audit.entries(conn, r.id)
+                   if e.action == "amend" and e.details.get("old_digest") == digest]
+        if amended:
+            return ApprovalInvalid(
+                f"you reviewed {r.id} as {digest}, but it was amended at {amended[-1].at}: it "
+                f"is now {r.digest}", hint=f"review it again: {show}")
+        return ApprovalInvalid(f"{digest} is not a digest {r.id} has had (it is {r.digest})",
+                               hint=f"check the request id and copy the digest from `{show}`")
 
     def reject(self, request_id: str, actor: str, reason: str) -> TrainingRequest:
         """A reviewer turns a pending request down, saying why."""

@@ -8,57 +8,102 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import click
 
+    from tracline.cli._doctor import Check
+    from tracline.cli._receipt_view import render_receipt
+    from tracline.cli._trace_view import render_trace
+
     app: click.Group
 
-#: Subcommand -> the module that registers it. Modules load on first use, so that e.g.
-#: `tracline run` does not pay for importing every other command's dependencies.
+#: Subcommand -> (the module that registers it, its one-line help). Modules load on first
+#: use, so that e.g. `tracline run` does not pay for importing every other command's
+#: dependencies, and `tracline --help` for none (a test holds the help equal to the commands').
 COMMANDS = {
-    "admin": "tracline.cli._admin",
-    "diff": "tracline.cli._lineage",
-    "doctor": "tracline.cli._doctor",
-    "leakage": "tracline.cli._lineage",
-    "outbox": "tracline.cli._outbox",
-    "receipt": "tracline.cli._lineage",
-    "reproduce": "tracline.cli._lineage",
-    "request": "tracline.cli._request",
-    "run": "tracline.cli._run",
-    "serve": "tracline.cli._serve",
-    "spend": "tracline.cli._request",
-    "trace": "tracline.cli._lineage",
+    "admin": ("tracline.cli._admin", "Issue and revoke the team server's API tokens."),
+    "diff": ("tracline.cli._compare", "Compare two runs: recipe, inputs, outputs, cost."),
+    "doctor": ("tracline.cli._doctor", "Check that this machine can capture, store and "
+               "deliver lineage."),
+    "init": ("tracline.cli._init", "Write a tracline.toml in this folder."),
+    "leakage": ("tracline.cli._compare", "Check a model's upstream data against a test set."),
+    "outbox": ("tracline.cli._outbox", "Inspect and deliver the local event outbox."),
+    "receipt": ("tracline.cli._lineage", "One page on how an artifact was made."),
+    "reproduce": ("tracline.cli._compare", "Show (or repeat) the steps that made an artifact."),
+    "request": ("tracline.cli._request", "File, review, claim and audit training requests."),
+    "run": ("tracline.cli._run", "Run a command and record what it read and wrote."),
+    "serve": ("tracline.cli._serve", "Serve an OpenLineage endpoint into the registry."),
+    "spend": ("tracline.cli._request", "GPU-hours and money, estimate against actual."),
+    "trace": ("tracline.cli._lineage", "Show the upstream lineage of an artifact."),
 }
 
-__all__ = ["app", "main"]
+__all__ = ["COMMANDS", "Check", "app", "main", "render_receipt", "render_trace"]
 
 
 def __getattr__(name: str) -> object:
     if name == "app":  # the click group (imports click)
-        from tracline.cli._common import app
+        from tracline.cli._app import app
 
         return app
+    if name == "Check":  # one line of `tracline doctor`, for integrations' own checks
+        from tracline.cli._doctor import Check
+
+        return Check
+    if name == "render_receipt":
+        from tracline.cli._receipt_view import render_receipt
+
+        return render_receipt
+    if name == "render_trace":
+        from tracline.cli._trace_view import render_trace
+
+        return render_trace
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; bad input gives one clear line and exit code 2, never a traceback."""
+    """Run the CLI; bad input gives one clear line (or, with --json, a JSON error) and exit
+    code 2, never a traceback."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args == ["--version"]:  # the version needs neither click nor any command
+        from tracline._version import __version__
+
+        sys.stdout.write(f"tracline, version {__version__}\n")
+        return 0
     import click
 
-    from tracline.cli import _common  # its err_console (rich) is made on first use
+    from tracline.cli._app import app
     from tracline.errors import TraclineError
 
+    as_json = wants_json(args)
     try:
-        result = _common.app(args=argv, prog_name="tracline", standalone_mode=False)
+        result = app(args=args, prog_name="tracline", standalone_mode=False)
     except TraclineError as e:
-        _common.err_console.print(f"tracline: error: {e}", markup=False, soft_wrap=True)
-        return 2
+        from tracline.cli._output import error_json, line
+
+        code = getattr(e, "exit_code", 2)
+        if as_json:
+            error_json(e, exit_code=code)
+        else:
+            line(f"tracline: error: {e}", stderr=True)
+        return code
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.ClickException as e:
-        e.show()
+        from tracline.cli._output import error_json
+
+        if as_json:
+            error_json(e, exit_code=e.exit_code)
+        else:
+            e.show()
         return e.exit_code
     except click.exceptions.Abort:
-        _common.err_console.print("tracline: aborted")
+        sys.stderr.write("tracline: aborted\n")
         return 130
     return result if isinstance(result, int) else 0
+
+
+
+def wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON (``--json`` before any ``--``)."""
+    end = args.index("--") if "--" in args else len(args)
+    return "--json" in args[:end]
 
 
 if __name__ == "__main__":  # pragma: no cover

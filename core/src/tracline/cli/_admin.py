@@ -9,7 +9,8 @@ from __future__ import annotations
 import click
 
 from tracline.approvals import parse_duration
-from tracline.cli._common import app, console, json_option, print_json
+from tracline.cli._app import app
+from tracline.cli._output import Column, json_option, line, print_json, show, table
 from tracline.config import load_config
 from tracline.errors import ConfigError, ValidationError
 from tracline.identity import DEFAULT_ROLES, ROLES, TokenStore, check_name
@@ -63,10 +64,10 @@ def create_cmd(*, principal: str, roles: tuple[str, ...], expires_in: str, note:
         print_json({"id": issued.info.id, "principal": name, "roles": list(issued.info.roles),
                     "expires_at": issued.info.expires_at, "token": issued.secret})
         return
-    console.print(f"token {issued.info.id} for {name} ({', '.join(issued.info.roles)}), "
-                  f"expires {issued.info.expires_at[:16]}:", markup=False)
-    click.echo(issued.secret)
-    console.print("it is shown once: store it now (e.g. in TRACLINE_TOKEN)", markup=False)
+    line(f"token {issued.info.id} for {name} ({', '.join(issued.info.roles)}), "
+         f"expires {issued.info.expires_at[:16]}:")
+    line(issued.secret)
+    line("it is shown once: store it now (e.g. in TRACLINE_TOKEN)")
 
 
 @token_app.command("list")
@@ -85,22 +86,29 @@ def list_cmd(principal: str | None, store_url: str | None, as_json: bool) -> Non
                      "created_at": t.created_at, "expires_at": t.expires_at,
                      "revoked_at": t.revoked_at, "note": t.note} for t in found])
         return
-    for t in found:
-        status = f"revoked {t.revoked_at[:16]}" if t.revoked_at else f"until {t.expires_at[:16]}"
-        console.print(f"{t.id}  {t.principal:<24} {','.join(t.roles):<28} {status}"
-                      + (f"  {t.note}" if t.note else ""), markup=False)
     if not found:
-        console.print("no tokens yet: tracline admin token create user:NAME", markup=False)
+        line("no tokens yet: tracline admin token create user:NAME")
+        return
+    show(table(
+        [Column("id"), Column("principal", flexible=True, priority=1), Column("roles"),
+         Column("status"), Column("note", flexible=True, drop=1)],
+        [(t.id, t.principal, ",".join(t.roles),
+          f"revoked {t.revoked_at[:16]}" if t.revoked_at else f"until {t.expires_at[:16]}",
+          t.note or "") for t in found]))
 
 
 @token_app.command("revoke")
 @click.argument("token_id")
 @_STORE
-def revoke_cmd(token_id: str, store_url: str | None) -> None:
+@json_option
+def revoke_cmd(token_id: str, store_url: str | None, as_json: bool) -> None:
     """Revoke a token (and end its web sessions) now."""
     store = _store(store_url)
     try:
         info = store.revoke(token_id)
     finally:
         store.close()
-    console.print(f"revoked {info.id} ({info.principal})", markup=False)
+    if as_json:
+        print_json({"id": info.id, "principal": info.principal, "revoked_at": info.revoked_at})
+        return
+    line(f"revoked {info.id} ({info.principal})")

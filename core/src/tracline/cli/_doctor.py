@@ -17,14 +17,17 @@ from typing import Any
 import attrs
 import click
 
-from tracline.cli._common import app, console, json_option, print_json
+from tracline.cli._app import app
+from tracline.cli._output import fields, json_option, line, print_json, show
 from tracline.config import Config, load_config
 from tracline.errors import TraclineError
 
 
 @attrs.frozen
 class Check:
-    """One part's state: ``status`` is ok, warn or fail."""
+    """One line of `tracline doctor`: a part's ``status`` (ok, warn: works with less, or
+    fail: does not work), what was found, and what to do about it. Integrations contribute
+    theirs through the ``tracline.doctor`` entry point group."""
 
     name: str
     status: str
@@ -274,12 +277,28 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _integrations() -> list[Check]:
+    """The checks of each installed integration (entry point group ``tracline.doctor``: a
+    callable returning :class:`Check` objects), e.g. Airflow's OpenLineage transport."""
+    from importlib.metadata import entry_points
+
+    found: list[Check] = []
+    for point in sorted(entry_points(group="tracline.doctor"), key=lambda p: p.name):
+        found += _guarded(point.name, functools.partial(_load_checks, point))
+    return found
+
+
+def _load_checks(point: Any) -> list[Check]:
+    return list(point.load()())
+
+
 def run_checks(timeout: float = 3.0) -> Iterator[Check]:
     """Every check, in order (the configuration first: without it nothing else runs)."""
     try:
         config = load_config()
     except TraclineError as e:
         yield _fail("configuration", e.message, e.hint)
+        yield from _integrations()  # their settings are theirs: still worth checking
         return
     yield from _guarded("configuration", lambda: _configuration(config))
     yield from _guarded("outbox", lambda: _outbox(config))
@@ -290,9 +309,19 @@ def run_checks(timeout: float = 3.0) -> Iterator[Check]:
     yield from _guarded("capture", lambda: _capture(config))
     yield from _guarded("stat cache", lambda: _stat_cache(config))
     yield from _guarded("GPUs", lambda: _gpus(config))
+    yield from _integrations()
 
 
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+
+
+def _check_rows(check: Check) -> list[tuple[str, str, str]]:
+    """``  ok  name: detail`` and, for a warning or failure, ``      → hint``, printed as
+    written (a hint such as "fix [sinks.marquez] url" keeps its brackets)."""
+    rows = [(f"{check.status:>4}", f"{check.name}: {check.detail}", _STYLE[check.status])]
+    if check.hint and check.status != "ok":
+        rows.append(("", f"→ {check.hint}", ""))
+    return rows
 
 
 @app.command("doctor")
@@ -305,13 +334,8 @@ def doctor(timeout: float, as_json: bool) -> None:
     if as_json:
         print_json(checks)
     else:
-        for check in checks:
-            mark = f"[{_STYLE[check.status]}]{check.status:>4}[/]"
-            console.print(f"{mark}  [bold]{check.name}[/]: {check.detail}")
-            if check.hint and check.status != "ok":
-                console.print(f"      → {check.hint}")
+        show(fields([row for check in checks for row in _check_rows(check)]))
         counts = {s: sum(c.status == s for c in checks) for s in ("ok", "warn", "fail")}
-        console.print(f"\n{counts['ok']} ok, {counts['warn']} warning(s), "
-                      f"{counts['fail']} failure(s)")
+        line(f"\n{counts['ok']} ok, {counts['warn']} warning(s), {counts['fail']} failure(s)")
     if any(c.status == "fail" for c in checks):
         raise click.exceptions.Exit(1)

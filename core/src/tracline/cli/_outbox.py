@@ -6,9 +6,9 @@ import datetime as dt
 import time
 
 import click
-from rich.table import Table
 
-from tracline.cli._common import app, console, json_option, print_json
+from tracline.cli._app import app
+from tracline.cli._output import Column, json_option, line, print_json, show, table
 from tracline.config import load_config
 from tracline.delivery import Emitter
 
@@ -35,38 +35,27 @@ def status(as_json: bool) -> None:
     states = [s for s in outbox.sink_states() if s.name in {c.name for c in config.sinks}]
     rejections = outbox.rejections()
     if as_json:
-        print_json(
-            {
-                "outbox": str(config.outbox_path),
-                "events": outbox.count(),
-                "sinks": states,
-                "rejected": rejections,
-            }
-        )
+        print_json({"outbox": str(config.outbox_path), "events": outbox.count(),
+                    "sinks": states, "rejected": rejections})
         return
-    console.print(f"outbox [bold]{config.outbox_path}[/] — {outbox.count()} events stored")
-    table = Table("sink", "type", "delivered", "pending", "set aside", "last success", "last error")
+    line(f"outbox {config.outbox_path} — {outbox.count()} events stored")
     types = {s.name: s.type for s in config.sinks}
+    rows = []
     for s in states:
         retry = ""
         if s.last_error and s.next_attempt_at > time.time():
             retry = f" (retry in {s.next_attempt_at - time.time():.0f}s)"
-        table.add_row(
-            s.name,
-            types.get(s.name, "?"),
-            str(s.delivered),
-            str(s.pending),
-            str(s.rejected),
-            _ago(s.last_success_at),
-            (s.last_error or "") + retry,
-        )
-    console.print(table)
+        rows.append((s.name, types.get(s.name, "?"), s.delivered, s.pending, s.rejected,
+                     _ago(s.last_success_at), (s.last_error or "") + retry))
+    show(table([Column("sink", flexible=True), "type", Column("delivered", justify="right"),
+                Column("pending", justify="right"), Column("set aside", justify="right"),
+                "last success", Column("last error", flexible=True)], rows))
     if rejections:
-        console.print(f"[yellow]{len(rejections)} event(s) set aside (refused by a sink):[/]")
+        line(f"{len(rejections)} event(s) set aside (refused by a sink):", "yellow")
         for r in rejections[:20]:
             when = dt.datetime.fromtimestamp(r.at).isoformat(timespec="seconds")
-            console.print(f"  #{r.event_id} {r.event_type} {r.job} → {r.sink}: {r.error} ({when})")
-        console.print("  fix the cause, then `tracline outbox requeue` to send them again")
+            line(f"  #{r.event_id} {r.event_type} {r.job} → {r.sink}: {r.error} ({when})")
+        line("  fix the cause, then `tracline outbox requeue` to send them again")
 
 
 @outbox_app.command("flush")
@@ -81,21 +70,23 @@ def flush(timeout: float, as_json: bool) -> None:
         print_json(report)
     else:
         for sink in sorted(report.pending):
-            line = (
-                f"{sink}: delivered {report.delivered.get(sink, 0)},"
-                f" set aside {report.rejected.get(sink, 0)}, pending {report.pending[sink]}"
-            )
+            text = (f"{sink}: delivered {report.delivered.get(sink, 0)},"
+                    f" set aside {report.rejected.get(sink, 0)}, pending {report.pending[sink]}")
             if report.pending[sink] and sink in report.errors:
-                line += f" — {report.errors[sink]}"
-            console.print(line)
+                text += f" — {report.errors[sink]}"
+            line(text)
     if not report.complete:
         raise click.exceptions.Exit(1)
 
 
 @outbox_app.command("requeue")
 @click.option("--sink", default=None, help="Only events set aside by this sink.")
-def requeue(sink: str | None) -> None:
+@json_option
+def requeue(sink: str | None, as_json: bool) -> None:
     """Send events that a sink refused once more (after fixing the cause)."""
     config = load_config()
     count = Emitter(config, background=False).outbox().requeue_rejected(sink)
-    console.print(f"requeued {count} event(s); run `tracline outbox flush` to deliver them")
+    if as_json:
+        print_json({"requeued": count, "sink": sink})
+    else:
+        line(f"requeued {count} event(s); run `tracline outbox flush` to deliver them")

@@ -11,42 +11,35 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable, Sequence
-from decimal import Decimal
+import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-from rich import box
-from rich.table import Table
-from rich.text import Text
 
 from tracline.approvals import (
     GROUPS,
     DatasetRef,
     ModelRef,
-    Money,
     RemoteRequests,
-    RequestService,
+    Requests,
     RequestSpec,
     State,
     TrainingRequest,
-    approved_time_limit,
-    fit_line,
     jsonable,
     open_requests,
     parse_duration,
     request_dict,
 )
-from tracline.cli._common import app, console, json_option, print_json
+from tracline.cli._app import app
+from tracline.cli._output import json_option, line, print_json, show
+from tracline.cli._request_views import audit_table, request_list, request_view, spend_table
 from tracline.config import load_config
 from tracline.errors import ConfigError, NotAuthorized, ValidationError
 from tracline.facets import TraclineGpuCostRunFacet
 from tracline.gating import parse_ref
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-Requests = RequestService | RemoteRequests
 
 
 def _service() -> Requests:
@@ -91,54 +84,23 @@ def as_option(func: F) -> F:
                         "else user:$USER).")(func)
 
 
-def _line(label: str, value: object) -> None:
-    console.print(Text.assemble((f"  {label:<11}", "dim"), str(value)), soft_wrap=True)
-
-
-def _show(svc: Requests, r: TrainingRequest) -> None:
-    console.print(Text.assemble((r.id, "bold"), "  ", (r.state.value, "cyan"), "  ", r.title),
-                  soft_wrap=True)
-    _line("requester", f"{r.requester}   project {r.project}")
-    for d in r.datasets:
-        _line("dataset", f"{d.uri}  {d.digest}")
-    if r.base_model:
-        _line("base model", f"{r.base_model.ref}  {r.base_model.digest}")
-    if r.code_ref:
-        _line("code", r.code_ref)
-    _line("compute", f"{r.compute.gpu_count} × {r.compute.gpu_model} × {r.compute.hours} h = "
-          f"{r.gpu_hours} GPU-h (time limit {approved_time_limit(r)})")
-    _line("estimate", r.estimate.arithmetic)
-    _line("budget", f"{r.budget} — {fit_line(r.budget, r.estimate)}")
-    if r.over_estimate:
-        _line("override", f"budget below estimate accepted: {r.over_estimate}")
-    required = svc.policy.required_approvals(r)
-    _line("reviewers", f"{svc.policy.describe(r)} ({required} approval(s) needed)")
-    now = svc.now()
-    for a in r.approvals:
-        status = ("valid" if a.digest == r.digest and a.expires_at > now else
-                  "void: request changed since" if a.digest != r.digest else "expired")
-        _line("approval", f"{a.actor} at {a.decided_at:%Y-%m-%d %H:%M} UTC, until "
-              f"{a.expires_at:%Y-%m-%d %H:%M} ({status})" + (f" — {a.note}" if a.note else ""))
-    if r.state_note and r.state in {State.REJECTED, State.CANCELLED, State.FAILED}:
-        _line(r.state.value, f"by {r.state_actor}: {r.state_note}")
-    if r.run_id:
-        _line("claimed", f"by run {r.run_id} ({r.claimed_by}) at {r.claimed_at:%Y-%m-%d %H:%M}")
-    if c := r.completion:
-        flag = f"OVERRUN by {c.overrun_by}" if c.overrun else "within budget"
-        if c.gpu_hours_over:
-            flag += f"; more than the approved {r.gpu_hours} GPU-h"
-        _line("actual", f"{c.actual} for {c.gpu_hours.normalize()} GPU-h ({c.measurement}) vs "
-              f"budget {r.budget}: {flag}")
-    _line("expires", f"{r.expires_at:%Y-%m-%d %H:%M} UTC")
-    _line("digest", r.digest)
-    _line("rationale", r.rationale)
+def _run_id(value: str | None, option: str = "--run-id") -> str | None:
+    """A run id as OpenLineage has it: a UUID (``tracline run`` prints and records one)."""
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise ValidationError(option, f"{value!r} is not a run id (a UUID)",
+                              hint="give the runId of the run's OpenLineage events, e.g. "
+                              "from `tracline trace --json` or the run's receipt") from None
 
 
 def _emit(svc: Requests, r: TrainingRequest, as_json: bool) -> None:
     if as_json:
         print_json(request_dict(r, required_approvals=svc.policy.required_approvals(r)))
     else:
-        _show(svc, r)
+        show(request_view(svc, r))
 
 
 @app.group("request")
@@ -165,13 +127,15 @@ def request_app() -> None:
 @click.option("--expires-in", default=None, help='e.g. "7d" (default: [policy] request_ttl).')
 @click.option("--over-estimate", default=None, metavar="REASON",
               help="Accept a budget below the estimate, recording why.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print only the new request's id (REQ=$(tracline request file -q ...)).")
 @as_option
 @json_option
 def file_cmd(*, title: str, requester: str | None, project: str, datasets: tuple[str, ...],
              base_model: str | None, code_ref: str | None, gpu_model: str, gpu_count: int,
              hours: str, budget: str, currency: str, rationale: str,
              reviewers: tuple[str, ...], min_approvals: int, expires_in: str | None,
-             over_estimate: str | None, actor: str | None, as_json: bool) -> None:
+             over_estimate: str | None, quiet: bool, actor: str | None, as_json: bool) -> None:
     """File a training request (its estimate and budget fit are shown)."""
     svc = _service()
     expires_at = None
@@ -189,7 +153,11 @@ def file_cmd(*, title: str, requester: str | None, project: str, datasets: tuple
         currency=currency.upper(), rationale=rationale, reviewers=reviewers,
         min_approvals=min_approvals, expires_at=expires_at, over_estimate=over_estimate,
     )
-    _emit(svc, svc.file(spec), as_json)
+    filed = svc.file(spec)
+    if quiet and not as_json:
+        line(filed.id)
+    else:
+        _emit(svc, filed, as_json)
 
 
 @request_app.command("list")
@@ -206,13 +174,10 @@ def list_cmd(state: str | None, requester: str | None, project: str | None,
     if as_json:
         print_json([request_dict(r) for r in found])
         return
-    console.print(_table(
-        ("id", "state", "requester", "project", "compute", "estimate", "budget", "title"),
-        [(r.id, r.state.value, r.requester, r.project,
-          f"{r.compute.gpu_count}×{r.compute.gpu_model}×{r.compute.hours}h",
-          r.estimate.money, r.budget, r.title) for r in found]))
-    if not found:
-        console.print("no training requests yet; file one with `tracline request file`")
+    if found:
+        show(request_list(found))
+    else:
+        line("no training requests yet; file one with `tracline request file`")
 
 
 @request_app.command("show")
@@ -267,7 +232,7 @@ def cancel_cmd(request_id: str, reason: str | None, actor: str | None, as_json: 
 def claim_cmd(request_id: str, run_id: str, actor: str | None, as_json: bool) -> None:
     """Claim an approved request for one run (exactly once)."""
     svc = _service()
-    _emit(svc, svc.claim(request_id, run_id, _actor(svc, actor)), as_json)
+    _emit(svc, svc.claim(request_id, _run_id(run_id) or "", _actor(svc, actor)), as_json)
 
 
 @request_app.command("amend")
@@ -306,7 +271,7 @@ def complete_cmd(request_id: str, gpu_seconds: float | None, cost: float | None,
             raise NotAuthorized("a declared cost (--gpu-seconds/--cost) is refused here: the "
                                 "cost comes from the claiming run's recorded tracline_gpuCost",
                                 hint=f"drop them: tracline request complete {request_id}")
-        _emit(svc, svc.complete(request_id, None, run_id=run_id), as_json)
+        _emit(svc, svc.complete(request_id, None, run_id=_run_id(run_id)), as_json)
         return
     if gpu_seconds is None:
         raise ValidationError("gpu_seconds", "is missing",
@@ -316,7 +281,7 @@ def complete_cmd(request_id: str, gpu_seconds: float | None, cost: float | None,
     facet = TraclineGpuCostRunFacet(measurement="declared", gpuModel=r.compute.gpu_model,
                                     gpuCount=r.compute.gpu_count, gpuSeconds=gpu_seconds,
                                     cost=cost, currency=r.budget.currency)
-    _emit(svc, svc.complete(request_id, facet, run_id=run_id), as_json)
+    _emit(svc, svc.complete(request_id, facet, run_id=_run_id(run_id)), as_json)
 
 
 @request_app.command("fail")
@@ -344,12 +309,12 @@ def audit_cmd(request_id: str | None, verify: bool, expect_head: str | None,
         if as_json:
             print_json(jsonable(report))
         elif report.ok:
-            console.print(f"audit log intact: {report.entries} entries, head {report.head_seq} "
-                          f"{report.head_hash}")
+            line(f"audit log intact: {report.entries} entries, head {report.head_seq} "
+                 f"{report.head_hash}")
         else:
-            console.print(f"[red]audit log BROKEN[/] ({report.entries} entries):")
+            line(f"audit log BROKEN ({report.entries} entries):", "red")
             for p in report.problems:
-                console.print(Text(f"  seq {p.seq}: {p.problem}"))
+                line(f"  seq {p.seq}: {p.problem}")
         if not report.ok:
             raise click.exceptions.Exit(1)
         return
@@ -357,27 +322,7 @@ def audit_cmd(request_id: str | None, verify: bool, expect_head: str | None,
     if as_json:
         print_json(jsonable(found))
         return
-    rows = []
-    for e in found:
-        details = ", ".join(f"{k}={_short(v)}" for k, v in sorted(e.details.items())
-                            if v is not None and k not in {"estimate", "title"})
-        rows.append((e.seq, e.at[:19], e.actor, e.action, e.request_id or "", details))
-    console.print(_table(("seq", "at", "actor", "action", "request", "details"), rows))
-
-
-def _table(headers: tuple[str, ...], rows: Sequence[tuple[object, ...]]) -> Table:
-    """A compact table whose first two columns never wrap (ids and names stay whole)."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for i, header in enumerate(headers):
-        table.add_column(header, no_wrap=i < 2, overflow="fold")
-    for row in rows:
-        table.add_row(*(Text(str(v)) for v in row))
-    return table
-
-
-def _short(value: object, limit: int = 24) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    show(audit_table(found))
 
 
 @app.command("spend")
@@ -390,12 +335,7 @@ def spend_cmd(group_by: str, as_json: bool) -> None:
     if as_json:
         print_json(jsonable(rows))
         return
-    console.print(_table(
-        (group_by, "requests", "GPU-h approved", "GPU-h used", "estimate", "budget", "actual",
-         "overruns"),
-        [(row.key, row.requests, row.approved_gpu_hours.normalize(),
-          row.actual_gpu_hours.quantize(Decimal("0.01")), Money(row.estimate, row.currency),
-          Money(row.budget, row.currency), Money(row.actual, row.currency), row.overruns)
-         for row in rows]))
-    if not rows:
-        console.print("no approved requests yet")
+    if rows:
+        show(spend_table(group_by, rows))
+    else:
+        line("no approved requests yet")

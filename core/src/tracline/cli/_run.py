@@ -11,7 +11,7 @@ import sys
 import click
 
 from tracline.capture import CAPTURE_MODES
-from tracline.cli._common import app
+from tracline.cli._app import app
 from tracline.errors import CommandNotFound, ValidationError
 
 __all__ = ["run", "run_command"]

@@ -8,6 +8,7 @@ may (unreachable, timeout, 5xx).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -118,6 +119,10 @@ def _file(name: str, options: dict[str, Any], config: Config) -> TransportSink:
     from openlineage.client.transport.file import FileConfig, FileTransport
 
     path = str(options.get("path", config.home / f"{name}.jsonl"))
+    try:  # its folder is made on first use, as the outbox's is
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    except OSError:
+        pass  # the write reports why (permissions, a file in the way) and is retried
     transport = FileTransport(FileConfig(log_file_path=path, append=True))
     return TransportSink(name, transport, f"file sink {name!r} ({path})")
 

@@ -57,9 +57,12 @@ def open_registry(registry: LineageStore | None = None) -> LineageStore:
 
 
 def deliver_to_registry(timeout: float = 10.0) -> str | None:
-    """Deliver what the outbox still holds for the registry sinks; the error, if any."""
+    """Deliver what the outbox still holds for the registry sinks; the error, if any.
+
+    Looks first: when nothing waits for them (the usual case — runs deliver as they end) it
+    costs one query, not a delivery's set-up."""
     from tracline.config import get_config
-    from tracline.delivery import Emitter
+    from tracline.delivery import Emitter, Outbox
     from tracline.errors import TraclineError
 
     config = get_config()
@@ -67,6 +70,13 @@ def deliver_to_registry(timeout: float = 10.0) -> str | None:
     if not sinks or not config.outbox_path.exists():
         return None
     try:
+        outbox = Outbox(config.outbox_path)
+        try:
+            pending = {s.name: s.pending for s in outbox.sink_states()}
+        finally:
+            outbox.close()
+        if not any(pending.get(s.name) for s in sinks):  # a sink without a row has none
+            return None
         report = Emitter(config.replace(sinks=sinks), background=False).flush(timeout)
     except TraclineError as e:
         return str(e)

@@ -50,6 +50,10 @@ class RunDiff:
     def section(self, name: str) -> list[Change]:
         return [c for c in self.changes if c.section == name]
 
+    def by_section(self) -> list[tuple[str, list[Change]]]:
+        """The sections that differ, in the order they are shown, with their changes."""
+        return [(s, changes) for s in SECTIONS if (changes := self.section(s))]
+
     @property
     def same_recipe(self) -> bool:
         """True when command, code, packages, environment and inputs all match."""

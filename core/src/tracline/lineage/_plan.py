@@ -92,12 +92,23 @@ class Plan:
     sources: list[PlanInput]
     problems: list[str]
 
+    @property
+    def blockers(self) -> list[Step]:
+        """Steps that cannot be re-run: no recorded command, or no commit to run it from."""
+        return [s for s in self.steps if not s.argv or not s.commit]
+
+    @property
+    def runnable(self) -> bool:
+        """True when every step can be re-run (``reproduce --run`` may be tried)."""
+        return bool(self.steps) and not self.blockers
+
     def to_dict(self) -> dict[str, Any]:
         root = self.trace.root
         return {"artifact": {"namespace": root.namespace, "name": root.name,
                              "digest": root.digest},
                 "steps": [s.to_dict() for s in self.steps],
-                "sources": [s.to_dict() for s in self.sources], "problems": self.problems}
+                "sources": [s.to_dict() for s in self.sources], "problems": self.problems,
+                "runnable": self.runnable}
 
 
 def _source(row: ArtifactRow) -> PlanInput:
@@ -145,7 +156,7 @@ def make_plan(registry: Registry, trace: Trace) -> Plan:
                             " not observed by `tracline run`, so it cannot be re-run")
         elif not step.commit:
             problems.append(f"step {run.job_name} (run {run_id}) ran outside a git checkout: "
-                            "there is no commit to re-run it from")
+                            "there is no commit to re-run it from, so it cannot be re-run")
         steps.append(step)
     for source in sources.values():
         if source.status in {"missing", "changed"}:

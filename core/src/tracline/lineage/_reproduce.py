@@ -26,7 +26,8 @@ from tracline.lineage._trace import DEFAULT_DEPTH, trace_artifact
 from tracline.lineage._worktree import Scratch, repository_root
 from tracline.registry import Registry
 
-__all__ = ["OutputResult", "ReproduceReport", "StepResult", "reproduce", "run_plan"]
+__all__ = ["NOT_RUNNABLE_HINT", "OutputResult", "ReproduceReport", "StepResult", "reproduce",
+           "run_plan"]
 
 #: Environment values that capture wrote in place of a secret: never set for a re-run.
 _REDACTED_MARKERS = ("<redacted", "***", "[redacted")
@@ -174,6 +175,11 @@ def _run_step(registry: Registry, step: Step, scratch: Scratch) -> StepResult:
     return result
 
 
+#: What to do about a plan whose steps cannot be re-run (said the same way everywhere).
+NOT_RUNNABLE_HINT = ("record the steps with `tracline run` inside a git checkout (with the "
+                     "code committed) to make them reproducible")
+
+
 def _prepare(plan: Plan, scratch: Scratch) -> None:
     """Mark outside outputs for redirection; copy sources the commit lacks into the worktree."""
     for step in plan.steps:
@@ -183,7 +189,7 @@ def _prepare(plan: Plan, scratch: Scratch) -> None:
     first = next((s.commit for s in plan.steps if s.commit), None)
     if first is None:
         raise ReproduceError("no step of the plan has a recorded commit",
-                             hint="record runs inside a git checkout to reproduce them")
+                             hint=NOT_RUNNABLE_HINT)
     scratch.checkout(first)
     for source in plan.sources:
         mapped = scratch.map(source.name)
@@ -197,6 +203,9 @@ def run_plan(registry: Registry, plan: Plan, *, keep: bool = False) -> Reproduce
     """Execute a plan in a scratch worktree; stop at the first step that fails."""
     if not plan.steps:
         return ReproduceReport(plan, [])
+    if not plan.runnable:
+        raise ReproduceError(f"{len(plan.blockers)} step(s) of the plan cannot be re-run: "
+                             + "; ".join(plan.problems), hint=NOT_RUNNABLE_HINT)
     first = plan.steps[0]
     repo = repository_root(first.cwd, (first.execution.get("code") or {}).get("repository"))
     scratch = Scratch(repo)

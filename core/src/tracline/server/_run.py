@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import sys
 from collections.abc import Callable
 
@@ -41,8 +42,10 @@ def bind_warning(host: str, port: int, tls: bool) -> str | None:
 def serve(config: Config, *, host: str = "127.0.0.1", port: int = 5050,
           store_url: str | None = None, registry_url: str | None = None,
           certfile: str | None = None, keyfile: str | None = None,
-          say: Callable[[str], None] = print) -> None:
-    """Serve until interrupted."""
+          say: Callable[[str], None] = print,
+          listening: Callable[[str], None] | None = None) -> None:
+    """Serve until interrupted; ``listening(url)`` is called once connections are accepted
+    (``port=0`` picks a free port: the url names it)."""
     import uvicorn
 
     tls = certfile is not None
@@ -57,6 +60,14 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 5050,
     state = app.state.tracline
     report = state.requests.verify_audit()
     scheme = "https" if tls else "http"
+    try:
+        sock = socket.create_server((host, port), backlog=2048,
+                                    family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as e:
+        state.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}",
+                          hint="choose another --port or stop what uses it") from e
+    port = sock.getsockname()[1]
     say(f"tracline: team server on {scheme}://{host}:{port} (requests: {state.requests.url}; "
         f"registry: {state.registry.url})")
     say(f"tracline: audit head {report.head_seq} {report.head_hash}"
@@ -69,11 +80,14 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 5050,
         log_level="warning", access_log=False,
     )
     server = uvicorn.Server(uv)
+    if listening is not None:
+        listening(f"{scheme}://{host}:{port}")
     try:
-        server.run()
+        server.run(sockets=[sock])
     except (OSError, SystemExit) as e:  # uvicorn exits when it cannot bind
         raise ConfigError(f"cannot listen on {host}:{port}",
                           hint="choose another --port or stop what uses it") from e
     finally:
+        sock.close()
         state.close()
         sys.stdout.flush()

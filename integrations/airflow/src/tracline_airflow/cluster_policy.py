@@ -125,5 +125,6 @@ def dag_policy(dag: Any) -> None:
         f"Put a tracline approval gate in front of each: `gate({first}, request={{...}})` "
         "(from tracline_airflow import gate), or decorate the task with "
         "@tracline_gated(request={...}). Gated by configuration: "
-        f"{settings.describe()} ([tracline] in airflow.cfg or [airflow] in tracline.toml)."
+        f"{settings.describe()} (set in the tracline section of airflow.cfg, "
+        "AIRFLOW__TRACLINE__*, or the airflow table of tracline.toml)."
     )

@@ -31,6 +31,7 @@ from tracline.gating import Claim, Gate, Outcome, TimeCap
 from tracline_airflow import _runs, compat
 from tracline_airflow._runs import TaskRun
 from tracline_airflow.approval_gate import TraclineApprovalGate, gated_by, run_actor
+from tracline_airflow.doctor import warn_if_lineage_is_off
 from tracline_airflow.triggers import open_store
 
 __all__ = ["after", "before"]
@@ -104,6 +105,8 @@ def register_try(task_instance: Any) -> None:
     approval = _approval(task_instance)
     if not lineage and approval is None:
         return
+    if lineage:
+        warn_if_lineage_is_off(task_instance)
     leftover = _runs.current()
     if leftover is not None:  # the previous try in this process deferred
         stop_capture(leftover, None)

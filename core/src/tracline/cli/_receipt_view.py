@@ -1,4 +1,4 @@
-"""A receipt as text (rich), JSON, Markdown or a self-contained, escaped HTML page.
+"""A receipt as text, JSON, Markdown or a self-contained, escaped HTML page.
 
 All four are drawn from one neutral list of blocks, so they always say the same things.
 """
@@ -8,22 +8,18 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from rich.console import Group, RenderableType
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
-from rich.tree import Tree
 
+from tracline.cli._output import Column, fields, plain_text, table
 from tracline.errors import ValidationError
-from tracline.lineage._common import display_name, human_size
-from tracline.lineage._receipt import Receipt
-from tracline.lineage._trace import TraceNode
-from tracline.lineage._trace_render import plain
+from tracline.lineage import Receipt, TraceNode, display_name, human_size
 
-__all__ = ["FORMATS", "receipt_renderable", "render_receipt"]
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+__all__ = ["RECEIPT_FORMATS", "receipt_view", "render_receipt"]
 
 
 @attrs.frozen
@@ -170,35 +166,38 @@ def _tree_lines(node: TraceNode) -> list[tuple[int, str]]:
         n, depth = stack.pop()
         mark = " (shown above)" if n.repeat else " (source)" if n.run is None else ""
         mark = " (more upstream: raise --depth)" if n.truncated else mark
-        lines.append((depth, f"{display_name(n.namespace, n.name)} {n.digest or '-'}{mark}"))
+        lines.append((depth, f"{display_name(n.namespace, n.name)}{mark} {n.digest or '-'}"))
         if n.run is not None and not n.repeat:
             lines.append((depth + 1, f"made by {n.run.job_name} run {n.run.run_id}"))
             stack.extend((child, depth + 2) for child in reversed(n.inputs))
     return lines
 
 
-def receipt_renderable(receipt: Receipt) -> RenderableType:
-    """The receipt for a terminal."""
+def receipt_view(receipt: Receipt) -> RenderableType:
+    """The receipt for a terminal (or, piped, as plain text)."""
+    from rich.console import Group
+    from rich.text import Text
+    from rich.tree import Tree
+
     parts: list[RenderableType] = [Text(f"Receipt — generated {receipt.generated_at}",
                                         style="bold")]
     for block in blocks(receipt):
         parts.append(Text(f"\n{block.title}", style="bold underline"))
         if isinstance(block, _Fields):
-            table = Table.grid(padding=(0, 2))
-            for key, value in block.rows:
-                table.add_row(Text(key, style="dim"), Text(value))
-            parts.append(table)
+            parts.append(fields(block.rows))
         elif isinstance(block, _Table):
-            table = Table(*block.headers, show_edge=False)
-            for row in block.rows:
-                table.add_row(*row)
-            parts.append(table if block.rows else Text("none"))
+            columns = [Column(h, flexible=h != "size", min_width=24) for h in block.headers]
+            parts.append(table(columns, block.rows) if block.rows else Text("none"))
         else:
-            tree = Tree(escape(_tree_lines(block.root)[0][1]))
+            # one line per node: on a narrow terminal a deep digest is cut with "…" (the
+            # Inputs above, a pipe and --json have them whole)
+            lines = [(d, Text(line, no_wrap=True, overflow="ellipsis"))
+                     for d, line in _tree_lines(block.root)]
+            tree = Tree(lines[0][1])
             stack = [tree]
-            for depth, line in _tree_lines(block.root)[1:]:
+            for depth, label in lines[1:]:
                 del stack[depth:]
-                stack.append(stack[-1].add(escape(line)))
+                stack.append(stack[-1].add(label))
             parts.append(tree)
     return Group(*parts)
 
@@ -268,16 +267,16 @@ def _json(receipt: Receipt) -> str:
 
 
 def _text(receipt: Receipt) -> str:
-    return plain(receipt_renderable(receipt), width=200)
+    return plain_text(receipt_view(receipt))
 
 
-FORMATS: dict[str, Callable[[Receipt], str]] = {
+RECEIPT_FORMATS: dict[str, Callable[[Receipt], str]] = {
     "html": _html, "json": _json, "markdown": _markdown, "text": _text}
 
 
 def render_receipt(receipt: Receipt, fmt: str = "text") -> str:
     """Render a receipt as ``text``, ``json``, ``markdown`` or ``html``."""
-    if fmt not in FORMATS:
+    if fmt not in RECEIPT_FORMATS:
         raise ValidationError("format", f"unknown receipt format {fmt!r}",
-                              hint="use one of: " + ", ".join(sorted(FORMATS)))
-    return FORMATS[fmt](receipt)
+                              hint="use one of: " + ", ".join(sorted(RECEIPT_FORMATS)))
+    return RECEIPT_FORMATS[fmt](receipt)

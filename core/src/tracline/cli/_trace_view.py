@@ -1,69 +1,79 @@
-"""A trace as a tree for people (rich), or as a Mermaid or Graphviz DOT graph."""
+"""A trace as a tree for people, or as a Mermaid or Graphviz DOT graph."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.markup import escape
-from rich.tree import Tree
-
+from tracline.cli._output import plain_text
 from tracline.errors import ValidationError
-from tracline.lineage._common import RunInfo, display_name, human_size, short_digest, short_run
-from tracline.lineage._trace import Trace, TraceNode
+from tracline.lineage import (
+    RunInfo,
+    Trace,
+    TraceNode,
+    display_name,
+    human_size,
+    short_digest,
+    short_run,
+)
 
-__all__ = ["render_trace", "trace_tree"]
+if TYPE_CHECKING:
+    from rich.text import Text
+    from rich.tree import Tree
+
+__all__ = ["TRACE_FORMATS", "render_trace", "trace_tree"]
 
 
-def _run_label(run: RunInfo) -> str:
+def _run_label(run: RunInfo) -> Text:
+    from rich.text import Text
+
     when = (run.ended_at or run.started_at or "")[:19].replace("T", " ")
-    state = run.state if run.state == "COMPLETE" else f"[red]{run.state}[/]"
-    return f"[bold]{escape(run.job_name)}[/] run {short_run(run.run_id)} {state} {when}".rstrip()
+    label = Text.assemble((run.job_name, "bold"), f" run {short_run(run.run_id)} ",
+                          (run.state, "" if run.state == "COMPLETE" else "red"))
+    if when:
+        label.append(f" {when}")
+    return label
 
 
-def _node_label(node: TraceNode) -> str:
-    name = escape(display_name(node.namespace, node.name))
-    parts = [f"[cyan]{name}[/]", f"[dim]{short_digest(node.digest)}[/]", human_size(node.size)]
+def _node_label(node: TraceNode) -> Text:
+    from rich.text import Text
+
+    label = Text.assemble((display_name(node.namespace, node.name), "cyan"), " ",
+                          (short_digest(node.digest), "dim"))
+    if size := human_size(node.size):
+        label.append(f" {size}")
     if node.repeat:
-        parts.append("[dim](shown above)[/]")
+        label.append(" (shown above)", "dim")
     elif node.truncated:
-        parts.append("[yellow](more upstream: raise --depth)[/]")
+        label.append(" (more upstream: raise --depth)", "yellow")
     elif node.run is None:
-        parts.append("[green](source)[/]")
-    return " ".join(p for p in parts if p)
+        label.append(" (source)", "green")
+    return label
 
 
 def trace_tree(trace: Trace) -> Tree:
-    """The trace as a rich tree: artifact ← run ← its inputs ← …"""
+    """The trace as a tree: artifact ← run ← its inputs ← …"""
+    from rich.text import Text
+    from rich.tree import Tree
+
     tree = Tree(_node_label(trace.root))
     stack = [(tree, trace.root)]
     while stack:  # iterative: lineage may be deeper than Python's recursion limit
         branch, node = stack.pop()
         if node.run is None or node.repeat:
             continue
-        others = (f" (+{len(node.identical_reruns)} identical re-run(s))"
-                  if node.identical_reruns else "")
+        label = Text.assemble("← ", _run_label(node.run))
+        if node.identical_reruns:
+            label.append(f" (+{len(node.identical_reruns)} identical re-run(s))")
         if node.also_made_by:
-            others += f" (same bytes also made by {len(node.also_made_by)} other run(s))"
-        via = " [yellow]matched by name[/]" if node.matched_by == "name" else ""
-        run_branch = branch.add(f"← {_run_label(node.run)}{others}{via}")
+            label.append(f" (same bytes also made by {len(node.also_made_by)} other run(s))")
+        if node.matched_by == "name":
+            label.append(" matched by name", "yellow")
+        run_branch = branch.add(label)
         children = [(run_branch.add(_node_label(child)), child) for child in node.inputs]
         stack.extend(reversed(children))
     return tree
-
-
-def plain(renderable: object, width: int = 160) -> str:
-    """A rich renderable as plain text (no colour codes)."""
-    out = io.StringIO()
-    Console(file=out, width=width, color_system=None, highlight=False).print(renderable)
-    return "".join(line.rstrip() + "\n" for line in out.getvalue().splitlines())
-
-
-def _text(trace: Trace) -> str:
-    note = f"note: {trace.note}\n" if trace.note else ""
-    return note + plain(trace_tree(trace))
 
 
 def _graph(trace: Trace) -> tuple[dict[str, tuple[str, str]], set[tuple[str, str]]]:
@@ -118,15 +128,22 @@ def _dot(trace: Trace) -> str:
     return "\n".join(lines) + "\n}\n"
 
 
+def _tree(trace: Trace) -> str:
+    note = f"note: {trace.note}\n" if trace.note else ""
+    return note + plain_text(trace_tree(trace))
+
+
 def _json(trace: Trace) -> str:
     return json.dumps(trace.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
+TRACE_FORMATS: dict[str, Callable[[Trace], str]] = {
+    "dot": _dot, "json": _json, "mermaid": _mermaid, "tree": _tree}
+
+
 def render_trace(trace: Trace, fmt: str = "tree") -> str:
     """Render a trace as ``tree`` (plain text), ``mermaid``, ``dot`` or ``json``."""
-    renderers: dict[str, Callable[[Trace], str]] = {
-        "tree": _text, "mermaid": _mermaid, "dot": _dot, "json": _json}
-    if fmt not in renderers:
+    if fmt not in TRACE_FORMATS:
         raise ValidationError("format", f"unknown trace format {fmt!r}",
-                              hint="use one of: " + ", ".join(sorted(renderers)))
-    return renderers[fmt](trace)
+                              hint="use one of: " + ", ".join(sorted(TRACE_FORMATS)))
+    return TRACE_FORMATS[fmt](trace)
