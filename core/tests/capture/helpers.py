@@ -20,28 +20,17 @@ def read_events(home: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def delivered_events(home: Path) -> list[dict[str, Any]]:
-    """Every event of the runs so far, once the outbox has delivered them: a run's own
-    delivery is bounded in time, and a busy machine may need longer (this waits)."""
-    import subprocess
-
-    subprocess.run([PYTHON, "-m", "tracline", "outbox", "flush", "--timeout", "120"],
-                   cwd=home.parent, env={**os.environ, "TRACLINE_HOME": str(home)},
-                   capture_output=True, timeout=300, check=False)
-    return read_events(home)
-
-
 def runs_by_job(home: Path) -> dict[str, list[dict[str, Any]]]:
     """Events grouped by job name, in order."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for event in delivered_events(home):
+    for event in read_events(home):
         out.setdefault(event["job"]["name"], []).append(event)
     return out
 
 
 def last(home: Path, job: str | None = None) -> dict[str, Any]:
     """The last terminal event (of ``job``)."""
-    events = [e for e in delivered_events(home) if e["eventType"] != "START"
+    events = [e for e in read_events(home) if e["eventType"] != "START"
               and (job is None or e["job"]["name"] == job)]
     assert events, f"no terminal event for {job or 'any job'}"
     return events[-1]

@@ -8,7 +8,7 @@ from tracline.approvals import DatasetRef, RequestSpec, open_requests
 from tracline.config import load_config
 
 from .conftest import Run
-from .helpers import PYTHON, delivered_events, write
+from .helpers import PYTHON, read_events, write
 
 POLICY = """
 [policy]
@@ -42,7 +42,7 @@ def test_run_claims_request_and_records_cost(tracline_run: Run, tracline_home: P
     done = tracline_run("--request", request_id, "--gpus", "1", "--gpu-model", "H100", "--",
                         PYTHON, "step.py")
     assert done.returncode == 0, done.stderr
-    start = next(e for e in delivered_events(tracline_home) if e["eventType"] == "START")
+    start = next(e for e in read_events(tracline_home) if e["eventType"] == "START")
     approval = start["run"]["facets"]["tracline_approval"]
     assert approval["requestId"] == request_id
     assert approval["approvedBy"] == ["user:chris"]
