@@ -29,7 +29,7 @@ COMMANDS = {
     "reproduce": ("tracline.cli._compare", "Show (or repeat) the steps that made an artifact."),
     "request": ("tracline.cli._request", "File, review, claim and audit training requests."),
     "run": ("tracline.cli._run", "Run a command and record what it read and wrote."),
-    "serve": ("tracline.cli._serve", "Serve an OpenLineage endpoint into the registry."),
+    "serve": ("tracline.cli._serve", "Run the team server: requests, approvals, lineage."),
     "spend": ("tracline.cli._request", "GPU-hours and money, estimate against actual."),
     "trace": ("tracline.cli._lineage", "Show the upstream lineage of an artifact."),
 }

@@ -28,7 +28,7 @@ _STORE = click.option("--store-url", default=None,
 
 @app.group("admin")
 def admin_app() -> None:
-    """Administer the team server: API tokens."""
+    """Issue and revoke the team server's API tokens."""
 
 
 @admin_app.group("token")

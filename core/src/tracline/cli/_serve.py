@@ -24,7 +24,9 @@ from tracline.config import load_config
 @json_option
 def serve(*, host: str, port: int, registry_url: str | None, store_url: str | None,
           tls_cert: str | None, tls_key: str | None, as_json: bool) -> None:
-    """Serve the team server: requests and approvals, audit, spend, lineage, review page.
+    """Run the team server: requests, approvals, lineage.
+
+    It serves requests and approvals, audit, spend, lineage and the review page.
 
     Every route but /api/v1/health needs a token: tracline admin token create. With --json,
     the address is printed as one JSON object once it accepts connections (messages go to
