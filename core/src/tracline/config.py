@@ -360,8 +360,11 @@ def _sinks(
         if kind in {"marquez", "http"}:
             url = str(options.get("url", "")).strip()
             if not url.startswith(("http://", "https://")):
+                from tracline.db import display_url
+
                 raise ConfigError(
-                    f"sink {name!r} in {_where(source)} has url {url!r}, not an http(s) URL",
+                    f"sink {name!r} in {_where(source)} has url {display_url(url)!r}, not an "
+                    "http(s) URL",
                     hint=f'set url = "http://host:port" under [sinks.{name}]',
                 )
         if "path" in options and kind in {"file", "registry"}:
@@ -381,9 +384,11 @@ def _sinks(
             for s in sinks):
         taken = next((s for s in sinks if s.name == LOCAL_SINK), None)
         if taken is not None:
+            from tracline.db import display_url
+
             raise ConfigError(
                 f"sink {LOCAL_SINK!r} in {_where(source)} is not the local registry "
-                f"({registry_url}), but that name is kept for it",
+                f"({display_url(registry_url)}), but that name is kept for it",
                 hint=f"rename [sinks.{LOCAL_SINK}], or set [registry] enabled = false",
             )
         # last: an exiting task's bounded flush serves the other sinks first; lookups bring

@@ -3,6 +3,7 @@ PostgreSQL, through the same SQLAlchemy Core code."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,16 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from tracline.errors import ConfigError
 
-__all__ = ["make_engine"]
+__all__ = ["display_url", "make_engine"]
+
+#: The password of a URL's user (``scheme://user:PASSWORD@host``), wherever it appears in a text.
+_PASSWORD = re.compile(r"(//[^/:@\s]*):[^@/\s]*@")
+
+
+def display_url(text: str) -> str:
+    """``text`` (a database or HTTP URL, or a message holding one) with every URL password
+    replaced by ``***``: the form of a URL that messages, logs and output may show."""
+    return _PASSWORD.sub(r"\1:***@", text)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -41,7 +51,7 @@ def make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     except NoSuchModuleError as e:
         raise ConfigError(
-            f"unsupported database URL {url.split('://')[0]}://",
+            f"unsupported database URL {display_url(url.split('://')[0])}://",
             hint="use sqlite:///path/to/file.db or postgresql://user:pass@host/db",
         ) from e
     except ModuleNotFoundError as e:
@@ -49,5 +59,6 @@ def make_engine(url: str) -> Engine:
             f"the driver for {url.split('://')[0]} is not installed ({e.name})",
             hint="pip install 'tracline[postgres]' for PostgreSQL",
         ) from e
-    except (ArgumentError, OSError) as e:
-        raise ConfigError(f"bad database URL: {e}", hint="check the registry url") from e
+    except (ArgumentError, ValueError, OSError) as e:
+        raise ConfigError(f"bad database URL: {display_url(str(e))}",
+                          hint="check the registry url") from e

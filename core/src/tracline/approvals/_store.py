@@ -31,7 +31,7 @@ from tracline.approvals._model import (
     content_fields,
     iso,
 )
-from tracline.db import make_engine
+from tracline.db import display_url, make_engine
 from tracline.errors import NotFound, StoreError
 
 __all__ = ["Store"]
@@ -70,7 +70,8 @@ class Store:
                 break
             except (StoreError, IntegrityError, OperationalError) as e:
                 if attempt == 2:  # another process creating the same tables at once
-                    raise StoreError(f"cannot open the request store at {url}: {e}",
+                    raise StoreError(f"cannot open the request store at {self.display_url}: "
+                                     f"{display_url(str(e))}",
                                      hint="check the URL and that the database is reachable"
                                      ) from e
 

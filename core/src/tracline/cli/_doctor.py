@@ -20,6 +20,7 @@ import click
 from tracline.cli._app import app
 from tracline.cli._output import fields, json_option, line, print_json, show
 from tracline.config import Config, load_config
+from tracline.db import display_url
 from tracline.errors import TraclineError
 
 
@@ -145,7 +146,7 @@ def _sink(config: Config, sink: Any, timeout: float) -> Check:
             return _not_yet(name, path, f"fix [sinks.{sink.name}] url or [registry] url")
         registry = Registry(url)
         try:
-            return _ok(name, f"{_safe_url(url)} ({registry.event_count()} events indexed)")
+            return _ok(name, f"{display_url(url)} ({registry.event_count()} events indexed)")
         finally:
             registry.close()
     if sink.type == "file":
@@ -160,24 +161,12 @@ def _sink(config: Config, sink: Any, timeout: float) -> Check:
         probe = f"{url}/api/v1/namespaces" if sink.type == "marquez" else url
         why = _http_reachable(probe, timeout)
         if why is not None:
-            return _warn(name, f"{_safe_url(url)} does not answer ({why}); events wait in "
+            return _warn(name, f"{display_url(url)} does not answer ({why}); events wait in "
                          "the outbox and are delivered once it does",
                          "start it, or fix [sinks." + sink.name + "] url")
-        return _ok(name, f"{_safe_url(url)} answers")
+        return _ok(name, f"{display_url(url)} answers")
     return _ok(name, "configured (its transport reports delivery errors: "
                "`tracline outbox status`)")
-
-
-def _safe_url(url: str) -> str:
-    """``url`` without a password."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _requests(config: Config) -> Check:

@@ -12,7 +12,15 @@ from tracline.cli._receipt_view import RECEIPT_FORMATS, receipt_view, render_rec
 from tracline.cli._trace_view import render_trace, trace_tree
 from tracline.config import get_config
 from tracline.errors import ConfigError, TraclineError, ValidationError
-from tracline.lineage import deliver_to_registry, receipt, short_digest, trace
+from tracline.lineage import (
+    Receipt,
+    Trace,
+    deliver_to_registry,
+    open_remote_lineage,
+    receipt,
+    short_digest,
+    trace,
+)
 from tracline.registry import Registry
 
 DEPTH = click.option("--depth", default=50, show_default=True, type=click.IntRange(0),
@@ -20,7 +28,8 @@ DEPTH = click.option("--depth", default=50, show_default=True, type=click.IntRan
 FROM = click.option("--from", "source", type=click.Choice(["auto", "local", "marquez"]),
                      default="auto", show_default=True,
                      help="Where to look: the local registry, Marquez ([marquez] url), or "
-                     "the registry and then Marquez when the registry does not know it.")
+                     "(auto) the team server when TRACLINE_URL is set, else the registry and "
+                     "then Marquez when the registry does not know it.")
 
 
 def lookup_registry() -> Registry:
@@ -39,9 +48,35 @@ def lookup_registry() -> Registry:
 
 
 def answered_by(source: str | None) -> None:
-    """Say so on standard error when Marquez, not the local registry, answered."""
-    if source and source.startswith("Marquez"):
+    """Say so on standard error when Marquez or the team server, not the local registry,
+    answered."""
+    if source and source.startswith(("Marquez", "the team server")):
         line(f"answered by {source}", "dim", stderr=True)
+
+
+def find_trace(artifact: str, depth: int, source: str) -> Trace:
+    """The trace from the store ``--from`` names: with ``auto``, the team server when
+    ``TRACLINE_URL`` is set."""
+    remote = open_remote_lineage() if source == "auto" else None
+    if remote is not None:
+        try:
+            return remote.trace(artifact, depth)
+        finally:
+            remote.close()
+    return trace(artifact, depth=depth, source=source,
+                 registry=None if source == "marquez" else lookup_registry())
+
+
+def find_receipt(artifact: str, depth: int, source: str) -> Receipt:
+    """The receipt from the store ``--from`` names (as :func:`find_trace`)."""
+    remote = open_remote_lineage() if source == "auto" else None
+    if remote is not None:
+        try:
+            return remote.receipt(artifact, depth)
+        finally:
+            remote.close()
+    return receipt(artifact, depth=depth, source=source,
+                   registry=None if source == "marquez" else lookup_registry())
 
 
 @app.command("trace")
@@ -53,8 +88,7 @@ def answered_by(source: str | None) -> None:
 @json_option
 def trace_cmd(artifact: str, fmt: str, depth: int, source: str, as_json: bool) -> None:
     """Show the upstream lineage of ARTIFACT (a path, a digest or its prefix, a dataset name)."""
-    result = trace(artifact, depth=depth, source=source,
-                   registry=None if source == "marquez" else lookup_registry())
+    result = find_trace(artifact, depth, source)
     answered_by(result.source)
     if as_json:
         print_json(result)
@@ -85,8 +119,7 @@ def receipt_cmd(artifact: str, fmt: str | None, output: Path | None, *, depth: i
         raise ValidationError("--format", f"--json prints JSON, not {fmt}",
                               hint=f"write the {fmt} receipt to a file with -o FILE")
     fmt = fmt or ("json" if as_json and output is None else "text")
-    made = receipt(artifact, depth=depth, source=source,
-                   registry=None if source == "marquez" else lookup_registry())
+    made = find_receipt(artifact, depth, source)
     answered_by(made.trace.source)
     if output is None:
         if fmt == "text":

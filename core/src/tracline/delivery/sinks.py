@@ -95,8 +95,10 @@ def _http(name: str, options: dict[str, Any], *, marquez: bool) -> TransportSink
             hint=f'add url = "http://host:5000" under [sinks.{name}]',
         )
     if not url.startswith(("http://", "https://")):
+        from tracline.db import display_url
+
         raise ConfigError(
-            f"sink {name!r} url {url!r} is not an http(s) URL",
+            f"sink {name!r} url {display_url(url)!r} is not an http(s) URL",
             hint="write it as http://host:port",
         )
     params: dict[str, Any] = {"url": url, "timeout": float(options.get("timeout", 5.0))}
@@ -111,8 +113,10 @@ def _http(name: str, options: dict[str, Any], *, marquez: bool) -> TransportSink
         transport = HttpTransport(HttpConfig.from_dict(params))
     except (ValueError, RuntimeError, TypeError) as e:
         raise ConfigError(f"sink {name!r}: {e}", hint="check its url and options") from e
+    from tracline.db import display_url
+
     label = "Marquez" if marquez else "HTTP sink"
-    return TransportSink(name, transport, f"{label} {name!r} at {url}")
+    return TransportSink(name, transport, f"{label} {name!r} at {display_url(url)}")
 
 
 def _file(name: str, options: dict[str, Any], config: Config) -> TransportSink:

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from tracline.db import make_engine
+from tracline.db import display_url, make_engine
 from tracline.errors import AuthenticationError, NotFound, StoreError, ValidationError
 from tracline.identity._principal import Principal, check_name, check_roles
 
@@ -103,7 +103,8 @@ class TokenStore:
         try:
             metadata.create_all(self.engine)
         except SQLAlchemyError as e:
-            raise StoreError(f"cannot open the token store at {url}: {e}",
+            raise StoreError(f"cannot open the token store at {display_url(url)}: "
+                             f"{display_url(str(e))}",
                              hint="check the URL and that the database is reachable") from e
 
     def close(self) -> None:

@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from tracline.lineage._leakage import FileMatch, LeakageReport, RowOverlap, leakage
     from tracline.lineage._plan import Plan, PlanInput, Step, make_plan, plan
     from tracline.lineage._receipt import CostLine, Receipt, build_receipt, receipt
+    from tracline.lineage._remote import (
+        RemoteLineage,
+        open_remote_lineage,
+        receipt_from_dict,
+        trace_from_dict,
+    )
     from tracline.lineage._reproduce import (
         NOT_RUNNABLE_HINT,
         OutputResult,
@@ -40,6 +46,8 @@ _EXPORTS = {
     **dict.fromkeys(("CostLine", "Receipt", "build_receipt", "receipt"), "_receipt"),
     **dict.fromkeys(("NOT_RUNNABLE_HINT", "OutputResult", "ReproduceReport", "StepResult",
                      "reproduce", "run_plan"), "_reproduce"),
+    **dict.fromkeys(("RemoteLineage", "open_remote_lineage", "receipt_from_dict",
+                     "trace_from_dict"), "_remote"),
     **dict.fromkeys(("ResolvedArtifact", "resolve"), "_resolve"),
     **dict.fromkeys(("Trace", "TraceNode", "trace", "trace_artifact"), "_trace"),
 }
@@ -54,6 +62,7 @@ __all__ = [
     "Plan",
     "PlanInput",
     "Receipt",
+    "RemoteLineage",
     "ReproduceReport",
     "ResolvedArtifact",
     "RowOverlap",
@@ -71,8 +80,10 @@ __all__ = [
     "human_size",
     "leakage",
     "make_plan",
+    "open_remote_lineage",
     "plan",
     "receipt",
+    "receipt_from_dict",
     "reproduce",
     "resolve",
     "run_plan",
@@ -80,6 +91,7 @@ __all__ = [
     "short_run",
     "trace",
     "trace_artifact",
+    "trace_from_dict",
 ]
 
 

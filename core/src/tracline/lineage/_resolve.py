@@ -7,6 +7,7 @@ from pathlib import Path
 
 import attrs
 
+from tracline.db import display_url
 from tracline.errors import NotFound, ValidationError
 from tracline.hashing import ALGORITHMS, digest_path
 from tracline.lineage._common import short_digest
@@ -43,8 +44,9 @@ class ResolvedArtifact:
 
 
 def _unknown_hint(registry: LineageStore) -> str:
-    return (f"the registry at {registry.url} has not seen it: record the run that made it with "
-            "`tracline run -- CMD`, or point TRACLINE_REGISTRY_URL at the right registry")
+    return (f"the registry at {display_url(registry.url)} has not seen it: record the run "
+            "that made it with `tracline run -- CMD`, or point TRACLINE_REGISTRY_URL at the "
+            "right registry")
 
 
 def _by_digest(registry: LineageStore, digest: str, prefer_names: tuple[str, ...] = (),

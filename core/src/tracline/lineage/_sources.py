@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from tracline.db import display_url
 from tracline.errors import NotFound, ValidationError
 from tracline.registry import LineageStore
 
@@ -57,6 +58,6 @@ def ask(question: Callable[[LineageStore], T], *, registry: LineageStore | None 
         try:
             return question(marquez), marquez
         except NotFound as e:
-            raise NotFound(f"{unknown}; {marquez.url} does not know it either: {e}",
+            raise NotFound(f"{unknown}; {display_url(marquez.url)} does not know it either: {e}",
                            hint="record the run that made it, or check the path or digest"
                            ) from e

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from tracline.db import display_url
 from tracline.errors import ValidationError
 from tracline.lineage._common import RunInfo
 from tracline.lineage._producers import Choice, choose_producer, split_others, when
@@ -256,19 +257,6 @@ class _Walker:
                 node.truncated = node.key in beyond
 
 
-def _shown(url: str) -> str:
-    """A store's URL for output: a database URL without its password."""
-    if "://" not in url or url.startswith("Marquez"):
-        return url
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
-
-
 def trace_artifact(registry: LineageStore, artifact: ResolvedArtifact,
                    depth: int = DEFAULT_DEPTH, *, all_producers: bool = False) -> Trace:
     """The upstream lineage of an artifact already resolved.
@@ -283,7 +271,7 @@ def trace_artifact(registry: LineageStore, artifact: ResolvedArtifact,
                      artifact.file_count, artifact.kind)
     with registry.snapshot():
         _Walker(registry, all_producers, artifact.asked_by != "digest").walk(root, depth)
-    return Trace(root, depth, artifact.note, _shown(registry.url))
+    return Trace(root, depth, artifact.note, display_url(registry.url))
 
 
 def trace(ref: str, *, depth: int = DEFAULT_DEPTH, registry: LineageStore | None = None,

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import attrs
 from sqlalchemy import Connection, select
 
+from tracline.db import display_url
 from tracline.errors import NotFound, ValidationError
 from tracline.registry import _schema as t
 
@@ -113,7 +114,7 @@ class Lookups:
         with self._tx() as conn:
             row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).mappings().first()
         if row is None:
-            raise NotFound(f"no run {run_id} in the registry at {self.url}",
+            raise NotFound(f"no run {run_id} in the registry at {display_url(self.url)}",
                            hint="check the id with `tracline outbox status` or list runs")
         return _run_row(row)
 
@@ -136,7 +137,7 @@ class Lookups:
         if exact or len(rows) == 1:
             return _run_row((exact or rows)[0])
         if not rows:
-            raise NotFound(f"no run {ref} in the registry at {self.url}",
+            raise NotFound(f"no run {ref} in the registry at {display_url(self.url)}",
                            hint="copy the run id from `tracline receipt` or `tracline trace`")
         raise ValidationError("run", f"{ref!r} matches several runs",
                               hint="give more characters of the run id")

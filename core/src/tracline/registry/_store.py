@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from tracline.db import make_engine
+from tracline.db import display_url, make_engine
 from tracline.errors import StoreError, ValidationError
 from tracline.registry import _schema as t
 from tracline.registry._ingest import index_event
@@ -37,7 +37,8 @@ class Registry(Lookups):
         except SQLAlchemyError as e:
             cause = getattr(e, "orig", None) or e
             raise StoreError(
-                f"cannot open the registry at {url}: {e.__class__.__name__}: {cause}",
+                f"cannot open the registry at {display_url(url)}: {e.__class__.__name__}: "
+                f"{display_url(str(cause))}",
                 hint="check the registry url and that the database is reachable",
             ) from e
 

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 
 from tracline.config import Config
+from tracline.db import display_url
 from tracline.errors import ConfigError
 from tracline.server._app import create_app
 from tracline.server._limits import BodyLimit, TimedH11Protocol
@@ -68,8 +69,8 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 5050,
         raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}",
                           hint="choose another --port or stop what uses it") from e
     port = sock.getsockname()[1]
-    say(f"tracline: team server on {scheme}://{host}:{port} (requests: {state.requests.url}; "
-        f"registry: {state.registry.url})")
+    say(f"tracline: team server on {scheme}://{host}:{port} (requests: "
+        f"{display_url(state.requests.url)}; registry: {display_url(state.registry.url)})")
     say(f"tracline: audit head {report.head_seq} {report.head_hash}"
         + ("" if report.ok else " — the audit chain does NOT verify: tracline request audit "
            "--verify"))
