@@ -51,10 +51,34 @@ def leaves(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, cl
 
 
 def test_every_command_takes_json() -> None:
-    """Each command and subcommand has a --json flag (run's is covered by its own test)."""
+    """Each command and subcommand has a --json flag."""
     missing = [name for name, command in leaves(app)
                if "--json" not in {o for p in command.params for o in p.opts}]
-    assert missing in ([], ["run"]), missing
+    assert missing == [], missing
+
+
+def test_run_json_adds_one_line_after_the_command_s_output(tracline_home: Path) -> None:
+    """`run --json` leaves the command's output and exit code alone and adds one last line
+    of JSON: the run, its exit code, the files it read and wrote with their digests; a
+    command that cannot start is a JSON error."""
+    (tracline_home.parent / "in.txt").write_text("rooms,price\n")
+    step = "print('hello'); open('out.txt', 'w').write(open('in.txt').read()); exit(3)"
+    done = subprocess.run([sys.executable, "-m", "tracline", "run", "--json", "--job", "step",
+                           "--", sys.executable, "-c", step], capture_output=True, text=True,
+                          cwd=tracline_home.parent, timeout=300)
+    assert done.returncode == 3, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "hello"
+    ran = json.loads(lines[-1])
+    assert ran["job"] == "step" and ran["exit_code"] == 3 and uuid.UUID(ran["run_id"])
+    assert [Path(f["path"]).name for f in ran["outputs"]] == ["out.txt"]
+    assert "in.txt" in {Path(f["path"]).name for f in ran["inputs"]}
+    assert all(f["digest"] for f in ran["inputs"] + ran["outputs"])
+    missing = subprocess.run([sys.executable, "-m", "tracline", "run", "--json", "--",
+                              "no-such-program-here"], capture_output=True, text=True,
+                             cwd=tracline_home.parent, timeout=300)
+    assert missing.returncode == 127, missing.stderr
+    assert json.loads(missing.stdout)["error"]["type"] == "CommandNotFound"
 
 
 def test_errors_are_json_when_json_is_asked(tracline_home: Path,

@@ -7,12 +7,16 @@ program resolved and git's state taken (see :mod:`tracline.capture`).
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tracline.capture import CAPTURE_MODES
 from tracline.cli._app import app
 from tracline.errors import CommandNotFound, ValidationError
+
+if TYPE_CHECKING:
+    from tracline.capture import FileRecord, RunRecord
 
 __all__ = ["run", "run_command"]
 
@@ -29,17 +33,25 @@ __all__ = ["run", "run_command"]
 @click.option("--capture", "mode", type=click.Choice(CAPTURE_MODES),
               default="auto", show_default=True,
               help="How files are observed: auto picks the interposer where it is built.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Once CMD ends, print one line of JSON: run id, job, exit code, files read "
+              "and written with their digests.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(*, job: str | None, namespace: str | None, gpus: int | None, gpu_model: str | None,
-        request_id: str | None, mode: str, command: tuple[str, ...]) -> int:
+        request_id: str | None, mode: str, as_json: bool, command: tuple[str, ...]) -> int:
     """Run CMD and record what it read and wrote, its recipe and its GPU cost.
 
     The command's output, exit status and signals are its own; lineage goes to the outbox.
+    With --json, tracline adds one line of JSON to standard output after the command's own
+    output (the last line: read that one); errors before CMD starts are JSON errors.
     """
     try:
         code = run_command(list(command), job=job, namespace=namespace, gpus=gpus,
-                           gpu_model=gpu_model, request_id=request_id, mode=mode)
+                           gpu_model=gpu_model, request_id=request_id, mode=mode,
+                           as_json=as_json)
     except CommandNotFound as e:
+        if as_json:
+            raise
         sys.stderr.write(f"tracline: error: {e}\n")
         raise click.exceptions.Exit(e.exit_code) from None
     return code
@@ -52,8 +64,9 @@ def warn(message: str) -> None:
 
 def run_command(command: list[str], *, job: str | None = None, namespace: str | None = None,
                 gpus: int | None = None, gpu_model: str | None = None,
-                request_id: str | None = None, mode: str = "auto") -> int:
+                request_id: str | None = None, mode: str = "auto", as_json: bool = False) -> int:
     """Run ``command`` captured (claiming ``request_id`` first, if given); its exit code.
+    ``as_json``: then print the run's summary as one line of JSON (:func:`summary`).
 
     Raises :class:`TraclineError` for bad input before the command starts, and
     :class:`CommandNotFound` for a program that does not exist or may not be run.
@@ -97,7 +110,23 @@ def run_command(command: list[str], *, job: str | None = None, namespace: str | 
         warn(message)
     if gated is not None:
         gated.settle(record)
+    if as_json:
+        import json
+
+        sys.stdout.flush()
+        sys.stdout.write("\n" + json.dumps(summary(record), separators=(",", ":")) + "\n")
     return record.exit_code if record.exit_code is not None else 1
+
+
+def summary(record: RunRecord) -> dict[str, Any]:
+    """What ``run --json`` prints: the run, how it ended, its files by digest."""
+    def files(found: list[FileRecord]) -> list[dict[str, Any]]:
+        return [{"path": f.path, "digest": f.digest, "size": f.size} for f in found]
+
+    return {"run_id": record.run_id, "job": record.job, "namespace": record.namespace,
+            "exit_code": record.exit_code, "signal": record.signal,
+            "wall_seconds": record.wall_seconds, "inputs": files(record.inputs),
+            "outputs": files(record.outputs), "warnings": list(record.warnings)}
 
 
 def _exec_plain(command: list[str]) -> None:
