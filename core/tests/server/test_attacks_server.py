@@ -104,7 +104,7 @@ def test_forged_approval_row_is_refused_by_claim_and_audit(team: TeamServer,
         conn.execute(sa.update(t.requests).where(t.requests.c.id == pending)
                      .values(state="approved"))
     engine.dispose()
-    refused(team, "agent:trainer", "request", "claim", pending, "--run-id", "run-1",
+    refused(team, "agent:trainer", "request", "claim", pending, "--run-id", str(uuid.uuid4()),
             reason="has no valid signature")
     done = team.cli("user:chris", "request", "audit", "--verify", "--json")
     assert done.returncode == 1
