@@ -14,6 +14,7 @@ import dagster as dg
 import pytest
 from _dagster_harness import Project, free_port, make_project, wait_for
 
+from tracline.delivery import Emitter
 from tracline.testing import RunConformanceSuite
 from tracline_dagster import TraclineResource, lineage_sensor
 
@@ -75,6 +76,15 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
+def _deliver_once(project: Project) -> Any:
+    """One delivery attempt of the project's outbox (not waiting for a sink that is down)."""
+    emitter = Emitter(project.config(), background=False)
+    try:
+        return emitter.flush(60.0)
+    finally:
+        emitter.close(0)
+
+
 @pytest.fixture
 def backend_port() -> Iterator[int]:
     """A port for the lineage backend, down until the test starts it."""
@@ -95,8 +105,9 @@ def test_runs_succeed_while_the_backend_is_down_and_lineage_arrives_later(
                             instance=project.instance)
     assert result.success
     _evaluate_lineage_sensor(project)
-    project.deliver()  # the backend is still down: nothing reaches it, nothing is lost
+    attempt = _deliver_once(project)  # the backend is still down: nothing reaches it
     assert _Receiver.events == []
+    assert attempt.pending.get("marquez"), attempt  # ... and nothing is lost: still pending
     server = ThreadingHTTPServer(("127.0.0.1", backend_port), _Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
