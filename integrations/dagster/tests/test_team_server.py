@@ -2,7 +2,8 @@
 ``TRACLINE_URL`` with the Dagster deployment's own token): it waits, claims once under racing
 evaluations, reports a rejection and settles the request exactly as against the local
 store; with the server unreachable or the token refused it launches nothing, and an
-approval made meanwhile is launched once the server answers again."""
+approval made meanwhile is launched once the server answers again; lineage posted to the
+server while it is down reaches it once it is back."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from _dagster_harness import Project, free_port, wait_for
 
 from tracline.approvals import RemoteRequests, State
 from tracline.config import Config
+from tracline.delivery import Emitter
 from tracline.identity import TokenStore
+from tracline.registry import Registry
 from tracline.testing import GATE_POLICY, conformance_request
 from tracline_dagster import TraclineResource
 
@@ -230,3 +233,37 @@ def test_an_unreachable_server_or_a_refused_token_launches_nothing(
         reader.close()
     assert request.state == State.CLAIMED
     assert request.run_id == back.run_requests[0].tags["tracline/run_id"]
+
+
+def test_runs_succeed_while_the_server_is_down_and_their_lineage_reaches_it_later(
+        pipeline: Any, project: Project, team: Team) -> None:
+    """With the team server (the lineage backend) down, a materialisation succeeds and its
+    events wait in the outbox; once the server is back, every one of them is in its
+    registry."""
+    team.stop()
+    result = dg.materialize([pipeline.raw, pipeline.features, pipeline.model],
+                            resources={"tracline": TraclineResource()},
+                            instance=project.instance)
+    assert result.success
+    _evaluate(pipeline, project, name="tracline_lineage")
+    emitter = Emitter(project.config(), background=False)
+    try:
+        attempt = emitter.flush(60.0)  # one attempt: the server is down
+    finally:
+        emitter.close(0)
+    assert attempt.pending.get("team"), attempt
+
+    team.start()
+    events = project.events()  # delivered to every sink, the server's included
+    assert len(events) >= 8  # 3 steps and the run, START and COMPLETE each
+    assert result.run_id in {e["run"]["runId"] for e in events}
+    registry = Registry(team.store)
+    try:
+        def arrived() -> bool:
+            project.deliver()
+            return registry.event_count() >= len(events)
+
+        wait_for("the run's events in the server's registry", arrived)
+        assert registry.event_count() == len(events)
+    finally:
+        registry.close()
