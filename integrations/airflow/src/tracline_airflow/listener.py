@@ -20,13 +20,11 @@ happens with capture turned off (``TRACLINE_DISABLED``) too, at an estimated cos
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from tracline.config import Config, get_config
-from tracline.errors import TraclineError
+from tracline.config import Config
+from tracline.failsoft import FailSoft, ignoring
 from tracline.gating import Claim, Gate, Outcome, TimeCap
 from tracline_airflow import _runs, compat
 from tracline_airflow._runs import TaskRun
@@ -37,44 +35,15 @@ from tracline_airflow.triggers import open_store
 __all__ = ["after", "before"]
 
 log = logging.getLogger(__name__)
-_warned: set[str] = set()
-T = TypeVar("T")
-
-
-def _safe(function: Callable[..., T]) -> Callable[..., T | None]:
-    """Never let lineage break the task: log a failure once per kind, and go on."""
-
-    @functools.wraps(function)
-    def call(*args: Any, **kwargs: Any) -> T | None:
-        try:
-            return function(*args, **kwargs)
-        except Exception as e:
-            key = f"{function.__name__}:{type(e).__name__}"
-            if key not in _warned:
-                _warned.add(key)
-                log.warning("tracline: %s failed (%s: %s); the task goes on without it",
-                            function.__name__, type(e).__name__, e, exc_info=True)
-            return None
-
-    return call
-
-
-def _config() -> Config | None:
-    try:
-        config = get_config()
-    except TraclineError as e:
-        if "config" not in _warned:
-            _warned.add("config")
-            log.warning("tracline: lineage is off for this process: %s", e)
-        return None
-    return None if config.disabled else config
+_soft = FailSoft(log, "the task")
+#: Never let lineage break the task: log a failure once per kind, and go on.
+_safe = _soft
+_config = _soft.config
 
 
 def _capture_config(config: Config) -> Config:
     """tracline's config, with Airflow's home (its database, logs) never taken for data."""
-    section = dict(config.section("capture"))
-    section["ignore"] = [*section.get("ignore", ()), compat.airflow_home().rstrip("/") + "/**"]
-    return config.replace(sections={**config.sections, "capture": section})
+    return ignoring(config, [compat.airflow_home()])
 
 
 def _approval(task_instance: Any) -> dict[str, Any] | None:

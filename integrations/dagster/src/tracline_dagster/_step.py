@@ -37,6 +37,7 @@ import dagster as dg
 from tracline.capture import capture_in_process
 from tracline.config import Config
 from tracline.events import new_run_id
+from tracline.failsoft import FailSoft, ignoring
 from tracline.gating import Claim
 from tracline_dagster import _lineage, _tags, compat
 from tracline_dagster._limit import TimeLimit
@@ -46,22 +47,18 @@ from tracline_dagster._versions import asset_digest, asset_metadata
 __all__ = ["traced"]
 
 log = logging.getLogger("tracline_dagster")
-_warned: set[str] = set()
+_soft = FailSoft(log, "the step")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _warn_once(key: str, message: str) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        log.warning("tracline: %s; the step goes on without lineage", message, exc_info=True)
+    _soft.warn_once(key, "tracline: %s; the step goes on without lineage", message,
+                    exc_info=True)
 
 
 def _capture_config(config: Config, context: dg.OpExecutionContext) -> Config:
     """tracline's config, with Dagster's own folders never taken for the step's data."""
-    section = dict(config.section("capture"))
-    ignore = [f"{folder}/**" for folder in compat.dagster_folders(context)]
-    section["ignore"] = [*section.get("ignore", ()), *ignore]
-    return config.replace(sections={**config.sections, "capture": section})
+    return ignoring(config, compat.dagster_folders(context))
 
 
 class _Step:

@@ -18,17 +18,15 @@ what the approval requires: the time limit and the settlement of the request.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
 
 from tracline.config import Config, get_config
-from tracline.errors import TraclineError
+from tracline.failsoft import FailSoft, ignoring
 from tracline.gating import Claim, Outcome
 from tracline_prefect import _events, compat
 from tracline_prefect._limit import TreeLimit
@@ -36,49 +34,21 @@ from tracline_prefect._limit import TreeLimit
 __all__ = ["FlowHooks", "TaskHooks", "capture_config", "gated_task", "is_traced"]
 
 log = logging.getLogger(__name__)
-_warned: set[str] = set()
-R = TypeVar("R")
 T = TypeVar("T", bound="compat.Task[Any, Any]")
 _CONCURRENT = ("ran while another task of this flow process was being captured: in-process "
                "capture observes one task at a time, so its files are not recorded (run such "
                "tasks one after another, or on a process-pool task runner)")
 
 
-def _safe(function: Callable[..., R]) -> Callable[..., R | None]:
-    """Never let lineage break the flow: log a failure once per kind, and go on."""
-
-    @functools.wraps(function)
-    def call(*args: Any, **kwargs: Any) -> R | None:
-        try:
-            return function(*args, **kwargs)
-        except Exception as e:
-            key = f"{function.__name__}:{type(e).__name__}"
-            if key not in _warned:
-                _warned.add(key)
-                log.warning("tracline: %s failed (%s: %s); the flow goes on without it",
-                            function.__name__, type(e).__name__, e, exc_info=True)
-            return None
-
-    return call
-
-
-def _config() -> Config | None:
-    try:
-        config = get_config()
-    except TraclineError as e:
-        if "config" not in _warned:
-            _warned.add("config")
-            log.warning("tracline: lineage is off for this process: %s", e)
-        return None
-    return None if config.disabled else config
+_soft = FailSoft(log, "the flow")
+#: Never let lineage break the flow: log a failure once per kind, and go on.
+_safe = _soft
+_config = _soft.config
 
 
 def capture_config(config: Config) -> Config:
     """tracline's config, with Prefect's home and result storage never taken for data."""
-    section = dict(config.section("capture"))
-    section["ignore"] = [*section.get("ignore", ()), *(f"{p.rstrip('/')}/**"
-                                                        for p in compat.prefect_paths())]
-    return config.replace(sections={**config.sections, "capture": section})
+    return ignoring(config, compat.prefect_paths())
 
 
 @attrs.define
