@@ -3,7 +3,7 @@
 
 from tracline._version import __version__
 
-TYPE_CHECKING = False  # typing costs ~6 ms to import: `tracline run` starts without it
+TYPE_CHECKING = False  # `tracline run` starts without importing typing (benchmarks/startup.py)
 if TYPE_CHECKING:
     from tracline.config import Config, SinkConfig, get_config, load_config
     from tracline.delivery import Emitter, emit, flush, get_emitter

@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from tracline.errors import ConfigError
 
 # Configuration is read before `tracline run` starts the user's command, so this module
-# imports neither typing, attrs nor pathlib at run time (together ~25 ms on a small machine).
+# imports neither typing, attrs nor pathlib at run time (benchmarks/startup.py and the
+# trivial command of benchmarks/capture.py measure what that start-up costs).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
@@ -119,7 +120,7 @@ class Config(_Frozen):
 
     ``home``, ``outbox_path`` and ``source`` are :class:`~pathlib.Path` objects, made on
     access from strings (``home_dir`` is ``home`` as a string): `tracline run` reads its
-    configuration before it starts the command, and pathlib costs ~6 ms to import.
+    configuration before it starts the command, and need not import pathlib to do so.
     """
 
     __slots__ = ("_home", "_outbox_path", "_source", "disabled", "flush_timeout",
@@ -257,7 +258,7 @@ def find_config_file(start: str | os.PathLike[str] | None = None) -> str | None:
 
 
 def _read_toml(path: str) -> dict[str, Any]:
-    import tomllib  # only where there is a file to read (~3 ms to import)
+    import tomllib  # only where there is a file to read
 
     try:
         with open(path, "rb") as handle:
@@ -351,7 +352,7 @@ def _sinks(
                 f"sink {name!r} in {_where(source)} has no type",
                 hint=f"add type = one of {', '.join(sorted(known_sink_types()))}",
             )
-        # openlineage-python (~200 ms to import) only for a type that is not tracline's own
+        # openlineage-python (slow to import) only for a type that is not tracline's own
         if kind not in SINK_TYPES and kind not in (names := known_sink_types()):
             raise ConfigError(
                 f"sink {name!r} in {_where(source)} has unknown type {kind!r}",
