@@ -296,3 +296,27 @@ def test_errors_are_config_errors_with_no_traceback_needed(tmp_path: Path) -> No
     assert done.returncode == 2, done.stderr
     assert "outbox.flush_timeout = 'soon'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("section", "read"), [
+    ("policy", "tracline.approvals:ReviewPolicy.from_config"),
+    ("signing", "tracline.identity:SigningSettings.from_config"),
+    ("server", "tracline.server:ServerSettings.from_config"),
+    ("marquez", "tracline.marquez:marquez_settings"),
+])
+def test_other_parts_refuse_unknown_keys_in_their_sections(tmp_path: Path, section: str,
+                                                           read: str) -> None:
+    """Each part that owns a section ([policy], [signing], [server], [marquez]) refuses a
+    misspelt key by name, with its file and the keys it knows — never ignores it."""
+    import importlib
+
+    path = write(tmp_path, f"[{section}]\nreviewrs = 1\n")
+    module, _, attribute = read.partition(":")
+    target: object = importlib.import_module(module)
+    for name in attribute.split("."):
+        target = getattr(target, name)
+    with pytest.raises(ConfigError) as caught:
+        target(load(tmp_path))  # type: ignore[operator]
+    assert caught.value.message == (f"unknown key 'reviewrs' in [{section}] of "
+                                    f"{path.resolve()}")
+    assert (caught.value.hint or "").startswith("known keys: ")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from tracline.errors import ConfigError
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any, Self
 
-__all__ = ["Config", "SinkConfig", "load_config"]
+__all__ = ["Config", "SinkConfig", "check_keys", "load_config"]
 
 CONFIG_FILE = "tracline.toml"
 PRODUCER = "https://github.com/tracline/tracline"
@@ -195,6 +195,13 @@ class Config(_Frozen):
 
         return None if self._source is None else Path(self._source)
 
+    def checked_section(self, name: str, known: Iterable[str]) -> dict[str, Any]:
+        """The table ``[name]``, after refusing a key not in ``known`` (a typo would
+        otherwise be ignored silently) with a :class:`ConfigError` naming it and its file."""
+        table = self.section(name)
+        check_keys(table, known, f"[{name}]", self._source)
+        return table
+
     def section(self, name: str) -> dict[str, Any]:
         """Return the raw table ``[name]`` (empty if absent)."""
         value = self.sections.get(name, {})
@@ -203,6 +210,17 @@ class Config(_Frozen):
 
 def _where(source: str | None) -> str:
     return str(source) if source else "environment"
+
+
+def check_keys(table: Mapping[str, Any], known: Iterable[str], where: str,
+               source: str | None) -> None:
+    """Refuse a key of ``table`` (the TOML table ``where``, e.g. ``[policy]``, read from
+    ``source``) that is not one of ``known``."""
+    keys = set(known)
+    unknown = set(table) - keys
+    if unknown:
+        raise ConfigError(f"unknown key {sorted(unknown)[0]!r} in {where} of {_where(source)}",
+                          hint=f"known keys: {', '.join(sorted(keys))}")
 
 
 def _as_bool(value: Any, key: str, source: str | None) -> bool:
@@ -412,12 +430,7 @@ def load_config(environ: Mapping[str, str] | None = None,
         table = data.get(section, {})
         if not isinstance(table, Mapping):
             raise ConfigError(f"[{section}] in {_where(source)} must be a table")
-        unknown = set(table) - keys
-        if unknown:
-            raise ConfigError(
-                f"unknown key {sorted(unknown)[0]!r} in [{section}] of {_where(source)}",
-                hint=f"known keys: {', '.join(sorted(keys))}",
-            )
+        check_keys(table, keys, f"[{section}]", source)
 
     main = data.get("tracline", {})
     outbox = data.get("outbox", {})

@@ -95,11 +95,7 @@ class ReviewPolicy:
     @classmethod
     def from_config(cls, config: Config) -> ReviewPolicy:
         """Read ``[policy]``; raise :class:`ConfigError` naming the bad key."""
-        table = config.section("policy")
-        unknown = set(table) - _KEYS
-        if unknown:
-            raise ConfigError(f"unknown key {sorted(unknown)[0]!r} in [policy]",
-                              hint=f"known keys: {', '.join(sorted(_KEYS))}")
+        table = config.checked_section("policy", _KEYS)
         groups_raw = table.get("groups", {})
         if not isinstance(groups_raw, Mapping):
             raise ConfigError("[policy] groups must be a table",

@@ -68,11 +68,7 @@ class SigningSettings:
     @classmethod
     def from_config(cls, config: Config) -> SigningSettings:
         """Read ``[signing]`` (and ``$TRACLINE_SIGNING_KEY``)."""
-        table = config.section("signing")
-        unknown = set(table) - _KEYS
-        if unknown:
-            raise ConfigError(f"unknown key {sorted(unknown)[0]!r} in [signing]",
-                              hint=f"known keys: {', '.join(sorted(_KEYS))}")
+        table = config.checked_section("signing", _KEYS)
         base = config.source.parent if config.source else None
         key = _path(os.environ.get("TRACLINE_SIGNING_KEY") or table.get("key"),
                     "[signing] key", base)

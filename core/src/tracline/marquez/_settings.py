@@ -47,12 +47,8 @@ def _http(value: Any, key: str, where: str) -> str:
 
 def marquez_settings(config: Config) -> MarquezSettings:
     """Read ``[marquez]``; raise :class:`ConfigError` naming a bad key or value."""
-    table = config.section("marquez")
+    table = config.checked_section("marquez", _KEYS)
     where = str(config.source or "the environment")
-    unknown = set(table) - _KEYS
-    if unknown:
-        raise ConfigError(f"unknown key {sorted(unknown)[0]!r} in [marquez] of {where}",
-                          hint=f"known keys: {', '.join(sorted(_KEYS))}")
     url = table.get("url")
     sink = next((s for s in config.sinks if s.type == "marquez"), None)
     if url is None and sink is not None:

@@ -69,11 +69,7 @@ class ServerSettings:
     @classmethod
     def from_config(cls, config: Config, *, tls: bool = False) -> ServerSettings:
         """Read ``[server]`` and ``[marquez] web_url``; raise :class:`ConfigError` if bad."""
-        table = config.section("server")
-        unknown = set(table) - _KEYS
-        if unknown:
-            raise ConfigError(f"unknown key {sorted(unknown)[0]!r} in [server]",
-                              hint=f"known keys: {', '.join(sorted(_KEYS))}")
+        table = config.checked_section("server", _KEYS)
         home = config.home / "server"
         key = Path(str(table.get("key") or home / "server_ed25519")).expanduser()
         proxy = table.get("proxy") or {}
