@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any, Self
 
-__all__ = ["Config", "SinkConfig", "check_keys", "load_config"]
+__all__ = ["Config", "SinkConfig", "check_keys", "load_config", "server_url"]
 
 CONFIG_FILE = "tracline.toml"
 PRODUCER = "https://github.com/tracline/tracline"
@@ -496,6 +496,12 @@ def _cached() -> Config:
 def get_config() -> Config:
     """The process's configuration, loaded once (``reset_config()`` forgets it)."""
     return _cached()
+
+
+def server_url(config: Config) -> str | None:
+    """The team server's URL: ``$TRACLINE_URL``, else ``[server] url``, else None."""
+    url = os.environ.get("TRACLINE_URL") or config.section("server").get("url")
+    return str(url).rstrip("/") if url else None
 
 
 def reset_config() -> None:

@@ -31,7 +31,7 @@ from tracline.approvals._wire import (
     spec_to_wire,
     spend_from_wire,
 )
-from tracline.config import Config, get_config
+from tracline.config import Config, get_config, server_url
 from tracline.errors import (
     ApprovalInvalid,
     AuthenticationError,
@@ -45,12 +45,6 @@ from tracline.hashing import digest_path
 from tracline.identity import Signatures, SigningSettings, approval_message
 
 __all__ = ["RemoteRequests", "server_token", "server_url"]
-
-
-def server_url(config: Config) -> str | None:
-    """The team server's URL: ``$TRACLINE_URL``, else ``[server] url``, else None."""
-    url = os.environ.get("TRACLINE_URL") or config.section("server").get("url")
-    return str(url).rstrip("/") if url else None
 
 
 def server_token(config: Config) -> str:

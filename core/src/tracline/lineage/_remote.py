@@ -11,16 +11,17 @@ from __future__ import annotations
 import re
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from tracline.config import Config, get_config
+from tracline.config import Config, get_config, server_url
 from tracline.errors import StoreError, ValidationError
 from tracline.lineage._common import RunInfo
 from tracline.lineage._receipt import CostLine, Receipt
 from tracline.lineage._trace import Trace, TraceNode
 from tracline.registry import ArtifactRow, RunRow
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["RemoteLineage", "open_remote_lineage", "receipt_from_dict", "trace_from_dict"]
 
@@ -33,12 +34,16 @@ class RemoteLineage:
 
     def __init__(self, url: str, token: str, *, timeout: float = 60.0,
                  transport: httpx.BaseTransport | None = None) -> None:
+        import httpx
+
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport,
                                   headers={"Authorization": f"Bearer {token}",
                                            "User-Agent": "tracline-client"})
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
+        import httpx
+
         from tracline.approvals import error_from_wire
 
         try:
@@ -70,11 +75,13 @@ class RemoteLineage:
 
 def open_remote_lineage(config: Config | None = None) -> RemoteLineage | None:
     """The team server's lineage when ``TRACLINE_URL`` (or ``[server] url``) is set."""
-    from tracline.approvals import server_token, server_url
-
     config = config or get_config()
     url = server_url(config)
-    return RemoteLineage(url, server_token(config)) if url else None
+    if not url:
+        return None
+    from tracline.approvals import server_token
+
+    return RemoteLineage(url, server_token(config))
 
 
 def server_ref(ref: str) -> str:
