@@ -12,7 +12,8 @@ import pytest
 from delivery.servers import LineageBackend, free_port
 
 from tracline.cli import main
-from tracline.config import reset_config
+from tracline.config import load_config, reset_config
+from tracline.delivery import wait_delivered
 
 Checks = dict[str, dict[str, str]]
 
@@ -45,9 +46,7 @@ def test_after_a_run_it_counts_what_was_recorded(
                           env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
                                "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"})
     assert done.returncode == 0, done.stderr
-    # the run's own delivery is bounded in time; this one waits (a loaded machine is slow)
-    assert main(["outbox", "flush", "--timeout", "120"]) == 0
-    capsys.readouterr()
+    wait_delivered(load_config())
     code, checks = _doctor(capsys)
     assert code == 0
     assert "(2 events stored)" in checks["outbox"]["detail"]

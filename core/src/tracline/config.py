@@ -54,8 +54,9 @@ _FALSE = {"0", "false", "no", "off", ""}
 #: Keys each section owned by this module accepts; other sections belong to other parts
 #: (``[prices]``, ``[policy]``, ``[capture]``, ...) and are kept in ``Config.sections``.
 _KNOWN_KEYS: dict[str, set[str]] = {
-    "tracline": {"namespace", "home", "disabled", "producer"},
-    "outbox": {"path", "flush_timeout", "retention_days", "max_backoff"},
+    "tracline": {"namespace", "home", "disabled", "producer", "file_mode"},
+    "outbox": {"path", "flush_timeout", "retention_days", "max_backoff", "max_attempts",
+               "deliverer_idle"},
     "registry": {"url", "enabled"},
 }
 #: The sink that keeps the local registry (the index lookups read) up to date.
@@ -123,12 +124,12 @@ class Config(_Frozen):
     configuration before it starts the command, and need not import pathlib to do so.
     """
 
-    __slots__ = ("_home", "_outbox_path", "_source", "disabled", "flush_timeout",
-                 "max_backoff", "namespace", "producer", "registry_url", "retention_days",
-                 "sections", "sinks")
+    __slots__ = ("_home", "_outbox_path", "_source", "deliverer_idle", "disabled", "file_mode",
+                 "flush_timeout", "max_attempts", "max_backoff", "namespace", "producer",
+                 "registry_url", "retention_days", "sections", "sinks")
     _fields = ("disabled", "namespace", "home", "outbox_path", "registry_url", "sinks",
-               "flush_timeout", "retention_days", "max_backoff", "producer", "source",
-               "sections")
+               "flush_timeout", "retention_days", "max_backoff", "max_attempts",
+               "deliverer_idle", "producer", "file_mode", "source", "sections")
     _home: str
     _outbox_path: str
     _source: str | None
@@ -142,7 +143,13 @@ class Config(_Frozen):
     retention_days: float
     #: Upper bound of the retry backoff of an unreachable sink, in seconds.
     max_backoff: float
+    #: Tries of an event that keeps failing at a sink before it may be set aside as poison.
+    max_attempts: int
+    #: Seconds the long-lived deliverer waits for more work before it exits.
+    deliverer_idle: float
     producer: str
+    #: Permissions of the state files tracline creates (outbox, registry, stores, caches).
+    file_mode: int
     #: Every section of the file and the environment, for the parts that own them.
     sections: Mapping[str, Any]
 
@@ -158,14 +165,19 @@ class Config(_Frozen):
         flush_timeout: float = 2.0,
         retention_days: float = 7.0,
         max_backoff: float = 60.0,
+        max_attempts: int = 5,
+        deliverer_idle: float = 300.0,
         producer: str = PRODUCER,
+        file_mode: int = 0o600,
         source: str | os.PathLike[str] | None = None,
         sections: Mapping[str, Any] | None = None,
     ) -> None:
         self._set(disabled=disabled, namespace=namespace, _home=os.fspath(home),
                   _outbox_path=os.fspath(outbox_path), registry_url=registry_url,
                   sinks=tuple(sinks), flush_timeout=flush_timeout,
-                  retention_days=retention_days, max_backoff=max_backoff, producer=producer,
+                  retention_days=retention_days, max_backoff=max_backoff,
+                  max_attempts=max_attempts, deliverer_idle=deliverer_idle, producer=producer,
+                  file_mode=file_mode,
                   _source=None if source is None else os.fspath(source),
                   sections={} if sections is None else sections)
 
@@ -251,6 +263,23 @@ def _as_float(value: Any, key: str, source: str | None, *, minimum: float = 0.0)
             hint=f"set {key} to {minimum} or more",
         )
     return number
+
+
+def _as_mode(value: Any, key: str, source: str | None) -> int:
+    """File permissions written in octal (``"0600"``, ``"640"``, or a TOML ``0o600``)."""
+    try:
+        mode = value if isinstance(value, int) and not isinstance(value, bool) else \
+            int(str(value).strip().removeprefix("0o"), 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777 or mode & 0o600 != 0o600:
+        raise ConfigError(
+            f"{key} = {value!r} in {_where(source)} is not a file mode the owner can read "
+            "and write",
+            hint="write it in octal with the owner's read and write bits, e.g. "
+                 '"0600" (or "0640" to let the group read)',
+        )
+    return mode
 
 
 def find_config_file(start: str | os.PathLike[str] | None = None) -> str | None:
@@ -482,7 +511,12 @@ def load_config(environ: Mapping[str, str] | None = None,
         max_backoff=_as_float(
             outbox.get("max_backoff", 60.0), "outbox.max_backoff", source, minimum=0.01
         ),
+        max_attempts=int(_as_float(outbox.get("max_attempts", 5), "outbox.max_attempts", source,
+                                   minimum=1)),
+        deliverer_idle=_as_float(outbox.get("deliverer_idle", 300.0), "outbox.deliverer_idle",
+                                 source),
         producer=str(main.get("producer", PRODUCER)),
+        file_mode=_as_mode(main.get("file_mode", "0600"), "tracline.file_mode", source),
         source=source,
         sections=data,
     )

@@ -3,6 +3,7 @@ PostgreSQL, through the same SQLAlchemy Core code."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from tracline import statefiles
 from tracline.errors import ConfigError
 
-__all__ = ["display_url", "make_engine"]
+__all__ = ["display_url", "make_engine", "sqlite_path"]
 
 #: The password of a URL's user (``scheme://user:PASSWORD@host``), wherever it appears in a text.
 _PASSWORD = re.compile(r"(//[^/:@\s]*):[^@/\s]*@")
@@ -24,6 +26,9 @@ def display_url(text: str) -> str:
     return _PASSWORD.sub(r"\1:***@", text)
 
 
+sqlite_path = statefiles.sqlite_path
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -33,18 +38,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, mode: int | None = None) -> Engine:
     """An engine for ``url`` (``sqlite:///path`` or ``postgresql://...``), with sane settings.
 
-    ``postgresql://`` URLs use the psycopg 3 driver.
+    ``postgresql://`` URLs use the psycopg 3 driver. A SQLite file that does not exist yet is
+    created with permissions ``mode`` (default ``[tracline] file_mode``; its folder searchable
+    only as far as ``mode`` reads).
     """
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     try:
         if url.startswith("sqlite:"):
-            path = url.split(":///", 1)[1] if ":///" in url else ""
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            path = sqlite_path(url)
+            if path is not None:
+                mode = statefiles.configured_mode() if mode is None else mode
+                statefiles.make_dirs(Path(path).parent, mode)
+                try:
+                    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode))
+                    os.chmod(path, mode)
+                except FileExistsError:
+                    pass
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine

@@ -89,7 +89,18 @@ class OutboxError(TraclineError):
 
 
 class SinkError(TraclineError):
-    """A lineage sink could not take an event (unreachable, or it refused it)."""
+    """A lineage sink could not take an event (unreachable, or it refused it).
+
+    Every failure is one of three kinds, which decide what delivery does next:
+
+    * ``permanent``: this event will never be taken (HTTP 4xx, text the sink cannot store):
+      it is set aside at once and delivery goes on with the next one;
+    * ``sink_down``: the sink takes nothing now (unreachable, rate-limited, disk full): the
+      sink is retried later with backoff; the event is not to blame;
+    * neither: this event failed and may succeed when tried again (a 5xx, a connection that
+      broke while it was sent): after a bounded number of tries, if the events behind it get
+      through, it is set aside as poison.
+    """
 
     def __init__(
         self,
@@ -98,10 +109,13 @@ class SinkError(TraclineError):
         hint: str | None = None,
         permanent: bool = False,
         status: int | None = None,
+        sink_down: bool = False,
     ) -> None:
         super().__init__(message, hint=hint)
         #: True when retrying cannot help (the sink answered 4xx): the event is set aside.
         self.permanent = permanent
+        #: True when the sink cannot take any event now: nothing is held against the event.
+        self.sink_down = sink_down
         self.status = status
 
 

@@ -12,8 +12,18 @@ from typing import Any
 PYTHON = sys.executable
 
 
+def delivered(home: Path) -> None:
+    """Wait until the outbox under ``home`` has delivered everything (whoever delivers it)."""
+    from tracline.config import load_config
+    from tracline.delivery import wait_delivered
+
+    if (home / "outbox.db").exists():
+        wait_delivered(load_config({**os.environ, "TRACLINE_HOME": str(home)}, home.parent))
+
+
 def read_events(home: Path) -> list[dict[str, Any]]:
-    """Every event delivered to the JSON-lines file sink."""
+    """Every event delivered to the JSON-lines file sink, once delivery is done."""
+    delivered(home)
     path = home / "events.jsonl"
     if not path.exists():
         return []

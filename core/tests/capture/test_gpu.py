@@ -51,10 +51,10 @@ def test_declared_cost_is_gpus_times_wall_time(tracline_home: Path) -> None:
     cost = gpu_cost(None, wall_seconds=1800.0, declared_gpus=8, declared_model="H100",
                     config=load_config())
     assert cost is not None
-    assert (cost.measurement, cost.gpu_count, cost.gpu_seconds) == ("declared", 8, 14400.0)
-    assert cost.price_per_gpu_hour == 12.29
-    assert cost.cost == pytest.approx(4 * 12.29)
-    assert cost.price_source and cost.price_as_of == "2024-06-01"
+    assert (cost["measurement"], cost["gpuCount"], cost["gpuSeconds"]) == ("declared", 8, 14400.0)
+    assert cost["pricePerGpuHour"] == 12.29
+    assert cost["cost"] == pytest.approx(4 * 12.29)
+    assert cost["priceSource"] and cost["priceAsOf"] == "2024-06-01"
 
 
 def test_measured_use_wins_over_declared(tracline_home: Path) -> None:
@@ -65,9 +65,9 @@ def test_measured_use_wins_over_declared(tracline_home: Path) -> None:
     cost = gpu_cost(usage, wall_seconds=360.0, declared_gpus=8, declared_model="A100",
                     config=load_config())
     assert cost is not None
-    assert cost.measurement == "measured"
-    assert cost.as_dict()["gpuUuids"] == ["GPU-a", "GPU-b"]
-    assert cost.cost == pytest.approx(0.2 * 12.29)
+    assert cost["measurement"] == "measured"
+    assert cost["gpuUuids"] == ["GPU-a", "GPU-b"]
+    assert cost["cost"] == pytest.approx(0.2 * 12.29)
 
 
 def test_no_gpu_and_nothing_declared_gives_no_cost() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tracline.capture import capture_in_process
+from tracline.events import file_dataset, record_facets
 from tracline.facets import TraclineExecutionRunFacet
 
 from .helpers import blake3_of, write
@@ -31,10 +32,11 @@ def test_task_files_children_and_facets(tracline_home: Path) -> None:
     assert sorted(f.path for f in record.outputs) == [str(root / "child_out.txt"),
                                                       str(root / "features.csv")]
     assert record.inputs[0].digest == blake3_of(root / "raw.csv")
-    facets = record.run_facets()
+    facets = record_facets(record)
     assert isinstance(facets["tracline_execution"], TraclineExecutionRunFacet)
     assert facets["tracline_execution"].argv == ["airflow", "tasks", "run"]
-    assert record.input_artifacts()[0].digest == blake3_of(root / "raw.csv")
+    dataset = file_dataset(record.inputs[0], "input")
+    assert dataset.facets["version"].datasetVersion == blake3_of(root / "raw.csv")
 
 
 def test_nothing_is_recorded_after_the_block(tracline_home: Path) -> None:
@@ -142,6 +144,7 @@ import json, sys
 import attrs, click                      # the orchestrator's world, loaded before the task
 import numpy as np                       # the task's module refers to it
 from tracline.capture import capture_in_process
+from tracline.events import record_facets, to_dict
 
 def featurize():
     import pyarrow                       # imported while the task runs
@@ -151,9 +154,9 @@ with capture_in_process(job="t", function=featurize) as task:
     featurize()
 with capture_in_process(job="b", command="sort raw.txt > out.txt") as bash:
     pass
-facet = task.record.run_facets()["tracline_execution"]
+facet = to_dict(record_facets(task.record)["tracline_execution"])
 print(json.dumps({"argv": task.record.argv, "callable": task.record.callable,
-                  "facet_callable": facet.callable,
+                  "facet_callable": facet["callable"],
                   "packages": [name for name, _ in task.record.packages],
                   "bash_argv": bash.record.argv}))
 """

@@ -9,7 +9,7 @@ from tracline.registry import Registry
 from tracline.testing import assert_valid_events
 
 from .conftest import Run
-from .helpers import PYTHON, blake3_of, digests, last, names, read_events, write
+from .helpers import PYTHON, blake3_of, delivered, digests, last, names, read_events, write
 
 PREPARE = """
 import csv
@@ -77,6 +77,7 @@ def test_pipeline_lands_in_the_registry_with_digests(
     _project(root)
     for script in ("prepare.py", "train.py", "evaluate.py"):
         assert tracline_run("--", PYTHON, script).returncode == 0
+    delivered(tracline_home)
     registry = Registry(f"sqlite:///{tracline_home / 'tracline.db'}")
     try:
         runs = {r.job_name: r for r in registry.runs()}

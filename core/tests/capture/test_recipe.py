@@ -24,19 +24,20 @@ def test_git_state_clean_dirty_and_untracked(tmp_path: Path) -> None:
     _git(tmp_path, "commit", "-q", "-m", "one")
     clean = git_info(str(tmp_path))
     assert clean is not None
-    assert (clean.branch, clean.dirty, clean.untracked, clean.diffDigest) == \
+    assert (clean["branch"], clean["dirty"], clean["untracked"], clean.get("diffDigest")) == \
         ("main", False, 0, None)
-    assert clean.commit == _git(tmp_path, "rev-parse", "HEAD")
+    assert clean["commit"] == _git(tmp_path, "rev-parse", "HEAD")
     write(tmp_path / "notes.txt", "untracked")
     untracked = git_info(str(tmp_path))
     assert untracked is not None
-    assert (untracked.dirty, untracked.untracked, untracked.diffDigest) == (True, 1, None)
+    assert (untracked["dirty"], untracked["untracked"], untracked.get("diffDigest")) == \
+        (True, 1, None)
     write(tmp_path / "train.py", "print(2)\n")
     dirty = git_info(str(tmp_path))
-    assert dirty is not None and dirty.diffDigest and dirty.diffDigest.startswith("blake3:")
+    assert dirty is not None and dirty["diffDigest"].startswith("blake3:")
     write(tmp_path / "train.py", "print(3)\n")
     other = git_info(str(tmp_path))
-    assert other is not None and other.diffDigest != dirty.diffDigest
+    assert other is not None and other["diffDigest"] != dirty["diffDigest"]
 
 
 def test_outside_a_repository_there_is_no_code_version(tmp_path: Path) -> None:

@@ -81,3 +81,60 @@ class LineageBackend:
             return registry.event_count()
         finally:
             registry.close()
+
+
+class Receiver:
+    """A real OpenLineage HTTP endpoint in a thread that keeps every event it accepted, in
+    order of arrival, duplicates included — unlike a registry, which ignores them.
+
+    ``misbehave`` maps a job name to what the endpoint does with that job's events:
+    ``"drop"`` closes the connection without answering, ``"500"`` answers a server error.
+    """
+
+    def __init__(self, misbehave: dict[str, str] | None = None) -> None:
+        import http.server
+        import json
+        import threading
+
+        self.misbehave = dict(misbehave or {})
+        self.accepted: list[dict] = []
+        self.refused: dict[str, int] = {}
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path != "/api/v1/lineage":
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                event = json.loads(body)
+                job = event["job"]["name"]
+                how = receiver.misbehave.get(job)
+                if how is not None:
+                    receiver.refused[job] = receiver.refused.get(job, 0) + 1
+                if how == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if how == "500":
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                receiver.accepted.append(event)
+                self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

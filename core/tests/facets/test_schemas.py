@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import typing
 
+import attrs
 import pytest
 from jsonschema import Draft202012Validator
 
-from tracline.events import Artifact, ParentRun, event_to_dict, new_run_id, run_event
+from tracline.events import Artifact, ParentRun, new_run_id, run_event, to_dict
 from tracline.facets import (
     DATASET_FACETS,
     RUN_FACETS,
@@ -74,7 +76,7 @@ def full_event(state: str = "COMPLETE") -> dict:
         run_facets=facets,
         error=RuntimeError("boom") if state == "FAIL" else None,
     )
-    return event_to_dict(event)
+    return to_dict(event)
 
 
 @pytest.mark.parametrize("facet_class", [*RUN_FACETS.values(), *DATASET_FACETS.values()])
@@ -139,23 +141,81 @@ def test_validator_catches_bad_facets(path: tuple, value: object, complaint: str
     assert any(complaint in e for e in errors), errors
 
 
-@pytest.mark.parametrize("state", ["START", "COMPLETE", "FAIL"])
-def test_emit_serializer_matches_openlineage_serde(state: str) -> None:
-    """The emit path's one-pass serializer gives exactly openlineage-python's Serde.to_dict."""
-    from openlineage.client.serde import Serde
+def _properties(node: dict) -> tuple[dict, set[str]]:
+    """(properties, required) of an object schema, looking through allOf's facet base."""
+    if "allOf" in node:
+        node = node["allOf"][-1]
+    return node.get("properties", {}), set(node.get("required", []))
 
-    from tracline.delivery._serde import to_plain
-    from tracline.facets import CodeVersion, TraclineExecutionRunFacet
 
-    facets = {
-        "tracline_execution": TraclineExecutionRunFacet(
-            argv=["python"], cwd="/", code=CodeVersion(commit="a" * 40), environment={}
-        )
-    }
-    event = run_event(
-        state, run_id=new_run_id(), job_name="j", namespace="ns",
-        inputs=[Artifact.file("/a", DIGEST, 1), Artifact.file("/no-digest")],
-        parent=ParentRun(new_run_id(), "ns", "dag"), run_facets=facets,
-        error=ValueError("x") if state == "FAIL" else None,
-    )
-    assert to_plain(event) == Serde.to_dict(event)
+def _attrs_classes(annotation: object) -> list[type]:
+    """The attrs classes an annotation names (``X | None``, ``list[X]``)."""
+    if isinstance(annotation, type) and attrs.has(annotation):
+        return [annotation]
+    return [c for arg in typing.get_args(annotation) for c in _attrs_classes(arg)]
+
+
+def _assert_equal(cls: type, schema: dict, where: str) -> None:
+    properties, required = _properties(schema)
+    fields = {f.name: f for f in attrs.fields(attrs.resolve_types(cls))
+              if not f.name.startswith("_")}  # the facet base's _producer, _schemaURL, ...
+    assert set(fields) == set(properties), f"{where}: fields differ from the schema"
+    no_default = {name for name, f in fields.items() if f.default is attrs.NOTHING}
+    assert no_default == required, f"{where}: required fields differ from the schema"
+    for name, field in fields.items():
+        nested = _attrs_classes(field.type)
+        prop = properties[name]
+        if prop.get("type") == "array" or "array" in (prop.get("type") or []):
+            prop = prop.get("items", {})
+        if nested:
+            assert prop.get("properties"), f"{where}.{name}: a class where the schema has none"
+            _assert_equal(nested[0], prop, f"{where}.{name}")
+        else:
+            assert not prop.get("properties"), f"{where}.{name}: an object without a class"
+
+
+@pytest.mark.parametrize("facet_class", [*RUN_FACETS.values(), *DATASET_FACETS.values()])
+def test_facet_classes_equal_their_schemas(facet_class: type) -> None:
+    """Each facet class (and its nested classes) has exactly its schema's fields and required
+    fields, so the schema stays the one definition of the facet."""
+    url = facet_class._get_schema()
+    name = url.rsplit("/", 1)[-1]
+    schema = json.loads(schema_path(url).read_text())["$defs"][name]
+    _assert_equal(facet_class, schema, name)
+
+
+def test_tracline_facets_keep_tracline_producer_whatever_the_host_sets() -> None:
+    """A facet built without a producer carries tracline's, even after a host (Airflow's
+    provider) sets openlineage-python's process-wide producer to its own."""
+    from openlineage.client import set_producer
+    from openlineage.client.facet_v2 import PRODUCER as BEFORE
+
+    from tracline.config import PRODUCER
+
+    set_producer("https://github.com/apache/airflow/tree/providers-openlineage/2.0.0")
+    try:
+        facets = [cls(**{f.name: _example(f) for f in attrs.fields(attrs.resolve_types(cls))
+                         if f.default is attrs.NOTHING and not f.name.startswith("_")})
+                  for cls in [*RUN_FACETS.values(), *DATASET_FACETS.values()]]
+        event = run_event("START", run_id=new_run_id(), job_name="j", namespace="n",
+                          inputs=[Artifact.file("/a", DIGEST, 1)])
+    finally:
+        set_producer(BEFORE)
+    assert [f._producer for f in facets] == [PRODUCER] * len(facets)
+    data = to_dict(event)
+    assert data["producer"] == data["run"]["facets"]["processing_engine"]["_producer"] == PRODUCER
+    assert data["inputs"][0]["facets"]["version"]["_producer"] == PRODUCER
+
+
+def _example(field: attrs.Attribute) -> object:
+    """A value of a required facet field's type (enough to construct the class)."""
+    kind = field.type
+    if kind is int:
+        return 1
+    if kind is float:
+        return 1.0
+    if typing.get_origin(kind) is list:
+        return ["user:x"]
+    if _attrs_classes(kind):
+        return _attrs_classes(kind)[0](1.0, "USD")
+    return "measured" if field.name == "measurement" else "x"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tracline.events import Artifact, event_to_dict, new_run_id, run_event
+from tracline.events import Artifact, new_run_id, run_event, to_dict
 from tracline.lineage import trace
 from tracline.lineage._resolve import ResolvedArtifact
 from tracline.lineage._trace import trace_artifact
@@ -27,7 +27,7 @@ def record(registry: Registry, job: str, ins: list[str], outs: list[str], *,
         return Artifact.file(f"/data/{name}", digest(name) if digests else None, 1)
 
     run_id = new_run_id()
-    registry.ingest(event_to_dict(run_event(
+    registry.ingest(to_dict(run_event(
         "COMPLETE", run_id=run_id, job_name=job, namespace="t", event_time=at,
         inputs=[art(n) for n in ins], outputs=[art(n) for n in outs])))
     return run_id
@@ -36,7 +36,7 @@ def record(registry: Registry, job: str, ins: list[str], outs: list[str], *,
 def test_ingest_is_idempotent(store_url: str) -> None:
     """The same event delivered twice is indexed once."""
     registry = Registry(store_url)
-    event = event_to_dict(run_event("COMPLETE", run_id=new_run_id(), job_name="j",
+    event = to_dict(run_event("COMPLETE", run_id=new_run_id(), job_name="j",
                                     namespace="t", outputs=[Artifact.file("/a", digest("a"))]))
     assert registry.ingest(event) is True
     assert registry.ingest(event) is False

@@ -11,8 +11,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracline.capture import FileRecord
-from tracline.events import event_to_dict
+from tracline.capture import FileRecord, RunRecord
+from tracline.config import load_config
+from tracline.delivery import wait_delivered
+from tracline.events import file_dataset, to_dict
 from tracline.tabular import read_schema
 from tracline.testing import assert_valid_events
 
@@ -48,17 +50,18 @@ def test_long_csv_is_read_from_a_bounded_prefix(tmp_path: Path) -> None:
     assert read_schema(big) == [("a", "INTEGER"), ("b", "DOUBLE")]
 
 
-def test_both_event_builders_map_the_schema_fact_alike() -> None:
-    """The capture record's JSON and the event model give the same valid ``schema`` facet."""
+def test_the_schema_fact_becomes_the_schema_facet() -> None:
+    """A file record's columns survive the record's JSON and become the standard ``schema``
+    facet of its dataset, in the one builder."""
     record = FileRecord("/data/points.csv", "blake3:" + "a" * 64, 10, 1, "file",
                         schema=[("x", "INTEGER"), ("label", "STRING")])
+    again = RunRecord.from_json(RunRecord("r", "j", "n", [], "/", "t", "m",
+                                          inputs=[record]).to_json()).inputs[0]
+    assert again == record
     for role in ("input", "output"):
-        built = json.loads(record.dataset_json(role))
-        assert built == record.dataset(role)
-        model = record.artifact().as_input() if role == "input" else record.artifact().as_output()
-        assert built == event_to_dict(model)
-    assert built["facets"]["schema"]["fields"] == [{"name": "x", "type": "INTEGER"},
-                                                   {"name": "label", "type": "STRING"}]
+        built = to_dict(file_dataset(again, role))
+        assert built["facets"]["schema"]["fields"] == [{"name": "x", "type": "INTEGER"},
+                                                       {"name": "label", "type": "STRING"}]
 
 
 def test_tracline_run_records_schemas_of_tables_it_reads_and_writes(tracline_home: Path) -> None:
@@ -78,6 +81,7 @@ def test_tracline_run_records_schemas_of_tables_it_reads_and_writes(tracline_hom
                            "convert.py"], cwd=project, env=env, capture_output=True, text=True,
                           timeout=180, check=False)
     assert done.returncode == 0, done.stderr
+    wait_delivered(load_config())
     lines = (tracline_home / "events.jsonl").read_text().splitlines()
     events = [json.loads(line) for line in lines]
     complete = events[-1]

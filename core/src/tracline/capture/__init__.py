@@ -1,11 +1,11 @@
-"""Capture: observe a run's files, recipe and GPU use, and record it as OpenLineage events.
+"""Capture: observe a run's files, recipe and GPU use, and record the facts (a RunRecord).
 
     from tracline.capture import capture_command, capture_in_process
 
     record = capture_command(["python", "train.py"])      # what `tracline run` does
     with capture_in_process(job="train") as capture:        # inside an orchestrator's task
         train()
-    capture.record.inputs, capture.record.run_facets()
+    capture.record.inputs, capture.record.gpu               # facts; tracline.events builds
 
 See ``docs/capture.md`` for how files are observed and which are ignored.
 """
@@ -28,17 +28,17 @@ if TYPE_CHECKING:
         worker_environment,
     )
     from tracline.capture._names import new_run_id
-    from tracline.capture._record import FileRecord, RunRecord
     from tracline.capture._redact import REDACTED, redact_argv, redact_env, redact_text
     from tracline.capture._tree import become_subreaper, descendants, outliving, stop_tree
+    from tracline.record import FileRecord, RunRecord
 
 #: Public name -> the module defining it; loaded on first use to keep `tracline run` fast.
 _EXPORTS = {
     "CAPTURE_MODES": "_command", "PRELOAD_LIBRARY": "_mechanism", "Mechanism": "_mechanism",
     "mechanism": "_mechanism", "preload_library": "_mechanism",
     "worker_environment": "_mechanism",
-    "FileRecord": "_record", "IgnoreRules": "_classify", "InProcessCapture": "_inproc",
-    "REDACTED": "_redact", "RunRecord": "_record", "capture_command": "_command",
+    "FileRecord": "tracline.record", "IgnoreRules": "_classify", "InProcessCapture": "_inproc",
+    "REDACTED": "_redact", "RunRecord": "tracline.record", "capture_command": "_command",
     "capture_in_process": "_inproc", "find_strace": "_command", "glob_regex": "_classify",
     "job_name": "_jobs", "new_run_id": "_names", "redact_argv": "_redact", "redact_env": "_redact",
     "redact_text": "_redact",
@@ -78,5 +78,8 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         import importlib
 
-        return getattr(importlib.import_module(f"tracline.capture.{_EXPORTS[name]}"), name)
+        module = _EXPORTS[name]
+        if not module.startswith("tracline."):
+            module = f"tracline.capture.{module}"
+        return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,6 @@ its own, and a capture failure after it started is a warning.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Mapping, Sequence
 
@@ -36,8 +35,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from tracline.capture._classify import IgnoreRules
-    from tracline.capture._record import RunRecord
     from tracline.capture._watch import Hashes
+    from tracline.record import RunRecord
 
 __all__ = ["BOOT_DIR", "CAPTURE_MODES", "capture_command", "child_environment", "find_strace"]
 
@@ -73,27 +72,6 @@ def child_environment(environ: Mapping[str, str], capture_dir: str, strace: str,
         env["TRACLINE_CAPTURE_PRELOAD"] = preload
         others = [p for p in env.get("LD_PRELOAD", "").split(":") if p and p != preload]
         env["LD_PRELOAD"] = ":".join([preload, *others])
-    return env
-
-
-#: The detached delivery: `tracline outbox flush` at idle CPU priority, so that it never
-#: competes with the user's next command (events are safe in the outbox meanwhile).
-_DELIVER = (
-    "import os, sys\n"
-    "try:\n    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
-    "except (AttributeError, OSError):\n    os.nice(19)\n"
-    "from tracline.cli import main\nsys.exit(main(sys.argv[1:]))\n"
-)
-
-
-def _delivery_env(config: Config) -> dict[str, str]:
-    """The environment of a detached delivery: this configuration, whatever its cwd."""
-    env = dict(os.environ)
-    env["TRACLINE_HOME"] = str(config.home.resolve())
-    env["TRACLINE_OUTBOX"] = str(config.outbox_path.resolve())
-    env["TRACLINE_REGISTRY_URL"] = config.registry_url
-    if config.source is not None:
-        env["TRACLINE_CONFIG"] = str(config.source)
     return env
 
 
@@ -262,8 +240,8 @@ class _Launch:
 
     def record(self, capture_mode: str) -> RunRecord:
         """The run's record so far (imports attrs: called once the command runs)."""
-        from tracline.capture._record import RunRecord
         from tracline.capture._redact import redact_argv
+        from tracline.record import RunRecord
 
         return RunRecord(
             run_id=self.run_id, job=self.job or job_name(
@@ -271,6 +249,7 @@ class _Launch:
                 config_file=str(self.config.source) if self.config.source else None),
             namespace=self.namespace or self.config.namespace, argv=redact_argv(self.argv),
             cwd=self.cwd, started_at=iso_time(self.started_ns), capture_mode=capture_mode,
+            producer=self.config.producer,
         )
 
     def start(self, mode: str) -> _process.Child | subprocess.Popen[bytes]:
@@ -339,31 +318,38 @@ class _Capture:
         from tracline.delivery import Emitter
 
         try:
-            # Delivery (inline, or the detached `tracline outbox flush`) checkpoints; `deliver
-            # = "none"` leaves it to the next tracline command that writes.
-            inline = str(self.section.get("deliver", "background")) == "inline"
-            emitter = Emitter(self.config, background=False, checkpoint=inline)
+            # Delivery (inline, or the long-lived deliverer each commit pokes) checkpoints;
+            # `deliver = "none"` leaves it to the next tracline command that delivers.
+            how = str(self.section.get("deliver", "background"))
+            emitter = Emitter(self.config, background=how == "background",
+                              checkpoint=how == "inline")
             emitter.outbox()
         except Exception as e:  # noqa: BLE001 - any state problem: the command still runs
             self.unrecorded = f"lineage of this run is not recorded: {e}"
         else:
             self.emitter = emitter
 
-    def _emit(self, event: Any) -> None:
-        if self.emitter is not None:
-            self.emitter.emit(event)
+    def emit_record(self, state: str) -> None:
+        """Commit the record as it is now, for its ``state`` event (built at delivery); if it
+        cannot be (a full disk, a damaged outbox), the run goes on unrecorded."""
+        if self.emitter is None:
+            return
+        try:
+            self.emitter.commit_record(state, self.record)
+        except Exception as e:  # noqa: BLE001 - lineage never breaks the command
+            self.emitter = None
+            self.unrecorded = f"lineage of this run is not recorded: {e}"
 
     def start_event(self, start_facets: Mapping[str, dict[str, Any]] | None = None) -> None:
-        """Emit START: the environment, host and code the run started with."""
+        """Record START: the environment, host and code the run started with."""
         from tracline.capture._recipe import host_info
-        from tracline.capture._record import event_dict
         from tracline.capture._redact import redact_env
 
         record = self.record
         record.environment = redact_env(self.environ, self.section.get("env", ()))
         record.host = host_info()
-        self._emit(event_dict("START", record, event_time=record.started_at, with_files=False,
-                              run_facets={**record.facet_dicts(), **(start_facets or {})}))
+        record.start_facets = dict(start_facets or {})
+        self.emit_record("START")
 
     def run(self, *, gpus: int | None, gpu_model: str | None,
             start_facets: Mapping[str, dict[str, Any]] | None,
@@ -418,17 +404,7 @@ class _Capture:
                 observer.finish(gpus=gpus, gpu_model=gpu_model)
             except Exception as e:  # noqa: BLE001
                 record.warnings.append(f"capture failed: {type(e).__name__}: {e}")
-        state = "COMPLETE" if record.exit_code == 0 else "FAIL"
-        if self.emitter is not None:
-            from tracline.capture._record import event_json
-            from tracline.delivery.emitter import Serialized
-
-            try:
-                self._emit(Serialized(*event_json(state, record, event_time=record.ended_at,
-                                                  run_facets=record.facet_dicts())))
-            except Exception as e:  # noqa: BLE001 - a full disk, a damaged outbox
-                self.emitter = None
-                self.unrecorded = f"lineage of this run is not recorded: {e}"
+        self.emit_record("COMPLETE" if record.exit_code == 0 else "FAIL")
         if self.unrecorded is not None:
             # One warning: the others (hashing, caches) are about lineage that is lost anyway.
             record.warnings = [self.unrecorded, *(w for w in record.warnings
@@ -507,29 +483,23 @@ class _Capture:
         found = schemas_of([f.path for f in files], limit)
         for item in files:
             if item.path in found:
-                item.set_schema(found[item.path])
+                item.schema = found[item.path]
 
     def _deliver(self) -> None:
-        """Hand delivery to a detached ``tracline outbox flush`` (or deliver here, or not)."""
+        """``deliver = "inline"``: deliver here, within ``[outbox] flush_timeout``, and hand
+        what is left to the long-lived deliverer. (``"background"``: each commit already
+        told it; ``"none"``: a later ``tracline outbox flush`` delivers.)"""
         how = str(self.section.get("deliver", "background"))
-        if self.emitter is None or how == "none":
+        if self.emitter is None or how != "inline":
             return
-        if how == "inline":
-            from tracline.errors import TraclineError
+        from tracline.errors import TraclineError
 
-            try:
-                self.emitter.flush(self.config.flush_timeout)
-            except TraclineError as e:
-                self.record.warnings.append(f"events stay in the outbox: {e}")
-            return
-        argv = [sys.executable, "-c", _DELIVER, "outbox", "flush", "--timeout", "120"]
-        null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
         try:
-            os.posix_spawn(sys.executable, argv, _delivery_env(self.config), file_actions=null,
-                           setsid=True)
-        except OSError as e:
-            self.record.warnings.append(
-                f"events stay in the outbox ({e}); run `tracline outbox flush`")
+            report = self.emitter.flush(self.config.flush_timeout)
+            if not report.complete:
+                self.emitter.hand_off()
+        except TraclineError as e:
+            self.record.warnings.append(f"events stay in the outbox: {e}")
 
 
 #: Warnings about the command itself (kept when its lineage cannot be recorded).

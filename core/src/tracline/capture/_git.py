@@ -37,7 +37,7 @@ def ask_git(cwd: str) -> tuple[str, _Started, _Started, _Started]:
 
 
 def git_state(cwd: str, home: str | None = None) -> dict[str, object] | None:
-    """``CodeInfo`` fields for the repository at ``cwd`` (None outside a repository).
+    """``CodeVersion``'s fields for the repository at ``cwd`` (None outside a repository).
 
     ``home``: tracline's folder, whose untracked files do not make a run dirty. The remote
     URL is returned as git has it: the caller redacts credentials before it is recorded.

@@ -3,7 +3,7 @@
     with capture_in_process(job="train") as capture:
         train()                       # the task's own code, any threads it starts
     capture.record.inputs             # FileRecords with digests
-    capture.record.run_facets()       # {"tracline_execution": ..., "tracline_gpuCost": ...}
+    tracline.events.record_facets(capture.record)   # {"tracline_execution": ..., ...}
 
 Where the worker was started with capture's interposer preloaded (see
 :func:`tracline.capture.worker_environment`), the capture turns it on: every file the process
@@ -30,13 +30,14 @@ from tracline.capture import _hooks, _spawn
 from tracline.capture._classify import IgnoreRules
 from tracline.capture._command import _Capture, child_environment, find_strace
 from tracline.capture._mechanism import interposer, mechanism, preload_library, preloaded_path
+from tracline.capture._names import new_run_id, utcnow
 from tracline.capture._observe import PythonProcess
 from tracline.capture._recipe import git_info, interpreter_info, packages_for
-from tracline.capture._record import RunRecord, event_dict, new_run_id, utcnow
 from tracline.capture._redact import redact_argv
 from tracline.capture._task import callable_recipe, imported_since, referenced_modules, task_argv
 from tracline.capture._watch import Hashes, Watcher
 from tracline.config import Config, get_config
+from tracline.record import RunRecord
 
 __all__ = ["InProcessCapture", "capture_in_process"]
 
@@ -71,14 +72,15 @@ def capture_in_process(
     orchestrator's worker has loaded).
 
     With ``emit=True`` the START and COMPLETE/FAIL events are emitted as ``tracline run``
-    does (FAIL when the block raises); by default the integration emits its own events
-    with ``record.run_facets()`` and the records' artifacts.
+    does (FAIL when the block raises); by default the integration puts the record's facets
+    and files on its own events (``tracline.events.record_facets``, ``file_dataset``).
     """
     config = config or get_config()
     record = RunRecord(run_id=run_id or new_run_id(), job=job,
                        namespace=namespace or config.namespace,
                        argv=redact_argv(task_argv(function, command, argv)),
-                       cwd=os.getcwd(), started_at=utcnow(), capture_mode="in-process")
+                       cwd=os.getcwd(), started_at=utcnow(), capture_mode="in-process",
+                       producer=config.producer)
     if function is not None:
         record.callable = callable_recipe(function)
     imported_before = set(sys.modules)
@@ -183,6 +185,4 @@ def _finish(*, capture: _Capture, record: RunRecord, watcher: Watcher, sampler: 
                           declared_model=gpu_model, config=capture.config)
     if failed is not None:
         record.warnings.append(f"task raised {type(failed).__name__}: {failed}")
-    state = "COMPLETE" if failed is None else "FAIL"
-    capture._emit(event_dict(state, record, event_time=record.ended_at,
-                             run_facets=record.facet_dicts()))
+    capture.emit_record("COMPLETE" if failed is None else "FAIL")

@@ -15,39 +15,28 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from tracline.capture._redact import redact_text
 
 if TYPE_CHECKING:  # _observe loads with the watcher, after the command has started
     from tracline.capture._observe import PythonProcess
 
-__all__ = ["CodeInfo", "code_info", "git_info", "host_info", "packages_for", "site_distributions"]
-
-@attrs.define
-class CodeInfo:
-    """The git state of the code a run executed."""
-
-    repository: str | None = None
-    commit: str | None = None
-    branch: str | None = None
-    dirty: bool | None = None
-    diffDigest: str | None = None  # noqa: N815
-    untracked: int | None = None
+__all__ = ["code_info", "git_info", "host_info", "packages_for", "site_distributions"]
 
 
-def code_info(state: Mapping[str, Any] | None) -> CodeInfo | None:
-    """:class:`CodeInfo` from :func:`~tracline.capture._git.git_state`'s fields, the remote's
-    credentials redacted (a repository without a remote is named by its folder)."""
+def code_info(state: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The git state as the ``code`` fact of a run (``CodeVersion``'s fields, absent ones left
+    out) from :func:`~tracline.capture._git.git_state`'s fields, the remote's credentials
+    redacted (a repository without a remote is named by its folder)."""
     if state is None:
         return None
     url = str(state.get("repository") or "")
-    return CodeInfo(repository=redact_text(url) if url else str(state["root"]),
-                    commit=state["commit"], branch=state["branch"], dirty=state["dirty"],
-                    diffDigest=state["diffDigest"], untracked=state["untracked"])
+    code = {"repository": redact_text(url) if url else str(state["root"]),
+            "commit": state["commit"], "branch": state["branch"], "dirty": state["dirty"],
+            "diffDigest": state["diffDigest"], "untracked": state["untracked"]}
+    return {key: value for key, value in code.items() if value is not None}
 
 
-def git_info(cwd: str, home: str | None = None) -> CodeInfo | None:
+def git_info(cwd: str, home: str | None = None) -> dict[str, Any] | None:
     """The repository, commit, branch and dirtiness at ``cwd``; None outside a repository."""
     from tracline.capture._git import git_state
 

@@ -21,10 +21,10 @@ import attrs
 
 from tracline.capture._classify import IgnoreRules
 from tracline.capture._observe import Observed, PythonProcess, StraceParser, Tail
-from tracline.capture._record import FileRecord
 from tracline.errors import HashError
 from tracline.hashing._digest import check_algorithm
 from tracline.hashing._file import Identity, hash_regular, identity, stat_many
+from tracline.record import FileRecord
 
 __all__ = ["Hashes", "Watcher"]
 
@@ -230,9 +230,7 @@ class Watcher:
         if len(obs.reads) > self._reads:
             for path in itertools.islice(obs.reads, self._reads, None):
                 if obs.first.get(path) == "R" and not rules.ignored(path):
-                    record = hashes.take(path)
-                    if record is not None:
-                        record.dataset_json("input")  # built now, on this spare core
+                    hashes.take(path)
             self._reads = len(obs.reads)
         now = time.monotonic()
         if len(obs.writes) > self._writes:
@@ -249,9 +247,7 @@ class Watcher:
             except OSError:
                 continue
             if stat.S_ISREG(st.st_mode) and st.st_size <= EARLY_OUTPUT_MAX:
-                record = hashes.take(path, st, lookup=False)
-                if record is not None:
-                    record.dataset_json("output")
+                hashes.take(path, st, lookup=False)
 
     def stop(self) -> Observed:
         """Stop the thread, read what is left, and return everything observed."""

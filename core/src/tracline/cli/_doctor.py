@@ -99,11 +99,18 @@ def _sqlite_path(url: str) -> str | None:
 
 def _outbox(config: Config) -> Check:
     from tracline.delivery.outbox import Outbox
+    from tracline.statefiles import damaged_copies
 
+    damaged = damaged_copies(config.outbox_path) + damaged_copies(
+        _sqlite_path(config.registry_url) or "")
+    if damaged:
+        return _warn("outbox", f"damaged files were moved aside: {', '.join(damaged)}",
+                     "run `tracline outbox recover FILE` on each to deliver (or index) the "
+                     "events it still holds, then delete it")
     if not config.outbox_path.exists():
         return _not_yet("outbox", str(config.outbox_path),
                         "set TRACLINE_OUTBOX (or [outbox] path) to a writable place")
-    outbox = Outbox(config.outbox_path)
+    outbox = Outbox(config.outbox_path, mode=config.file_mode)
     try:
         pending = {s.name: s.pending for s in outbox.sink_states()}
         rejected = len(outbox.rejections())
@@ -112,7 +119,8 @@ def _outbox(config: Config) -> Check:
         if waiting:
             detail += "; waiting: " + ", ".join(f"{n} for {name}" for name, n in waiting.items())
         if rejected:
-            return _warn("outbox", f"{detail}; {rejected} set aside (refused by a sink)",
+            return _warn("outbox", f"{detail}; {rejected} set aside (refused by a sink, or "
+                         "failing there again and again)",
                          "see `tracline outbox status`, fix the cause, then "
                          "`tracline outbox requeue`")
         return _ok("outbox", detail)

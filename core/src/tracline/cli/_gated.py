@@ -54,13 +54,9 @@ class GatedCommand:
 
     def start_facets(self) -> dict[str, dict[str, Any]]:
         """The ``tracline_approval`` facet for the run's START event, as JSON."""
-        from openlineage.client.serde import Serde
+        from tracline.events import to_dict
 
-        from tracline.events import PRODUCER
-
-        facet = self.gate.approval_facet(self.claim)
-        facet._producer = PRODUCER
-        return {"tracline_approval": Serde.to_dict(facet)}
+        return {"tracline_approval": to_dict(self.gate.approval_facet(self.claim))}
 
     def settle(self, record: Any) -> None:
         """Complete or fail the request with what the run recorded; warn if it cannot."""

@@ -11,6 +11,7 @@ from tracline.cli._app import app
 from tracline.cli._output import Column, json_option, line, print_json, show, table
 from tracline.config import load_config
 from tracline.delivery import Emitter
+from tracline.statefiles import damaged_copies, sqlite_path
 
 
 @app.group("outbox")
@@ -34,11 +35,16 @@ def status(as_json: bool) -> None:
     outbox = emitter.outbox()
     states = [s for s in outbox.sink_states() if s.name in {c.name for c in config.sinks}]
     rejections = outbox.rejections()
+    damaged = damaged_copies(config.outbox_path) + damaged_copies(
+        sqlite_path(config.registry_url) or "")
     if as_json:
         print_json({"outbox": str(config.outbox_path), "events": outbox.count(),
-                    "sinks": states, "rejected": rejections})
+                    "sinks": states, "rejected": rejections, "damaged": damaged})
         return
     line(f"outbox {config.outbox_path} — {outbox.count()} events stored")
+    for copy in damaged:
+        line(f"damaged file moved aside: {copy} — run `tracline outbox recover {copy}` to "
+             "take back the events it holds", "red")
     types = {s.name: s.type for s in config.sinks}
     rows = []
     for s in states:
@@ -51,7 +57,8 @@ def status(as_json: bool) -> None:
                 Column("pending", justify="right"), Column("set aside", justify="right"),
                 "last success", Column("last error", flexible=True)], rows))
     if rejections:
-        line(f"{len(rejections)} event(s) set aside (refused by a sink):", "yellow")
+        line(f"{len(rejections)} event(s) set aside (refused by a sink, or failing there "
+             "again and again):", "yellow")
         for r in rejections[:20]:
             when = dt.datetime.fromtimestamp(r.at).isoformat(timespec="seconds")
             line(f"  #{r.event_id} {r.event_type} {r.job} → {r.sink}: {r.error} ({when})")
@@ -77,6 +84,25 @@ def flush(timeout: float, as_json: bool) -> None:
             line(text)
     if not report.complete:
         raise click.exceptions.Exit(1)
+
+
+@outbox_app.command("recover")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+def recover_cmd(file: str, as_json: bool) -> None:
+    """Take back the events a damaged outbox or registry (moved aside as NAME.damaged-TIME)
+    still holds: into the outbox, to be delivered, or into the registry, indexed again."""
+    from tracline.delivery import recover
+
+    result = recover(load_config(), file)
+    if as_json:
+        print_json(result)
+        return
+    where = "queued for delivery in" if result.kind == "outbox" else "indexed again in"
+    line(f"{result.recovered} event(s) from the damaged {result.kind} {file} "
+         f"{where} {result.target}"
+         + (f"; {result.unreadable} could not be read" if result.unreadable else ""))
+    line(f"  once you are satisfied, delete {file} (and its -wal file, if any)")
 
 
 @outbox_app.command("requeue")

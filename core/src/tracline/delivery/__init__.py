@@ -1,7 +1,20 @@
-"""Emission: a durable local outbox, and delivery to the configured sinks."""
+"""Emission: a durable local outbox, and delivery to the configured sinks.
 
+``emit()`` commits; the long-lived deliverer (one per user and configuration, started on
+demand, ``poke()``) delivers; ``flush()`` / ``wait_delivered()`` deliver from this process.
+"""
+
+from tracline.delivery._recover import Recovery, recover
+from tracline.delivery._service import poke, service_pid
 from tracline.delivery.deliverer import Deliverer, DeliveryReport
-from tracline.delivery.emitter import Emitter, emit, flush, get_emitter, reset_emitter
+from tracline.delivery.emitter import (
+    Emitter,
+    emit,
+    flush,
+    get_emitter,
+    reset_emitter,
+    wait_delivered,
+)
 from tracline.delivery.outbox import Outbox, Rejection, SinkState
 
 __all__ = [
@@ -9,10 +22,15 @@ __all__ = [
     "DeliveryReport",
     "Emitter",
     "Outbox",
+    "Recovery",
     "Rejection",
     "SinkState",
     "emit",
     "flush",
     "get_emitter",
+    "poke",
+    "recover",
     "reset_emitter",
+    "service_pid",
+    "wait_delivered",
 ]

@@ -7,17 +7,19 @@ off (capped exponential); one that refuses an event for good gets it set aside a
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 
 from tracline.config import Config
-from tracline.delivery.outbox import Outbox
-from tracline.delivery.sinks import Sink, build_sink, decode
+from tracline.delivery.outbox import Outbox, OutboxEvent
+from tracline.delivery.sinks import Sink, build_sink
 from tracline.errors import SinkError, TraclineError
 
 __all__ = ["Deliverer", "DeliveryReport"]
@@ -26,6 +28,8 @@ log = logging.getLogger("tracline.delivery")
 
 #: The error reported for a sink another live process is delivering to.
 BUSY = "another process is delivering to this sink"
+#: Seconds a deliverer holds a sink; renewed while it delivers.
+LEASE = 30.0
 
 
 @attrs.define
@@ -50,11 +54,30 @@ class Deliverer:
         self.outbox = outbox
         self.config = config
         self.batch = batch
-        self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._sinks: dict[str, Sink] = {}
         self._broken: dict[str, str] = {}
-        self._yield_to: Callable[[], bool] | None = None
+        #: Events built in this drain, by outbox id: each sink gets the same one.
+        self._built: dict[int, dict[str, Any]] = {}
         outbox.register_sinks(s.name for s in config.sinks)
+
+    def event(self, stored: OutboxEvent) -> dict[str, Any]:
+        """The OpenLineage event an outbox row holds, or stands for (a run's record, built
+        by :mod:`tracline.events`). Raises ValueError when it cannot be read."""
+        built = self._built.get(stored.id)
+        if built is None:
+            if stored.kind == "record":
+                from tracline.events import expand_record
+
+                built = expand_record(stored.event_type or "OTHER", stored.payload,
+                                      self.config.producer)
+            else:
+                built = json.loads(stored.payload)
+                if not isinstance(built, dict):
+                    raise ValueError("the stored event is not a JSON object")
+            if len(self._built) >= 2 * self.batch:
+                self._built.clear()
+            self._built[stored.id] = built
+        return built
 
     def _sink(self, name: str) -> Sink | None:
         if name in self._broken:
@@ -97,8 +120,10 @@ class Deliverer:
 
         ``yield_to`` is polled between events; when it returns True the drain stops early
         (the background thread uses it to stay off the GIL while the task is emitting).
+        Each call takes each sink's lease under an owner of its own, so two drains never
+        deliver to one sink at once — not even two threads of this process.
         """
-        self._yield_to = yield_to
+        owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         report = DeliveryReport()
         states = {s.name: s for s in self.outbox.sink_states()}
         for spec in self.config.sinks:
@@ -109,61 +134,23 @@ class Deliverer:
                 if state is not None and state.last_error:
                     report.errors[name] = state.last_error
                 continue
-            if not self.outbox.acquire(name, self.owner):
+            if not state.pending:
+                continue
+            if not self.outbox.acquire(name, owner, LEASE):
                 report.errors[name] = BUSY
                 continue
             try:
-                self._drain_sink(name, deadline, report)
+                _SinkDrain(self, name, owner, deadline=deadline, yield_to=yield_to,
+                           report=report).run()
             finally:
-                self.outbox.release(name, self.owner)
+                self.outbox.release(name, owner)
+        self._built.clear()
         for state in self.outbox.sink_states():
             if state.name in self._names():
                 report.pending[state.name] = state.pending
                 if state.pending and state.name not in report.errors and state.last_error:
                     report.errors[state.name] = state.last_error
         return report
-
-    def _drain_sink(self, name: str, deadline: float | None, report: DeliveryReport) -> None:
-        sink = self._sink(name)
-        if sink is None:
-            report.errors[name] = self._broken[name]
-            return
-        while deadline is None or time.monotonic() < deadline:
-            events = self.outbox.pending(name, self.batch)
-            if not events:
-                return
-            cursor, delivered, rejections = 0, 0, []
-            failure: SinkError | None = None
-            for event in events:
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                if self._yield_to is not None and self._yield_to():
-                    deadline = time.monotonic()  # stop after recording progress
-                    break
-                try:
-                    sink.send(decode(event.payload))
-                except SinkError as e:
-                    if not e.permanent:
-                        failure = e
-                        break
-                    rejections.append((event.id, e.status, e.message))
-                    log.warning("tracline: %s set aside event %d: %s", name, event.id, e.message)
-                except Exception as e:  # noqa: BLE001 - a sink's bug must not stop delivery
-                    failure = SinkError(f"sink {name!r} failed: {type(e).__name__}: {e}")
-                    break
-                else:
-                    delivered += 1
-                cursor = event.id
-            if cursor:
-                self.outbox.advance(name, cursor, delivered, rejections)
-                self.outbox.acquire(name, self.owner)  # renew the lease
-            report.delivered[name] = report.delivered.get(name, 0) + delivered
-            report.rejected[name] = report.rejected.get(name, 0) + len(rejections)
-            if failure is not None:
-                delay = self.outbox.defer(name, failure.message, self.config.max_backoff)
-                report.errors[name] = failure.message
-                log.info("tracline: %s; next try in %.1fs", failure.message, delay)
-                return
 
     def close(self) -> None:
         for sink in self._sinks.values():
@@ -173,3 +160,128 @@ class Deliverer:
 
 def sink_names(config: Config) -> Mapping[str, str]:
     return {s.name: s.type for s in config.sinks}
+
+
+class _SinkDrain:
+    """One deliverer's turn at one sink, under its lease: events in order, failures sorted
+    out as :class:`~tracline.errors.SinkError` says (poison events set aside after
+    ``[outbox] max_attempts`` tries when the events behind them get through)."""
+
+    def __init__(self, deliverer: Deliverer, name: str, owner: str, *, deadline: float | None,
+                 yield_to: Callable[[], bool] | None, report: DeliveryReport) -> None:
+        self.deliverer, self.outbox = deliverer, deliverer.outbox
+        self.name, self.owner, self.deadline = name, owner, deadline
+        self.yield_to, self.report = yield_to, report
+        self.renew_at = time.monotonic() + LEASE / 3
+
+    def _over(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def run(self) -> None:
+        sink = self.deliverer._sink(self.name)
+        if sink is None:
+            self.report.errors[self.name] = self.deliverer._broken[self.name]
+            return
+        while not self._over():
+            events = self.outbox.pending(self.name, self.deliverer.batch)
+            if not events or not self._batch(sink, events):
+                return
+
+    def _keep_lease(self) -> bool:
+        if time.monotonic() < self.renew_at:
+            return True
+        self.renew_at = time.monotonic() + LEASE / 3
+        return self.outbox.acquire(self.name, self.owner, LEASE)
+
+    def _batch(self, sink: Sink, events: list[OutboxEvent]) -> bool:
+        """Deliver a batch; False when this turn is over (deadline, failure, lease lost)."""
+        cursor, delivered, go_on = 0, 0, True
+        rejections: list[tuple[int, int | None, str]] = []
+        i = 0
+        while i < len(events):
+            event = events[i]
+            if self._over() or (self.yield_to is not None and self.yield_to()):
+                self.deadline = time.monotonic()  # stop after recording progress
+                go_on = False
+                break
+            if not self._keep_lease():
+                log.warning("tracline: lost the lease on sink %r; another deliverer goes on",
+                            self.name)
+                go_on = False
+                break
+            failure = self._send(sink, event)
+            if failure is None:
+                delivered += 1
+            elif failure.permanent:
+                rejections.append((event.id, failure.status, failure.message))
+                log.warning("tracline: %s set aside event %d: %s", self.name, event.id,
+                            failure.message)
+            elif not failure.sink_down and self._poison(event, failure):
+                after = self._probe(sink, events, i + 1, rejections)
+                if after is not None:  # an event behind it got through: this one is poison
+                    message = (f"failed {self.deliverer.config.max_attempts} times while the"
+                               f" events after it got through: {failure.message}")
+                    rejections.append((event.id, failure.status, message))
+                    log.warning("tracline: %s set aside event %d: %s", self.name, event.id,
+                                message)
+                    delivered += 1
+                    cursor = events[after - 1].id
+                    i = after
+                    continue
+                self._defer(failure)
+                go_on = False
+                break
+            else:
+                self._defer(failure)
+                go_on = False
+                break
+            cursor = event.id
+            i += 1
+        if cursor:
+            if not self.outbox.advance(self.name, cursor, delivered, rejections,
+                                       owner=self.owner):
+                log.warning("tracline: sink %r was taken over by another deliverer",
+                            self.name)
+                return False
+            self.report.delivered[self.name] += delivered
+            self.report.rejected[self.name] += len(rejections)
+        return go_on
+
+    def _probe(self, sink: Sink, events: list[OutboxEvent], start: int,
+               rejections: list[tuple[int, int | None, str]]) -> int | None:
+        """Try the events after a suspect one: the index after the first that got through,
+        or None when none did (the sink is to blame; nothing is recorded for them then)."""
+        tentative = len(rejections)
+        for j in range(start, len(events)):
+            failure = self._send(sink, events[j])
+            if failure is None:
+                return j + 1
+            if not failure.permanent:
+                break
+            rejections.append((events[j].id, failure.status, failure.message))
+        del rejections[tentative:]
+        return None
+
+    def _send(self, sink: Sink, event: OutboxEvent) -> SinkError | None:
+        try:
+            data = self.deliverer.event(event)
+        except Exception as e:  # noqa: BLE001 - an event nobody can read is set aside
+            return SinkError(f"cannot read the stored event: {type(e).__name__}: {e}",
+                             permanent=True)
+        try:
+            sink.send(data)
+        except SinkError as e:
+            return e
+        except Exception as e:  # noqa: BLE001 - a sink's bug must not stop delivery
+            return SinkError(f"sink {self.name!r} failed: {type(e).__name__}: {e}")
+        return None
+
+    def _poison(self, event: OutboxEvent, failure: SinkError) -> bool:
+        """Count the try; True once the event has failed ``max_attempts`` times."""
+        tries = self.outbox.failed(self.name, event.id, failure.message)
+        return tries >= self.deliverer.config.max_attempts
+
+    def _defer(self, failure: SinkError) -> None:
+        delay = self.outbox.defer(self.name, failure.message, self.deliverer.config.max_backoff)
+        self.report.errors[self.name] = failure.message
+        log.info("tracline: %s; next try in %.1fs", failure.message, delay)

@@ -1,13 +1,14 @@
 """Sinks: where the outbox delivers events, built on openlineage-python's transports.
 
-A sink takes one serialized event and either returns, or raises :class:`SinkError` with
-``permanent=True`` when retrying cannot help (the backend answered 4xx) or ``False`` when it
-may (unreachable, timeout, 5xx).
+A sink takes one event (a dict) and either returns, or raises :class:`SinkError` classified
+as the deliverer needs it (see :class:`~tracline.errors.SinkError`): ``permanent`` (this
+event never: HTTP 4xx, text the sink cannot store), ``sink_down`` (nothing now: connection
+refused, rate-limited, disk full) or neither (this event failed and may succeed later: a 5xx,
+a connection that broke while it was sent, a read timeout).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -51,16 +52,35 @@ class TransportSink:
                 else "will retry with backoff",
                 permanent=permanent,
                 status=status,
+                sink_down=status == 429,
             ) from e
+        except (requests.ConnectTimeout, requests.exceptions.InvalidURL) as e:
+            raise SinkError(f"cannot reach {self.target}: {type(e).__name__}",
+                            hint="is the server running? events stay in the outbox",
+                            sink_down=True) from e
         except requests.ConnectionError as e:
-            raise SinkError(
-                f"cannot reach {self.target}: connection refused or host unknown",
-                hint="is the server running? events stay in the outbox and are retried",
-            ) from e
+            if _not_connected(e):
+                raise SinkError(
+                    f"cannot reach {self.target}: connection refused or host unknown",
+                    hint="is the server running? events stay in the outbox and are retried",
+                    sink_down=True,
+                ) from e
+            raise SinkError(f"{self.target} dropped the connection while taking an event",
+                            hint="will retry; an event that keeps failing is set aside") from e
         except requests.Timeout as e:
             raise SinkError(f"{self.target} did not answer in time", hint="will retry") from e
+        except (UnicodeError, TypeError, ValueError) as e:
+            raise SinkError(f"{self.target} cannot take this event: {type(e).__name__}: {e}",
+                            hint="the event is kept aside; see `tracline outbox status`",
+                            permanent=True) from e
         except (OSError, RuntimeError) as e:
-            raise SinkError(f"{self.target}: {e}", hint="will retry") from e
+            cause = e.__cause__ if isinstance(e, RuntimeError) else e
+            if isinstance(cause, UnicodeError):
+                raise SinkError(f"{self.target} cannot store this event: {cause}",
+                                hint="the event is kept aside", permanent=True) from e
+            # A file that cannot be written (disk full, permissions) takes nothing now.
+            raise SinkError(f"{self.target}: {e}", hint="will retry",
+                            sink_down=isinstance(cause, OSError)) from e
 
     def close(self) -> None:
         try:
@@ -69,17 +89,50 @@ class TransportSink:
             pass
 
 
+def _not_connected(error: BaseException) -> bool:
+    """True when a ``requests.ConnectionError`` means no connection was made (refused, no
+    such host), False when one broke while the event was sent."""
+    from urllib3.exceptions import NewConnectionError
+
+    seen: set[int] = set()
+    stack: list[object] = [error]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, NewConnectionError | ConnectionRefusedError):
+            return True
+        if isinstance(item, BaseException):
+            stack += [item.__cause__, item.__context__, getattr(item, "reason", None),
+                      *[a for a in item.args if isinstance(a, BaseException)]]
+    return False
+
+
 class RegistrySink:
     """Ingests events into tracline's local registry (the content-hash index)."""
 
-    def __init__(self, name: str, url: str) -> None:
+    def __init__(self, name: str, url: str, mode: int | None = None) -> None:
         from tracline.registry import Registry
 
         self.name = name
-        self.registry = Registry(url)
+        self.url = url
+        self.registry = Registry(url, mode=mode)
 
     def send(self, event: dict[str, Any]) -> None:
-        self.registry.ingest(event)
+        from tracline.errors import StoreError, ValidationError
+
+        try:
+            self.registry.ingest(event)
+        except ValidationError as e:
+            raise SinkError(f"the registry cannot index this event: {e.message}",
+                            hint="the event is kept aside", permanent=True) from e
+        except (UnicodeError, TypeError, ValueError) as e:
+            raise SinkError(f"the registry cannot store this event: {type(e).__name__}: {e}",
+                            hint="the event is kept aside", permanent=True) from e
+        except StoreError as e:
+            raise SinkError(f"registry at {self.url}: {e.message}", hint=e.hint,
+                            sink_down=True) from e
 
     def close(self) -> None:
         self.registry.close()
@@ -123,10 +176,12 @@ def _file(name: str, options: dict[str, Any], config: Config) -> TransportSink:
     from openlineage.client.transport.file import FileConfig, FileTransport
 
     path = str(options.get("path", config.home / f"{name}.jsonl"))
-    try:  # its folder is made on first use, as the outbox's is
+    try:  # made on first use, and private as tracline's other state files are; a failure
+        # here (permissions, a file in the way) is reported by the write, and retried
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, config.file_mode))
     except OSError:
-        pass  # the write reports why (permissions, a file in the way) and is retried
+        pass
     transport = FileTransport(FileConfig(log_file_path=path, append=True))
     return TransportSink(name, transport, f"file sink {name!r} ({path})")
 
@@ -163,7 +218,8 @@ def build_sink(sink: SinkConfig, config: Config) -> Sink:
         "marquez": lambda: _http(sink.name, options, marquez=True),
         "http": lambda: _http(sink.name, options, marquez=False),
         "file": lambda: _file(sink.name, options, config),
-        "registry": lambda: RegistrySink(sink.name, str(options.get("url", config.registry_url))),
+        "registry": lambda: RegistrySink(sink.name, str(options.get("url", config.registry_url)),
+                                         config.file_mode),
         "openlineage": lambda: _openlineage(sink.name),
     }
     builder = builders.get(sink.type)
@@ -171,7 +227,3 @@ def build_sink(sink: SinkConfig, config: Config) -> Sink:
         return builder()
     return _generic(sink.name, sink.type, options)
 
-
-def decode(payload: str) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(payload)
-    return value

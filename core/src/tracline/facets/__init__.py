@@ -16,10 +16,12 @@ from tracline.facets._facets import (
     Money,
     PackageRef,
     PackageSet,
+    TaskCallable,
     TraclineApprovalRunFacet,
     TraclineContentHashDatasetFacet,
     TraclineExecutionRunFacet,
     TraclineGpuCostRunFacet,
+    default_producer,
 )
 
 __all__ = [
@@ -33,10 +35,12 @@ __all__ = [
     "Money",
     "PackageRef",
     "PackageSet",
+    "TaskCallable",
     "TraclineApprovalRunFacet",
     "TraclineContentHashDatasetFacet",
     "TraclineExecutionRunFacet",
     "TraclineGpuCostRunFacet",
+    "default_producer",
     "schema_path",
 ]
 

@@ -1,7 +1,12 @@
 """tracline's custom facets: attrs classes on openlineage-python's facet bases.
 
 Each class's ``_get_schema()`` names a JSON Schema shipped in ``tracline/facets/schemas``;
-:func:`schema_path` maps the URL to that file. Field names follow the schemas exactly.
+:func:`schema_path` maps the URL to that file. Field names, required fields and nested
+objects follow the schemas exactly (a test holds them equal).
+
+A facet made here without a ``producer`` carries tracline's (``Config.producer``), not
+openlineage-python's process-wide default, which a host such as Airflow's OpenLineage
+provider sets to its own.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from typing import Literal
 import attrs
 from openlineage.client.generated.base import DatasetFacet, RunFacet
 
+from tracline.config import PRODUCER
+
 SCHEMA_VERSION = "1-0-0"
 SCHEMA_BASE_URL = f"https://tracline.dev/spec/facets/{SCHEMA_VERSION}/"
 
@@ -19,8 +26,39 @@ def _schema_url(name: str) -> str:
     return f"{SCHEMA_BASE_URL}{name}.json#/$defs/{name}"
 
 
+def default_producer() -> str:
+    """The producer URI of what tracline builds: ``[tracline] producer``, or tracline's own."""
+    from tracline.config import get_config
+    from tracline.errors import ConfigError
+
+    try:
+        return get_config().producer
+    except ConfigError:
+        return PRODUCER
+
+
 @attrs.define
-class TraclineContentHashDatasetFacet(DatasetFacet):
+class TraclineRunFacet(RunFacet):
+    """Base of tracline's run facets: the producer defaults to tracline's."""
+
+    def __attrs_post_init__(self) -> None:
+        if not self._producer:
+            self._producer = default_producer()
+        super().__attrs_post_init__()
+
+
+@attrs.define
+class TraclineDatasetFacet(DatasetFacet):
+    """Base of tracline's dataset facets: the producer defaults to tracline's."""
+
+    def __attrs_post_init__(self) -> None:
+        if not self._producer:
+            self._producer = default_producer()
+        super().__attrs_post_init__()
+
+
+@attrs.define
+class TraclineContentHashDatasetFacet(TraclineDatasetFacet):
     """The content digest of a dataset at the moment a run read or wrote it."""
 
     algorithm: str
@@ -83,7 +121,17 @@ class Host:
 
 
 @attrs.define
-class TraclineExecutionRunFacet(RunFacet):
+class TaskCallable:
+    """An orchestrator task's Python callable: where it is defined, and its source's digest."""
+
+    module: str
+    qualname: str
+    file: str | None = None
+    sourceDigest: str | None = None  # noqa: N815
+
+
+@attrs.define
+class TraclineExecutionRunFacet(TraclineRunFacet):
     """The observed recipe of a run: argv, cwd, code, packages, interpreter, host, env."""
 
     argv: list[str]
@@ -95,8 +143,8 @@ class TraclineExecutionRunFacet(RunFacet):
     interpreter: Interpreter | None = attrs.field(default=None)
     host: Host | None = attrs.field(default=None)
     environment: dict[str, str] | None = attrs.field(default=None)
-    #: An orchestrator task's Python callable: module, qualname, file, sourceDigest.
-    callable: dict[str, str] | None = attrs.field(default=None)
+    #: An orchestrator task's Python callable (its argv is then empty).
+    callable: TaskCallable | None = attrs.field(default=None)
 
     @staticmethod
     def _get_schema() -> str:
@@ -104,7 +152,7 @@ class TraclineExecutionRunFacet(RunFacet):
 
 
 @attrs.define
-class TraclineGpuCostRunFacet(RunFacet):
+class TraclineGpuCostRunFacet(TraclineRunFacet):
     """GPU use and cost of a run, and whether the figures were measured or declared."""
 
     measurement: Literal["measured", "declared", "estimated"]
@@ -132,7 +180,7 @@ class Money:
     """An amount in an ISO 4217 currency."""
 
     amount: float
-    currency: str = "USD"
+    currency: str
 
 
 @attrs.define
@@ -140,12 +188,12 @@ class Estimate:
     """An estimated cost with its arithmetic spelled out."""
 
     amount: float
-    currency: str = "USD"
+    currency: str
     arithmetic: str | None = None
 
 
 @attrs.define
-class TraclineApprovalRunFacet(RunFacet):
+class TraclineApprovalRunFacet(TraclineRunFacet):
     """The approved training request a run claimed, bound to the request's digest."""
 
     requestId: str  # noqa: N815

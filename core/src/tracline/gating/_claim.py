@@ -140,7 +140,9 @@ class Outcome:
         A run stopped at the time limit is failed for that reason, not for the signal that
         stopped it.
         """
+        from tracline.events import gpu_cost_facet
+
         return cls(succeeded=record.succeeded and not over_time,
-                   gpu_cost=record.gpu.facet() if record.gpu is not None else None,
+                   gpu_cost=gpu_cost_facet(record.gpu) if record.gpu is not None else None,
                    wall_seconds=record.wall_seconds,
                    error=None if over_time else record.error, over_time=over_time, final=final)

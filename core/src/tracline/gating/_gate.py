@@ -186,6 +186,7 @@ class Gate:
                                              **who), note)
 
     def _estimate(self, claim: Claim, outcome: Outcome) -> tuple[TraclineGpuCostRunFacet, str]:
+        from tracline.events import gpu_cost_facet
         from tracline.gpu import gpu_cost
 
         wall, basis = outcome.wall_seconds, "the run's wall time"
@@ -198,7 +199,7 @@ class Gate:
         facet = TraclineGpuCostRunFacet(
             measurement="estimated", gpuModel=claim.gpu_model, gpuCount=claim.gpu_count,
             gpuSeconds=round(claim.gpu_count * wall, 3), wallSeconds=round(wall, 3),
-        ) if figures is None else attrs.evolve(figures, measurement="estimated").facet()
+        ) if figures is None else gpu_cost_facet({**figures, "measurement": "estimated"})
         note = (f"no GPU cost was measured or declared for {claim.request_id}; recorded an "
                 f"estimate: {claim.gpu_count} × {claim.gpu_model} for {wall:.0f} s "
                 f"(the approved GPUs over {basis})")

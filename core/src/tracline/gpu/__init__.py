@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tracline.gpu.cost import GpuCost, gpu_cost
+    from tracline.gpu.cost import gpu_cost
     from tracline.gpu.prices import (
         BUILTIN_PRICES,
         Price,
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 #: Name -> submodule, loaded on first use: `tracline run` samples GPUs without paying for the
 #: price table (and decimal) unless a price is needed.
 _EXPORTS = {
-    "BUILTIN_PRICES": "prices", "GpuCost": "cost", "GpuSampler": "sampler",
+    "BUILTIN_PRICES": "prices", "GpuSampler": "sampler",
     "GpuUsage": "sampler", "Price": "prices", "gpu_cost": "cost", "known_models": "prices",
     "normalize_model": "prices", "price_for": "prices",
 }
@@ -38,7 +38,6 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BUILTIN_PRICES",
-    "GpuCost",
     "GpuSampler",
     "GpuUsage",
     "Price",

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from tracline import statefiles
+
 __all__ = ["SelfHealingDb"]
 
 log = logging.getLogger("tracline.hashing")
@@ -39,7 +41,9 @@ class SelfHealingDb:
 
     def _connect(self) -> sqlite3.Connection | None:
         if self._conn is None and not self._broken:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Made whole and private before anyone opens it: processes starting together
+            # never see a half-made file (tracline.statefiles).
+            statefiles.create_sqlite(self.path, self._initialize)
             conn = sqlite3.connect(self.path, timeout=2.0, check_same_thread=False)
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -51,6 +55,11 @@ class SelfHealingDb:
                 raise
             self._conn = conn
         return self._conn
+
+    def _initialize(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA journal_mode=WAL")
+        for statement in self.SCHEMA:
+            conn.execute(statement)
 
     def guarded(self, operation: str, default: T, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` under the lock; on a database error recover and return ``default``."""

@@ -9,6 +9,7 @@ import attrs
 
 from tracline.db import display_url
 from tracline.errors import NotFound, ValidationError
+from tracline.events import dataset_name
 from tracline.hashing import ALGORITHMS, digest_path
 from tracline.lineage._common import short_digest
 from tracline.registry import ArtifactRow, LineageStore
@@ -96,8 +97,9 @@ def _resolve_digest(registry: LineageStore, text: str) -> ResolvedArtifact:
 
 
 def _resolve_path(registry: LineageStore, path: Path, text: str) -> ResolvedArtifact:
-    # Recorded as an absolute path: with symlinks resolved, or as the process saw it.
-    names = tuple(dict.fromkeys((str(path.resolve()), str(path.absolute()))))
+    # Recorded as an absolute path: with symlinks resolved, or as the process saw it (named
+    # as events name files: a path that is not UTF-8 has escapes in its name).
+    names = tuple(dict.fromkeys(dataset_name(str(p)) for p in (path.resolve(), path.absolute())))
     current = digest_path(path).digest
     # The versions of the path first: a store that indexes by name (Marquez) learns there
     # where this content was written, before it is asked about the content itself.
@@ -130,7 +132,8 @@ def resolve(registry: LineageStore, ref: str) -> ResolvedArtifact:
         return _resolve_path(registry, path, text)
     if _DIGEST_LIKE.match(text):
         return _resolve_digest(registry, text)
-    for name, namespace in ((str(path.absolute()), "file"), (text, None)):
+    for name, namespace in ((dataset_name(str(path.absolute())), "file"),
+                            (dataset_name(text), None)):
         versions = registry.versions(name, namespace, limit=1)
         if versions:
             note = None

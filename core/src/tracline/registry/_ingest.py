@@ -1,4 +1,8 @@
-"""Indexing one run event: the ``runs`` row (state, times, merged facets) and ``run_io``."""
+"""Indexing one run event: the ``runs`` row (state, times, merged facets) and ``run_io``.
+
+A run's datasets go in with one upsert statement per batch of rows, whatever their number (a
+run with thousands of inputs is one or a few statements, not one per file).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,17 @@ import json
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tracline.registry import _schema as t
 
 __all__ = ["index_event"]
 
 _TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
+#: Rows per upsert: 9 values each, well under SQLite's 32,766 and PostgreSQL's 65,535.
+_BATCH = 1000
+_KEY = ("run_id", "direction", "namespace", "name")
+_VALUES = ("digest", "size", "file_count", "kind", "event_time")
 
 
 def index_event(conn: Connection, event: dict[str, Any], run_id: str, event_type: str,
@@ -41,24 +50,36 @@ def index_event(conn: Connection, event: dict[str, Any], run_id: str, event_type
         if parent:
             values["parent_run_id"] = parent
         conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(**values))
+    rows: dict[tuple[str, ...], dict[str, Any]] = {}
     for direction, datasets in (("in", event.get("inputs")), ("out", event.get("outputs"))):
         for ds in datasets or []:
-            _upsert_io(conn, run_id, direction, ds, event_time)
+            item = _io_row(run_id, direction, ds, event_time)
+            key = tuple(item[k] for k in _KEY)
+            # One row per dataset and direction; a repeated one keeps a digest it has.
+            if key not in rows or item["digest"]:
+                rows[key] = item
+    items = list(rows.values())
+    for start in range(0, len(items), _BATCH):
+        conn.execute(_upsert(conn, items[start:start + _BATCH]))
 
 
-def _upsert_io(conn: Connection, run_id: str, direction: str, ds: dict[str, Any],
-               event_time: str) -> None:
+def _io_row(run_id: str, direction: str, ds: dict[str, Any], event_time: str) -> dict[str, Any]:
     facets = ds.get("facets") or {}
     content = facets.get("tracline_contentHash") or {}
     digest = content.get("digest") or (facets.get("version") or {}).get("datasetVersion")
-    values = {"digest": digest, "size": content.get("size"),
-              "file_count": content.get("fileCount"), "kind": content.get("kind"),
-              "event_time": event_time}
-    key = (t.run_io.c.run_id == run_id) & (t.run_io.c.direction == direction) & (
-        t.run_io.c.namespace == ds["namespace"]) & (t.run_io.c.name == ds["name"])
-    if conn.execute(select(t.run_io.c.run_id).where(key)).first() is None:
-        conn.execute(insert(t.run_io).values(
-            run_id=run_id, direction=direction, namespace=ds["namespace"], name=ds["name"],
-            **values))
-    elif digest:
-        conn.execute(update(t.run_io).where(key).values(**values))
+    return {"run_id": run_id, "direction": direction, "namespace": ds["namespace"],
+            "name": ds["name"], "digest": digest, "size": content.get("size"),
+            "file_count": content.get("fileCount"), "kind": content.get("kind"),
+            "event_time": event_time}
+
+
+def _upsert(conn: Connection, items: list[dict[str, Any]]) -> Any:
+    """One INSERT of ``items`` where a row already there takes the new values only when they
+    carry a digest (a later event without one never erases what an earlier one recorded)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(t.run_io).values(items)
+    return stmt.on_conflict_do_update(
+        index_elements=[t.run_io.c[k] for k in _KEY],
+        set_={k: stmt.excluded[k] for k in _VALUES},
+        where=stmt.excluded.digest.is_not(None),
+    )

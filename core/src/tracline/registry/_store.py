@@ -8,39 +8,103 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, inspect, select, text
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select, text
+from sqlalchemy.exc import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+    StatementError,
+)
 
+from tracline import statefiles
 from tracline.db import display_url, make_engine
 from tracline.errors import StoreError, ValidationError
 from tracline.registry import _schema as t
 from tracline.registry._ingest import index_event
 from tracline.registry._lookups import ArtifactRow, Lookups, RunRow
+from tracline.statefiles import sqlite_path
 
 __all__ = ["ArtifactRow", "Registry", "RunRow"]
 
 
-class Registry(Lookups):
-    """Open a registry at a SQLAlchemy URL; tables are created on first use."""
+log = logging.getLogger("tracline")
 
-    def __init__(self, url: str) -> None:
+
+def _damage(error: BaseException) -> bool:
+    return isinstance(error, DatabaseError) and statefiles.is_damage(
+        getattr(error, "orig", None) or error)
+
+
+class Registry(Lookups):
+    """Open a registry at a SQLAlchemy URL; tables are created on first use.
+
+    A SQLite registry is created whole and private (``mode``, by default ``[tracline]
+    file_mode``; see :mod:`tracline.statefiles`);
+    one found damaged is moved aside intact, reported loudly with how to take its events
+    back (``tracline outbox recover``), and a new one started.
+    """
+
+    def __init__(self, url: str, *, mode: int | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.mode = mode
+        self.path = sqlite_path(url)
+        self.moved_aside: list[str] = []
         self._local = threading.local()
+        self.engine: Engine = self._open()
+
+    def _open(self, again: bool = True) -> Engine:
+        engine: Engine | None = None
         try:
+            if self.path is not None:
+                if os.path.isfile(self.path) and os.path.getsize(self.path) == 0:
+                    self._move_aside("it is empty (0 bytes): the file was truncated")
+                statefiles.create_sqlite(self.path, _initialize, self.mode)
+            engine = make_engine(self.url, mode=self.mode)
+            self.engine = engine
             self._upgrade()
+            return engine
         except SQLAlchemyError as e:
+            if engine is not None:
+                engine.dispose()
+            if again and self.path is not None and _damage(e):
+                self._move_aside(str(getattr(e, "orig", None) or e))
+                return self._open(again=False)
             cause = getattr(e, "orig", None) or e
             raise StoreError(
-                f"cannot open the registry at {display_url(url)}: {e.__class__.__name__}: "
+                f"cannot open the registry at {display_url(self.url)}: {e.__class__.__name__}: "
                 f"{display_url(str(cause))}",
                 hint="check the registry url and that the database is reachable",
             ) from e
+        except OSError as e:
+            raise StoreError(f"cannot create the registry at {display_url(self.url)}: {e.strerror or e}",
+                             hint="make its folder writable, or set TRACLINE_REGISTRY_URL "
+                                  "(or [registry] url) to a writable place") from e
+
+    def _move_aside(self, reason: str) -> None:
+        """Move a damaged SQLite registry aside, untouched, and say so loudly."""
+        assert self.path is not None
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            engine.dispose()
+        try:
+            aside = statefiles.move_aside(self.path)
+        except FileNotFoundError:
+            return  # another process moved it already
+        self.moved_aside.append(aside)
+        log.error(
+            "tracline: the registry at %s is damaged (%s). It was moved, untouched, to %s and "
+            "a new registry was started. Run `tracline outbox recover %s` to index again the "
+            "events it still holds.", self.path, reason, aside, aside)
 
     def _schema_version(self) -> str | None:
         try:
@@ -51,7 +115,20 @@ class Registry(Lookups):
             return None
 
     def _upgrade(self) -> None:
-        """Create missing tables, columns and indices (added only, never changed or dropped)."""
+        """Create missing tables, columns and indices (added only, never changed or dropped).
+        Several processes may do it at once: what one of them made meanwhile is no error."""
+        for attempt in range(5):
+            try:
+                self._upgrade_once()
+                return
+            except (OperationalError, ProgrammingError, IntegrityError) as e:
+                if attempt == 4 or _damage(e):
+                    raise
+                import time
+
+                time.sleep(0.05 * (attempt + 1))
+
+    def _upgrade_once(self) -> None:
         if self._schema_version() == str(t.SCHEMA_VERSION):
             return
         inspector = inspect(self.engine)
@@ -119,16 +196,34 @@ class Registry(Lookups):
             raise ValidationError("event", f"not an OpenLineage run event (missing {e})") from e
         canonical = json.dumps(event, sort_keys=True, separators=(",", ":"))
         key = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-        try:
-            with self._begin() as conn:
-                conn.execute(insert(t.events).values(
-                    event_key=key, run_id=run_id, event_type=event_type, event_time=event_time,
-                    job_namespace=job["namespace"], job_name=job["name"], payload=canonical,
-                ))
-                index_event(conn, event, run_id, event_type, event_time)
-        except IntegrityError:
-            return False
-        return True
+        for attempt in (1, 2):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(t.events).values(
+                        event_key=key, run_id=run_id, event_type=event_type,
+                        event_time=event_time, job_namespace=job["namespace"],
+                        job_name=job["name"], payload=canonical,
+                    ))
+                    index_event(conn, event, run_id, event_type, event_time)
+            except IntegrityError:
+                return False
+            except DataError as e:  # a value this database cannot store (text with NUL, ...)
+                raise ValidationError("event", f"cannot be stored: {e.orig}") from e
+            except StatementError as e:
+                if isinstance(e.orig, UnicodeError):  # text that is not valid Unicode
+                    raise ValidationError("event", f"cannot be stored: {e.orig}") from e
+                if attempt == 1 and self.path is not None and _damage(e):
+                    self._move_aside(str(e.orig))
+                    self.engine = self._open(again=False)
+                    continue
+                raise StoreError(f"registry error: {e}",
+                                 hint="is the database reachable?") from e
+            except UnicodeError as e:
+                raise ValidationError("event", f"cannot be stored: {e}") from e
+            except SQLAlchemyError as e:
+                raise StoreError(f"registry error: {e}", hint="is the database reachable?") from e
+            return True
+        return False
 
     def event_count(self) -> int:
         """How many distinct events the registry took."""
@@ -138,3 +233,18 @@ class Registry(Lookups):
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
+
+
+def _initialize(db: Any) -> None:
+    """A new SQLite registry's settings and tables (before it is linked into place)."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    dialect = sqlite.dialect()
+    db.execute("PRAGMA journal_mode=WAL")
+    for table in t.metadata.sorted_tables:
+        db.execute(str(CreateTable(table).compile(dialect=dialect)))
+        for index in table.indexes:
+            db.execute(str(CreateIndex(index).compile(dialect=dialect)))
+    db.execute("INSERT INTO registry_meta (key, value) VALUES ('schema', ?)",
+               (str(t.SCHEMA_VERSION),))

@@ -11,6 +11,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+from tracline.events import expand_record
 from tracline.testing._schemas import EventValidator, find_openlineage_spec
 
 __all__ = ["EXPECT_INVALID", "sweep_outboxes"]
@@ -30,17 +31,27 @@ def sweep_outboxes(root: Path) -> tuple[int, list[str]]:
         if (db.parent / EXPECT_INVALID).exists():
             continue  # a test that emits invalid events on purpose says so
         try:
-            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-            rows = con.execute("SELECT id, payload FROM events").fetchall()
-            con.close()
+            rows = _rows(db)
         except sqlite3.Error:
             continue  # a test that corrupts or locks an outbox on purpose
-        for event_id, payload in rows:
+        for event_id, payload, kind, event_type in rows:
             count += 1
             try:
-                event = json.loads(payload)
-            except ValueError:
-                problems.append(f"{db} #{event_id}: not JSON")
+                event = expand_record(event_type, payload) if kind == "record" \
+                    else json.loads(payload)
+            except Exception as e:  # noqa: BLE001 - reported as a problem of that event
+                problems.append(f"{db} #{event_id}: cannot be read: {type(e).__name__}: {e}")
                 continue
             problems += [f"{db.parent.name} #{event_id}: {p}" for p in validator.errors(event)]
     return count, problems
+
+
+def _rows(db: Path) -> list[tuple[int, str, str, str]]:
+    """(id, payload, kind, event type) of every row (outboxes before ``kind``: events)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        columns = {row[1] for row in con.execute("PRAGMA table_info(events)")}
+        kind = "kind" if "kind" in columns else "'event'"
+        return con.execute(f"SELECT id, payload, {kind}, event_type FROM events").fetchall()
+    finally:
+        con.close()

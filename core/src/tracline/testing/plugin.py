@@ -38,10 +38,13 @@ def require_service(variable: str, what: str) -> str:
 
 @pytest.fixture
 def tracline_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """An isolated working directory with its own .tracline home and no inherited config."""
+    """An isolated working directory with its own .tracline home and no inherited config;
+    the long-lived deliverers its processes start exit two seconds after their last work
+    (a session starts one per test)."""
     for key in list(os.environ):
         if key.startswith(("TRACLINE", "OPENLINEAGE")) and not key.startswith("TRACLINE_TEST_"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("TRACLINE__OUTBOX__DELIVERER_IDLE", "2")
     monkeypatch.chdir(tmp_path)
     reset_config()
     reset_emitter()

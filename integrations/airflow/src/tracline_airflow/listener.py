@@ -132,10 +132,12 @@ def stop_capture(run: TaskRun, error: BaseException | None) -> None:
         cm.__exit__(None, None, None)
     else:
         cm.__exit__(type(error), error, error.__traceback__)
+    from tracline.events import gpu_cost_facet, record_facets
+
     record = run.capture.record
     run.inputs, run.outputs = list(record.inputs), list(record.outputs)
-    run.run_facets.update(record.run_facets())
-    run.gpu_cost = record.gpu.facet() if record.gpu is not None else None
+    run.run_facets.update(record_facets(record))
+    run.gpu_cost = gpu_cost_facet(record.gpu) if record.gpu is not None else None
     run.wall_seconds = record.wall_seconds
 
 

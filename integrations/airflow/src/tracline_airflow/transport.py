@@ -20,11 +20,10 @@ import logging
 from typing import Any
 
 import attrs
-from openlineage.client.serde import Serde
 from openlineage.client.transport import Config, Transport, register_transport
 
-from tracline.config import get_config
 from tracline.delivery import get_emitter
+from tracline.events import file_dataset, to_dict
 from tracline_airflow import _runs
 
 __all__ = ["TraclineTransport", "TraclineTransportConfig", "enrich"]
@@ -34,7 +33,8 @@ log = logging.getLogger(__name__)
 
 @attrs.define
 class TraclineTransportConfig(Config):
-    """Options: ``flush_timeout`` — seconds spent delivering right after each event."""
+    """Options: ``flush_timeout`` — seconds spent delivering from the task's process right
+    after each event (by default none: tracline's long-lived deliverer delivers)."""
 
     flush_timeout: float | None = None
 
@@ -64,12 +64,13 @@ def enrich(event: dict[str, Any]) -> dict[str, Any]:
         return event
     facets = run.setdefault("facets", {})
     for key, facet in task_run.run_facets.items():
-        facets[key] = facet if isinstance(facet, dict) else Serde.to_dict(facet)
+        facets[key] = facet if isinstance(facet, dict) else to_dict(facet)
     if event.get("eventType") in {"COMPLETE", "FAIL", "ABORT"}:
         _merge_datasets(event.setdefault("inputs", []),
-                        [f.dataset("input") for f in task_run.inputs if f.digest])
+                        [to_dict(file_dataset(f, "input")) for f in task_run.inputs if f.digest])
         _merge_datasets(event.setdefault("outputs", []),
-                        [f.dataset("output") for f in task_run.outputs if f.digest])
+                        [to_dict(file_dataset(f, "output")) for f in task_run.outputs
+                         if f.digest])
         if task_run.error_message and "errorMessage" in facets:
             facets["errorMessage"]["message"] = task_run.error_message
     return event
@@ -88,21 +89,18 @@ class TraclineTransport(Transport):
     def emit(self, event: Any) -> None:
         """Enrich, commit to the outbox, and try to deliver now (bounded; never raises)."""
         try:
-            data = event if isinstance(event, dict) else Serde.to_dict(event)
+            data = event if isinstance(event, dict) else to_dict(event)
             enrich(data)
         except Exception as e:  # noqa: BLE001 - an event without tracline's facets still goes
             log.warning("tracline: could not add tracline's facets to an event: %s", e)
-            data = event if isinstance(event, dict) else Serde.to_dict(event)
-        emitter = get_emitter()
-        if emitter.emit(data) is None:
-            return
+            data = event if isinstance(event, dict) else to_dict(event)
         # The provider emits from a short-lived fork (or a daemon thread) that exits without
-        # running atexit handlers: deliver now, within the time budget; what does not make it
-        # stays in the outbox for the next delivery (any process, or `tracline outbox flush`).
-        timeout = self.config.flush_timeout
+        # running atexit handlers: the commit itself tells tracline's long-lived deliverer.
+        emitter = get_emitter()
+        if emitter.emit(data) is None or not self.config.flush_timeout:
+            return
         try:
-            emitter.flush(get_config().flush_timeout if timeout is None else timeout,
-                          ignore_backoff=False)
+            emitter.flush(self.config.flush_timeout, ignore_backoff=False)
         except Exception as e:  # noqa: BLE001 - delivery is retried later
             log.info("tracline: delivery deferred: %s", e)
 

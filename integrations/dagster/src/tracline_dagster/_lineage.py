@@ -18,7 +18,7 @@ from typing import Any
 from tracline.capture import RunRecord
 from tracline.config import Config
 from tracline.delivery import Emitter
-from tracline.events import Artifact, ParentRun, run_event
+from tracline.events import Artifact, ParentRun, record_facets, run_event
 from tracline_dagster import compat
 
 __all__ = ["emit", "run_parent", "step_event"]
@@ -53,7 +53,8 @@ def run_parent(config: Config, *, run_id: str, job_name: str) -> ParentRun:
 
 def _artifacts(record: RunRecord, role: str) -> list[Artifact]:
     files = record.inputs if role == "input" else record.outputs
-    return [Artifact.file(f.path, f.digest, f.size, f.file_count, f.kind) for f in files]
+    return [Artifact.file(f.path, f.digest, f.size, f.file_count, f.kind, schema=f.schema)
+            for f in files]
 
 
 def step_event(state: str, *, config: Config, run_id: str, job_name: str, parent: ParentRun,
@@ -62,7 +63,7 @@ def step_event(state: str, *, config: Config, run_id: str, job_name: str, parent
     """A step's START (``record`` None) or COMPLETE / FAIL event."""
     facets = dict(run_facets or {})
     if record is not None:
-        facets.update(record.run_facets())
+        facets.update(record_facets(record))
     return run_event(
         state, run_id=run_id, job_name=job_name, namespace=config.namespace,
         inputs=_artifacts(record, "input") if record is not None else (),

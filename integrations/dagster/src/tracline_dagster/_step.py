@@ -36,7 +36,7 @@ import dagster as dg
 
 from tracline.capture import capture_in_process
 from tracline.config import Config
-from tracline.events import new_run_id
+from tracline.events import new_run_id, record_facets
 from tracline.failsoft import FailSoft, ignoring
 from tracline.gating import Claim
 from tracline_dagster import _lineage, _tags, compat
@@ -130,7 +130,7 @@ class _Step:
             else:
                 cm.__exit__(type(error), error, error.__traceback__)
             record = handle.record
-            facets = {**self.facets, **record.run_facets()}
+            facets = {**self.facets, **record_facets(record)}
             if error is None:
                 self._tell_dagster(record, facets)
             state = "COMPLETE" if error is None else "FAIL"

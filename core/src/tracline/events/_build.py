@@ -1,10 +1,12 @@
-"""Build OpenLineage run events with tracline's facets.
+"""Build OpenLineage run events with tracline's facets (openlineage-python's classes).
 
 A run is a START and one of COMPLETE / FAIL / ABORT with the same ``runId``. Every event
 carries the standard ``processing_engine`` run facet and ``jobType`` job facet (Marquez needs
 the latter in practice); a task's events carry a ``parent`` facet naming its DAG/flow/job run.
 Datasets carry the standard ``version`` facet set to their content digest, so Marquez versions
 them by content, plus ``tracline_contentHash``, and tabular files the standard ``schema`` facet.
+Every facet built here carries tracline's producer (``Config.producer``) unless the caller
+names another.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.uuid import generate_new_uuid
 
 from tracline._version import __version__
-from tracline.facets import TraclineContentHashDatasetFacet
+from tracline.events._names import dataset_name
+from tracline.facets import TraclineContentHashDatasetFacet, default_producer
 
 __all__ = [
     "Artifact",
@@ -39,9 +42,8 @@ __all__ = [
     "error_facet",
     "new_run_id",
     "run_event",
+    "utcnow",
 ]
-
-PRODUCER = "https://github.com/tracline/tracline"
 
 
 def new_run_id() -> str:
@@ -70,7 +72,7 @@ class Artifact:
     @classmethod
     def file(
         cls,
-        path: str,
+        path: str | bytes,
         digest: str | None = None,
         size: int | None = None,
         file_count: int = 1,
@@ -78,37 +80,42 @@ class Artifact:
         *,
         schema: Sequence[tuple[str, str]] | None = None,
     ) -> Artifact:
-        """A local file or directory: namespace ``file``, name the absolute path."""
-        return cls("file", path, digest, size, file_count, kind, schema)
+        """A local file or directory: namespace ``file``, name the absolute path (a path that
+        is not valid UTF-8 is named as :func:`~tracline.events.dataset_name` says)."""
+        return cls("file", dataset_name(path), digest, size, file_count, kind, schema)
 
-    def facets(self) -> dict[str, DatasetFacet]:
+    def facets(self, producer: str | None = None) -> dict[str, DatasetFacet]:
+        """``schema`` for a tabular dataset; ``version`` and ``tracline_contentHash`` when the
+        digest is known."""
         facets: dict[str, DatasetFacet] = {}
+        producer = producer or default_producer()
         if self.schema:
             facets["schema"] = schema_dataset.SchemaDatasetFacet(
                 fields=[schema_dataset.SchemaDatasetFacetFields(name=n, type=t, fields=None)
                         for n, t in self.schema],
-                producer=PRODUCER,
+                producer=producer,
             )
         if self.digest:
             facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(
-                datasetVersion=self.digest, producer=PRODUCER
+                datasetVersion=self.digest, producer=producer
             )
-            algorithm = self.digest.split(":", 1)[0]
             facets["tracline_contentHash"] = TraclineContentHashDatasetFacet(
-                algorithm=algorithm,
+                algorithm=self.digest.split(":", 1)[0],
                 digest=self.digest,
                 size=self.size or 0,
                 fileCount=self.file_count,
                 kind=self.kind,  # type: ignore[arg-type]
-                producer=PRODUCER,
+                producer=producer,
             )
         return facets
 
-    def as_input(self) -> InputDataset:
-        return InputDataset(namespace=self.namespace, name=self.name, facets=self.facets())
+    def as_input(self, producer: str | None = None) -> InputDataset:
+        return InputDataset(namespace=self.namespace, name=self.name,
+                            facets=self.facets(producer))
 
-    def as_output(self) -> OutputDataset:
-        return OutputDataset(namespace=self.namespace, name=self.name, facets=self.facets())
+    def as_output(self, producer: str | None = None) -> OutputDataset:
+        return OutputDataset(namespace=self.namespace, name=self.name,
+                             facets=self.facets(producer))
 
 
 @attrs.frozen
@@ -122,7 +129,7 @@ class ParentRun:
     root_namespace: str | None = None
     root_name: str | None = None
 
-    def facet(self) -> parent_run.ParentRunFacet:
+    def facet(self, producer: str | None = None) -> parent_run.ParentRunFacet:
         root = None
         if self.root_run_id and self.root_name:
             root = parent_run.Root(
@@ -135,11 +142,12 @@ class ParentRun:
             run=parent_run.Run(runId=self.run_id),
             job=parent_run.Job(namespace=self.namespace, name=self.name),
             root=root,
-            producer=PRODUCER,
+            producer=producer or default_producer(),
         )
 
 
-def error_facet(error: BaseException | str) -> error_message_run.ErrorMessageRunFacet:
+def error_facet(error: BaseException | str,
+                producer: str | None = None) -> error_message_run.ErrorMessageRunFacet:
     """The standard ``errorMessage`` facet for an exception (or a message)."""
     if isinstance(error, BaseException):
         message = f"{type(error).__name__}: {error}"
@@ -147,7 +155,8 @@ def error_facet(error: BaseException | str) -> error_message_run.ErrorMessageRun
     else:
         message, stack = error, None
     return error_message_run.ErrorMessageRunFacet(
-        message=message, programmingLanguage="python", stackTrace=stack, producer=PRODUCER
+        message=message, programmingLanguage="python", stackTrace=stack,
+        producer=producer or default_producer(),
     )
 
 
@@ -159,7 +168,7 @@ def run_event(
     namespace: str,
     inputs: Iterable[Artifact] = (),
     outputs: Iterable[Artifact] = (),
-    run_facets: Mapping[str, RunFacet] | None = None,
+    run_facets: Mapping[str, RunFacet | dict[str, Any]] | None = None,
     job_facets: Mapping[str, JobFacet] | None = None,
     parent: ParentRun | None = None,
     job_type: str = "JOB",
@@ -168,30 +177,33 @@ def run_event(
     engine: tuple[str, str] | None = None,
     error: BaseException | str | None = None,
     event_time: str | None = None,
+    producer: str | None = None,
 ) -> RunEvent:
     """One OpenLineage ``RunEvent`` for a run's transition, with tracline's standard facets.
 
     ``engine`` is ``(name, version)`` of the system that ran the job (e.g. ``("Airflow",
-    "3.3.2")``); it defaults to tracline itself.
+    "3.3.2")``); it defaults to tracline itself. ``run_facets`` may hold facets already
+    serialized (dicts), e.g. an approval facet a caller kept; they are sent as they are.
     """
     state = RunState(state) if isinstance(state, str) else state
+    producer = producer or default_producer()
     name, version = engine or ("tracline", __version__)
-    facets: dict[str, RunFacet] = {
+    facets: dict[str, Any] = {
         "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
-            version=version, name=name, openlineageAdapterVersion=__version__, producer=PRODUCER
+            version=version, name=name, openlineageAdapterVersion=__version__, producer=producer
         ),
     }
     if parent is not None:
-        facets["parent"] = parent.facet()
+        facets["parent"] = parent.facet(producer)
     if error is not None:
-        facets["errorMessage"] = error_facet(error)
+        facets["errorMessage"] = error_facet(error, producer)
     facets.update(run_facets or {})
     jfacets: dict[str, JobFacet] = {
         "jobType": job_type_job.JobTypeJobFacet(
             processingType=processing_type,
             integration=integration,
             jobType=job_type,
-            producer=PRODUCER,
+            producer=producer,
         ),
     }
     jfacets.update(job_facets or {})
@@ -200,14 +212,7 @@ def run_event(
         eventTime=event_time or utcnow(),
         run=Run(runId=run_id, facets=facets),
         job=Job(namespace=namespace, name=job_name, facets=jfacets),
-        inputs=[a.as_input() for a in inputs],
-        outputs=[a.as_output() for a in outputs],
-        producer=PRODUCER,
+        inputs=[a.as_input(producer) for a in inputs],
+        outputs=[a.as_output(producer) for a in outputs],
+        producer=producer,
     )
-
-
-def event_to_dict(event: Any) -> dict[str, Any]:
-    """Serialize an event (openlineage-python object or plain dict) the way transports do."""
-    from openlineage.client.serde import Serde
-
-    return Serde.to_dict(event)
