@@ -33,15 +33,17 @@ EMITTER = textwrap.dedent("""
             tracline.flush(5)
             time.sleep(0.01)
 
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    threads = [threading.Thread(target=deliver, daemon=True) for _ in range(2)]
     for thread in threads:
         thread.start()
-    for i in range(count):
-        assert tracline.emit(run_event("COMPLETE", run_id=new_run_id(), job_name=f"{tag}-{i}",
-                                       namespace="once"))
-    stop.set()
-    for thread in threads:
-        thread.join()
+    try:
+        for i in range(count):
+            assert tracline.emit(run_event("COMPLETE", run_id=new_run_id(),
+                                           job_name=f"{tag}-{i}", namespace="once"))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
 """)
 
 
@@ -50,9 +52,15 @@ def _emit_everywhere(root: Path) -> None:
     procs = [subprocess.Popen([sys.executable, "-c", EMITTER, f"p{n}", str(EVENTS)], cwd=root,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for n in range(PROCESSES)]
-    for proc in procs:
-        _, err = proc.communicate(timeout=900)
-        assert proc.returncode == 0, err
+    try:
+        for proc in procs:
+            _, err = proc.communicate(timeout=900)
+            assert proc.returncode == 0, err
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def _assert_once(jobs: list[str]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 
 from tracline.capture import job_name
 from tracline.errors import ConfigError
+from tracline.events import expand_record
 
 ROOT = "/srv/churn"
 CONFIG = f"{ROOT}/tracline.toml"
@@ -73,8 +73,8 @@ def test_tracline_run_names_the_job_from_the_command(tracline_home: Path) -> Non
     (project / "tracline.toml").write_text('[jobs]\nname = "{project}:{stem}"\n')
     assert run().returncode == 0
     with contextlib.closing(sqlite3.connect(tracline_home / "outbox.db")) as db:
-        rows = db.execute("SELECT payload FROM events ORDER BY id").fetchall()
-    names = [json.loads(row[0])["job"]["name"] for row in rows]
+        rows = db.execute("SELECT event_type, payload FROM events ORDER BY id").fetchall()
+    names = [expand_record(state, record)["job"]["name"] for state, record in rows]
     assert names[0] == names[1] == "pipeline/train.py"
     assert names[2] == names[3] == f"{project.name}:train"
     (project / "tracline.toml").write_text('[jobs]\nname = "{nope}"\n')

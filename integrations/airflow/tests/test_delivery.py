@@ -34,3 +34,25 @@ def test_runs_succeed_offline_and_lineage_arrives_when_back(airflow: AirflowEnv)
     fetched = [e for e in events if e["job"]["name"].endswith(".get_air_quality_data")
                and e["eventType"] == "COMPLETE"]
     assert fetched and all("tracline_contentHash" in o["facets"] for o in fetched[0]["outputs"])
+
+
+def test_each_event_of_dag_runs_is_delivered_once(airflow: AirflowEnv) -> None:
+    """Two runs of the example DAG, with a JSON-lines file beside the HTTP backend: the file
+    has one line per event the outbox took, none twice (a file does not de-duplicate)."""
+    folder = airflow.work / "once"
+    folder.mkdir()
+    config = folder / "tracline.toml"
+    config.write_text(TRACLINE_TOML.format(serve_url=airflow.server.url)
+                      + f'\n[sinks.file]\ntype = "file"\npath = "{folder / "events.jsonl"}"\n')
+    env = airflow.with_env(TRACLINE_CONFIG=str(config), TRACLINE_HOME=str(folder / ".tracline"))
+    for _ in range(2):
+        code, output = airflow.test_dag("tutorial_objectstorage", env=env)
+        assert code == 0, output[-4000:]
+    airflow.run("tracline", "outbox", "flush", "--timeout", "600", env=env, check=True)
+    status = json.loads(airflow.run("tracline", "outbox", "status", "--json", env=env,
+                                    check=True).stdout)
+    lines = (folder / "events.jsonl").read_text().splitlines()
+    assert status["events"] >= 10
+    assert len(lines) == len(set(lines)) == status["events"]
+    keys = [(e["run"]["runId"], e["eventType"], e["eventTime"]) for e in map(json.loads, lines)]
+    assert len(keys) == len(set(keys))

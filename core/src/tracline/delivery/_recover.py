@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -40,6 +38,9 @@ class Recovery:
 
 def recover(config: Config, path: str | os.PathLike[str]) -> Recovery:
     """Put back every readable event of the damaged outbox or registry file ``path``."""
+    import shutil
+    import tempfile
+
     source = os.fspath(path)
     if not os.path.isfile(source):
         raise NotFound(f"{source} is not a file",

@@ -213,14 +213,21 @@ class Outbox:
             self.path, reason, aside, aside)
 
     def _run(self, what: str, body: Callable[[sqlite3.Connection], T]) -> T:
-        """``body`` on the connection, under the lock; a damaged file is replaced once."""
+        """``body`` on the connection, under the lock; a damaged file is replaced once.
+
+        ``body`` must finish every statement it starts (``fetchall``, never a cursor left
+        open): the connection is shared by threads, and a statement still in progress would
+        keep another thread's transaction from committing."""
         with self._lock:
             for attempt in (1, 2):
                 try:
                     if self._db is None:
                         self._open(again=False)
                     assert self._db is not None
-                    return body(self._db)
+                    result = body(self._db)
+                    if isinstance(result, sqlite3.Cursor):
+                        result.close()  # a statement's cursor, finished here under the lock
+                    return result
                 except sqlite3.Error as e:
                     if attempt == 1 and statefiles.is_damage(e):
                         self._damaged(str(e))
@@ -272,8 +279,11 @@ class Outbox:
         now = time.time()
 
         def take(db: sqlite3.Connection) -> bool:
-            row = db.execute("SELECT lease_owner FROM sinks WHERE name = ?", (sink,)).fetchone()
-            holder = row[0] if row else None
+            row = db.execute("SELECT lease_owner, lease_until FROM sinks WHERE name = ?",
+                             (sink,)).fetchone()
+            holder, until = row if row else (None, 0.0)
+            if holder and holder != owner and until >= now and _alive(holder):
+                return False  # held: decided by a read, without queueing for the write lock
             stale = holder if holder and holder != owner and not _alive(holder) else None
             cur = db.execute(
                 "UPDATE sinks SET lease_owner = ?, lease_until = ? WHERE name = ? AND"
@@ -427,7 +437,8 @@ class Outbox:
         """Copy the write-ahead log into the database where no reader needs it (best effort:
         a writer that opened the outbox with ``checkpoint=False`` relies on this)."""
         try:
-            self._run("checkpoint", lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+            self._run("checkpoint",
+                      lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall())
         except OutboxError:
             pass  # busy or locked: the next delivery tries again
 
@@ -455,7 +466,14 @@ class _Transaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, error: object, tb: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        if kind is not None:
+            self.db.execute("ROLLBACK")
+            return
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            self.db.execute("ROLLBACK")  # never leave the shared connection in a transaction
+            raise
 
 
 def _initialize(db: sqlite3.Connection) -> None:

@@ -1,11 +1,13 @@
 """Indexing one run event: the ``runs`` row (state, times, merged facets) and ``run_io``.
 
-A run's datasets go in with one upsert statement per batch of rows, whatever their number (a
-run with thousands of inputs is one or a few statements, not one per file).
+A run's datasets go in as one batch through one prepared upsert statement, whatever their
+number: an ``executemany``, which SQLite runs in C and SQLAlchemy sends to PostgreSQL as
+multi-row statements ("insertmanyvalues") — not a statement per file.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -17,8 +19,6 @@ from tracline.registry import _schema as t
 __all__ = ["index_event"]
 
 _TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
-#: Rows per upsert: 9 values each, well under SQLite's 32,766 and PostgreSQL's 65,535.
-_BATCH = 1000
 _KEY = ("run_id", "direction", "namespace", "name")
 _VALUES = ("digest", "size", "file_count", "kind", "event_time")
 
@@ -58,9 +58,8 @@ def index_event(conn: Connection, event: dict[str, Any], run_id: str, event_type
             # One row per dataset and direction; a repeated one keeps a digest it has.
             if key not in rows or item["digest"]:
                 rows[key] = item
-    items = list(rows.values())
-    for start in range(0, len(items), _BATCH):
-        conn.execute(_upsert(conn, items[start:start + _BATCH]))
+    if rows:
+        conn.execute(_upsert(conn.dialect.name), list(rows.values()))
 
 
 def _io_row(run_id: str, direction: str, ds: dict[str, Any], event_time: str) -> dict[str, Any]:
@@ -73,11 +72,12 @@ def _io_row(run_id: str, direction: str, ds: dict[str, Any], event_time: str) ->
             "event_time": event_time}
 
 
-def _upsert(conn: Connection, items: list[dict[str, Any]]) -> Any:
-    """One INSERT of ``items`` where a row already there takes the new values only when they
-    carry a digest (a later event without one never erases what an earlier one recorded)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(t.run_io).values(items)
+@functools.cache
+def _upsert(dialect_name: str) -> Any:
+    """The INSERT of a ``run_io`` row where a row already there takes the new values only when
+    they carry a digest (a later event without one never erases what an earlier one had)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = dialect.insert(t.run_io)
     return stmt.on_conflict_do_update(
         index_elements=[t.run_io.c[k] for k in _KEY],
         set_={k: stmt.excluded[k] for k in _VALUES},

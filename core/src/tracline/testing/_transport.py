@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from openlineage.client.serde import Serde
 from openlineage.client.transport import Transport
 from openlineage.client.transport.transport import Config
+
+from tracline.events import to_dict
 
 __all__ = ["RecordingTransport"]
 
@@ -21,7 +22,7 @@ class RecordingTransport(Transport):
         self.events: list[dict[str, Any]] = []
 
     def emit(self, event: Any) -> None:
-        self.events.append(Serde.to_dict(event))
+        self.events.append(to_dict(event))
 
     def of_run(self, run_id: str) -> list[dict[str, Any]]:
         return [e for e in self.events if (e.get("run") or {}).get("runId") == run_id]
