@@ -37,13 +37,14 @@ def test_runs_succeed_offline_and_lineage_arrives_when_back(airflow: AirflowEnv)
 
 
 def test_each_event_of_dag_runs_is_delivered_once(airflow: AirflowEnv) -> None:
-    """Two runs of the example DAG, with a JSON-lines file beside the HTTP backend: the file
-    has one line per event the outbox took, none twice (a file does not de-duplicate)."""
+    """Two runs of the example DAG into a JSON-lines file (a sink that does not de-duplicate,
+    unlike the session's backend, which other tests read and this one leaves alone): one line
+    per event the outbox took, none twice."""
     folder = airflow.work / "once"
     folder.mkdir()
     config = folder / "tracline.toml"
-    config.write_text(TRACLINE_TOML.format(serve_url=airflow.server.url)
-                      + f'\n[sinks.file]\ntype = "file"\npath = "{folder / "events.jsonl"}"\n')
+    config.write_text('[tracline]\nnamespace = "airflow-tests"\n'
+                      f'[sinks.file]\ntype = "file"\npath = "{folder / "events.jsonl"}"\n')
     env = airflow.with_env(TRACLINE_CONFIG=str(config), TRACLINE_HOME=str(folder / ".tracline"))
     for _ in range(2):
         code, output = airflow.test_dag("tutorial_objectstorage", env=env)
