@@ -98,8 +98,8 @@ def flush_per_run(root: Path, command: list[str], runs: int) -> dict[str, float]
         start = time.monotonic()
         subprocess.run(command, cwd=root, env=env, check=True, capture_output=True)
         middle = children_cpu()
-        subprocess.run([PY, "-m", "tracline", "outbox", "flush"], cwd=root, env=env,
-                       check=True, capture_output=True)
+        subprocess.run([PY, "-m", "tracline", "outbox", "flush", "--timeout", "900"], cwd=root,
+                       env=env, check=True, capture_output=True)
         walls.append(time.monotonic() - start)
         runs_cpu.append(middle - before)
         flushes.append(children_cpu() - middle)
@@ -111,7 +111,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--files", type=int, default=0, help="small files each run reads")
+    parser.add_argument("--flush-per-run-only", action="store_true",
+                        help="measure only a flush per run (e.g. with an earlier tracline)")
     args = parser.parse_args()
+    if args.flush_per_run_only:
+        with tempfile.TemporaryDirectory(prefix="tracline-bench-") as tmp:
+            command = project(Path(tmp) / "b", args.files)
+            fig = flush_per_run(Path(tmp) / "b", command, args.runs)
+        print(f"a flush process per run: run {fig['run']:.3f} s, delivery {fig['delivery']:.3f} s "
+              f"CPU per run (median of {args.runs}), wall {fig['wall']:.3f} s")
+        return
     with tempfile.TemporaryDirectory(prefix="tracline-bench-") as tmp:
         command = project(Path(tmp) / "a", args.files)
         project(Path(tmp) / "b", args.files)
@@ -126,9 +135,14 @@ def main() -> None:
               f"{fig['run'] + fig['delivery']:8.3f} {fig['wall']:8.3f}")
     print(f"the deliverer's start (once per idle period): {ours['start']:.3f} s CPU")
     ms = ours["delivery"] * 1000
-    verdict = "ok" if ms < 100 else "MISSED"
-    print(f"delivery CPU per run: {ms:.0f} ms (target < 100 ms {verdict}); "
-          f"{before['delivery'] / max(ours['delivery'], 1e-4):.0f}x less than a flush per run")
+    ratio = before["delivery"] / max(ours["delivery"], 1e-4)
+    if args.files:  # the target is the fixed cost; here it is the cost of the files too
+        print(f"delivery CPU per run: {ms:.0f} ms ({ms * 1000 / args.files:.0f} µs per file); "
+              f"{ratio:.0f}x less than a flush per run")
+    else:
+        verdict = "ok" if ms < 100 else "MISSED"
+        print(f"fixed delivery CPU per run: {ms:.0f} ms (target < 100 ms {verdict}); "
+              f"{ratio:.0f}x less than a flush per run")
 
 
 if __name__ == "__main__":

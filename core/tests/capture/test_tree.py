@@ -50,7 +50,7 @@ record = capture_command([sys.executable, "forever.py"], "capped", time_limit=1.
 returned = time.monotonic()
 print(json.dumps({"returned": returned, "wall": record.wall_seconds,
                   "signal": record.signal, "warnings": record.warnings,
-                  "cost": record.gpu.as_dict() if record.gpu else None}))
+                  "cost": record.gpu}))
 """
 
 
