@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         expand_record,
         file_dataset,
         gpu_cost_facet,
+        record_artifacts,
         record_event,
         record_facets,
     )
@@ -48,7 +49,8 @@ _EXPORTS = {
     "dataset_name": "_names", "error_facet": "_build", "execution_facet": "_record",
     "expand_record": "_record", "file_dataset": "_record", "gpu_cost_facet": "_record",
     "new_run_id": "_build", "path_bytes": "_names", "path_of": "_names",
-    "record_event": "_record", "record_facets": "_record", "run_event": "_build",
+    "record_artifacts": "_record", "record_event": "_record", "record_facets": "_record",
+    "run_event": "_build",
     "to_dict": "_serde", "to_json": "_serde", "utcnow": "_build",
 }
 
@@ -65,6 +67,7 @@ __all__ = [
     "new_run_id",
     "path_bytes",
     "path_of",
+    "record_artifacts",
     "record_event",
     "record_facets",
     "run_event",

@@ -37,6 +37,7 @@ __all__ = [
     "expand_record",
     "file_dataset",
     "gpu_cost_facet",
+    "record_artifacts",
     "record_event",
     "record_facets",
 ]
@@ -86,6 +87,11 @@ def _artifact(file: FileRecord) -> Artifact:
                          schema=file.schema)
 
 
+def record_artifacts(record: RunRecord) -> tuple[list[Artifact], list[Artifact]]:
+    """The files the record read and wrote, as ``run_event``'s ``inputs`` and ``outputs``."""
+    return [_artifact(f) for f in record.inputs], [_artifact(f) for f in record.outputs]
+
+
 def file_dataset(file: FileRecord, role: str,
                  producer: str | None = None) -> InputDataset | OutputDataset:
     """A file the record read (``role="input"``) or wrote (``"output"``) as a dataset."""
@@ -100,13 +106,14 @@ def record_event(state: str, record: RunRecord, producer: str | None = None) -> 
     facets: dict[str, Any] = dict(record_facets(record, producer))
     if not end:
         facets.update(record.start_facets)
+    inputs, outputs = record_artifacts(record) if end else ([], [])
     return run_event(
         state,
         run_id=record.run_id,
         job_name=record.job,
         namespace=record.namespace,
-        inputs=[_artifact(f) for f in record.inputs] if end else (),
-        outputs=[_artifact(f) for f in record.outputs] if end else (),
+        inputs=inputs,
+        outputs=outputs,
         run_facets=facets,
         error=record.error if state in ("FAIL", "ABORT") else None,
         event_time=(record.ended_at if end else None) or record.started_at,

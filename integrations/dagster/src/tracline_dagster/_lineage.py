@@ -18,7 +18,7 @@ from typing import Any
 from tracline.capture import RunRecord
 from tracline.config import Config
 from tracline.delivery import Emitter
-from tracline.events import Artifact, ParentRun, record_facets, run_event
+from tracline.events import ParentRun, record_artifacts, record_facets, run_event
 from tracline_dagster import compat
 
 __all__ = ["emit", "run_parent", "step_event"]
@@ -51,23 +51,17 @@ def run_parent(config: Config, *, run_id: str, job_name: str) -> ParentRun:
     return ParentRun(run_id=run_id, namespace=config.namespace, name=job_name)
 
 
-def _artifacts(record: RunRecord, role: str) -> list[Artifact]:
-    files = record.inputs if role == "input" else record.outputs
-    return [Artifact.file(f.path, f.digest, f.size, f.file_count, f.kind, schema=f.schema)
-            for f in files]
-
-
 def step_event(state: str, *, config: Config, run_id: str, job_name: str, parent: ParentRun,
                record: RunRecord | None = None, run_facets: Mapping[str, Any] | None = None,
                error: BaseException | str | None = None, event_time: str | None = None) -> Any:
     """A step's START (``record`` None) or COMPLETE / FAIL event."""
     facets = dict(run_facets or {})
+    inputs, outputs = record_artifacts(record) if record is not None else ([], [])
     if record is not None:
         facets.update(record_facets(record))
     return run_event(
         state, run_id=run_id, job_name=job_name, namespace=config.namespace,
-        inputs=_artifacts(record, "input") if record is not None else (),
-        outputs=_artifacts(record, "output") if record is not None else (),
+        inputs=inputs, outputs=outputs,
         run_facets=facets, parent=parent, job_type="TASK", integration="DAGSTER",
         engine=ENGINE, error=error, event_time=event_time,
     )
