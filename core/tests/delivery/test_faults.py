@@ -205,15 +205,16 @@ def test_recover_takes_back_what_a_damaged_outbox_still_holds(tracline_home: Pat
 CREATE = textwrap.dedent("""
     import os, sys, time
     from tracline.delivery.outbox import Outbox
+    from tracline.events import run_event, to_dict, to_json
     from tracline.hashing import StatCache
     from tracline.registry import Registry
     home = sys.argv[1]
+    event = run_event("START", run_id=sys.argv[2], job_name="j", namespace="n")
     while not os.path.exists(os.path.join(home, "go")):
         time.sleep(0.001)
-    Registry(f"sqlite:///{home}/tracline.db").ingest({
-        "eventType": "START", "eventTime": "2025-01-01T00:00:00Z",
-        "run": {"runId": sys.argv[2]}, "job": {"namespace": "n", "name": "j"}})
-    Outbox(os.path.join(home, "outbox.db")).append("{}")
+    Registry(f"sqlite:///{home}/tracline.db").ingest(to_dict(event))
+    Outbox(os.path.join(home, "outbox.db")).append(to_json(event), run_id=sys.argv[2],
+                                                   event_type="START", job="j")
     cache = StatCache(os.path.join(home, "statcache.db"))
     cache.guarded("test", None, lambda db: db.execute("SELECT 1"))
     assert not cache._broken

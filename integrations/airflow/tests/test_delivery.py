@@ -26,7 +26,7 @@ def test_runs_succeed_offline_and_lineage_arrives_when_back(airflow: AirflowEnv)
 
     server = Server.start(airflow.root / "later.db", env, port=port)
     try:
-        airflow.run("tracline", "outbox", "flush", "--timeout", "60", env=env, check=True)
+        airflow.run("tracline", "outbox", "flush", "--timeout", "600", env=env, check=True)
         events = server.events()
     finally:
         server.stop()

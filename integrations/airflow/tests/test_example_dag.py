@@ -85,7 +85,7 @@ def _gated_run(airflow: AirflowEnv, decide: Any, conf: dict[str, Any] | None = N
         gate_events = [e for e in airflow.server.events()
                        if e["job"]["name"] == f"{DAG_ID}.approve_train"]
         dag_run_id = gate_events[-1]["run"]["facets"]["parent"]["run"]["runId"]
-    airflow.run("tracline", "outbox", "flush", "--timeout", "30")
+    airflow.run("tracline", "outbox", "flush", "--timeout", "600")
     return Run(process.process.returncode, process.output(), request_id, dag_run_id, folder,
                blocked, _events_of(airflow, dag_run_id))
 
@@ -255,7 +255,7 @@ def test_training_past_its_approved_time_is_stopped(airflow: AirflowEnv) -> None
                                                                           or "")
     assert airflow.task_state(DAG_ID, "train") == "failed"  # no retry: the budget is spent
     assert airflow.task_state(DAG_ID, "evaluate") == "upstream_failed"
-    airflow.run("tracline", "outbox", "flush", "--timeout", "30")
+    airflow.run("tracline", "outbox", "flush", "--timeout", "600")
     events = _events_of(airflow, settled.run_id or "")
     failed = _terminal(events, "train")
     assert failed["eventType"] == "FAIL"

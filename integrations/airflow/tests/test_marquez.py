@@ -64,7 +64,7 @@ def marquez_run(airflow: AirflowEnv, marquez_url: str) -> dict[str, Any]:
     service.close()
     code, output = airflow.test_dag(DAG_ID, {"request_id": request.id}, env=env)
     assert code == 0, output[-4000:]
-    airflow.run("tracline", "outbox", "flush", "--timeout", "120", env=env, check=True)
+    airflow.run("tracline", "outbox", "flush", "--timeout", "600", env=env, check=True)
     events = [e for e in airflow.server.events() if e["job"]["namespace"] == namespace]
     runs = {e["job"]["name"].removeprefix(f"{DAG_ID}."): e["run"]["runId"] for e in events}
     (model,) = (folder / "data").rglob("model.json")

@@ -68,7 +68,7 @@ def test_native_io_pipeline_under_airflow(airflow: AirflowEnv) -> None:
                            NATIVE_PACK=str(airflow.root / "pack"))
     code, output = airflow.test_dag("native_io", env=env)
     assert code == 0, output[-4000:]
-    airflow.run("tracline", "outbox", "flush", "--timeout", "60", env=env, check=True)
+    airflow.run("tracline", "outbox", "flush", "--timeout", "600", env=env, check=True)
     events = airflow.server.events()
     for task_id, (inputs, outputs) in EXPECTED.items():
         event = _terminal(events, task_id)

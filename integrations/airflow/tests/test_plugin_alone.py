@@ -20,7 +20,7 @@ def events(airflow: AirflowEnv) -> list[dict[str, Any]]:
     """The tutorial run's task events, as tracline serve received them."""
     code, output = airflow.test_dag(DAG_ID)
     assert code == 0, output[-4000:]
-    airflow.run("tracline", "outbox", "flush", "--timeout", "30")
+    airflow.run("tracline", "outbox", "flush", "--timeout", "600")
     return [e for e in airflow.server.events() if e["job"]["name"].startswith(f"{DAG_ID}.")]
 
 
