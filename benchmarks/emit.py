@@ -90,7 +90,7 @@ def bench_tracline(events: list, url: str, work: Path, token: str | None) -> dic
     from tracline.delivery import Emitter
 
     emitter = Emitter(load_config(), background=True)
-    emitter.emit(events[0])  # open the outbox, start the delivery thread
+    emitter.emit(events[0])  # open the outbox (the deliverer is poked on each commit)
     figures = timed(emitter.emit, events)
     drain_start = time.perf_counter()
     report = emitter.flush(600)
@@ -136,9 +136,11 @@ def main() -> None:
     print(f"{'tracline emit() into the outbox':34} {ours['p50_ms']:8.3f} {ours['p99_ms']:8.3f}"
           f" {ours['per_s']:10.0f}")
     ratio = ours["per_s"] / sync["per_s"]
-    print(f"throughput ratio (tracline / sync client): {ratio:.1f}x  (target >= 20x)")
-    print(f"emit() p99: {ours['p99_ms']:.3f} ms  (target < 1 ms)")
-    print(f"background delivery drained the rest in {ours['drain_s']:.1f} s")
+    print(f"throughput ratio (tracline / sync client): {ratio:.1f}x  (target >= 20x "
+          f"{'ok' if ratio >= 20 else 'MISSED'})")
+    print(f"emit() p99: {ours['p99_ms']:.3f} ms  (target < 1 ms "
+          f"{'ok' if ours['p99_ms'] < 1 else 'MISSED'})")
+    print(f"delivery drained the rest in {ours['drain_s']:.1f} s")
 
 
 if __name__ == "__main__":
