@@ -142,3 +142,27 @@ def test_empty_reference_is_a_validation_error(tmp_path: Path, bad: str) -> None
 
     with pytest.raises(ValidationError, match="empty"):
         trace(bad, registry=Registry(f"sqlite:///{tmp_path / 'r.db'}"))
+
+
+def test_a_run_of_3000_files_is_indexed_in_a_few_statements(store_url: str) -> None:
+    """A run with 3,000 inputs is indexed by a handful of statements (its datasets in one
+    batch), not one per file, and every input is in the index."""
+    registry = Registry(store_url)
+    registry.event_count()  # the tables exist before counting
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(registry.engine, "before_cursor_execute", count)
+    try:
+        run_id = record(registry, "wide", [f"in-{i}" for i in range(3000)], ["model"])
+    finally:
+        sa.event.remove(registry.engine, "before_cursor_execute", count)
+    io_statements = [s for s in statements if "run_io" in s]
+    assert 1 <= len(io_statements) <= 3, io_statements  # PostgreSQL: 1,000 rows a statement
+    assert len(statements) < 15, statements
+    with registry.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT count(*) FROM run_io WHERE run_id = :r"),
+                            {"r": run_id}).scalar()
+    assert rows == 3001
