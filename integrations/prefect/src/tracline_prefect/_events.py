@@ -17,7 +17,7 @@ from typing import Any
 
 from tracline.config import Config
 from tracline.delivery import emit
-from tracline.events import ParentRun, run_event
+from tracline.events import ParentRun, record_artifacts, record_facets, run_event
 from tracline_prefect.compat import PREFECT_VERSION
 
 __all__ = ["FLOW", "TASK", "emit_run", "flow_parent", "task_job"]
@@ -48,8 +48,8 @@ def emit_run(state: str, *, config: Config, run_id: str, job: str, job_type: str
     inputs: list[Any] = []
     outputs: list[Any] = []
     if record is not None:
-        facets.update(record.run_facets())
-        inputs, outputs = record.input_artifacts(), record.output_artifacts()
+        facets.update(record_facets(record))
+        inputs, outputs = record_artifacts(record)
     event = run_event(state, run_id=run_id, job_name=job, namespace=config.namespace,
                       inputs=inputs, outputs=outputs, run_facets=facets, parent=parent,
                       job_type=job_type, integration="PREFECT", engine=_ENGINE, error=error,
