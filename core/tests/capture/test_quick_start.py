@@ -142,27 +142,37 @@ def test_input_changed_by_another_process_is_reported(tracline_home: Path) -> No
     from .helpers import blake3_of, digests
 
     root = tracline_home.parent
-    write(root / "data.txt", "first version\n")
     write(root / "reader.py",
           "import os, time\n"
           "open('data.txt').read()\n"
           "open('ready', 'w').close()\n"
-          "deadline = time.monotonic() + 30\n"
+          "deadline = time.monotonic() + 300\n"
           "while not os.path.exists('go') and time.monotonic() < deadline:\n"
           "    time.sleep(0.01)\n")
-    proc = subprocess.Popen([PYTHON, "-m", "tracline", "run", "--", PYTHON, "reader.py"],
-                            cwd=root, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
-                               "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"})
-    deadline = time.monotonic() + 30
-    while not (root / "ready").exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.5)  # the early digest is taken within a poll (10 ms)
-    (root / "data.txt").write_text("second version, longer\n")
-    (root / "go").touch()
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0, stderr
-    assert f"input {root / 'data.txt'} changed while the run went on" in stderr
+    # The early digest is taken by capture's watcher soon after the read (it polls every
+    # 10 ms), which the test cannot see: a rewrite that came before it is not a change the
+    # run could notice. So the rewrite waits longer on each try, up to half a minute: a
+    # loaded machine gets the time it needs, a quiet one passes at once.
+    stderr = ""
+    for pause in (0.5, 2.0, 8.0, 30.0):
+        write(root / "data.txt", "first version\n")
+        for name in ("ready", "go"):
+            (root / name).unlink(missing_ok=True)
+        proc = subprocess.Popen([PYTHON, "-m", "tracline", "run", "--", PYTHON, "reader.py"],
+                                cwd=root, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
+                                     "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"})
+        deadline = time.monotonic() + 300
+        while not (root / "ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(pause)
+        (root / "data.txt").write_text("second version, longer\n")
+        (root / "go").touch()
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+        if f"input {root / 'data.txt'} changed while the run went on" in stderr:
+            break
+    assert f"input {root / 'data.txt'} changed while the run went on" in stderr, stderr
     recorded = digests(last(tracline_home)["inputs"])
     assert recorded[str(root / "data.txt")] == blake3_of(root / "data.txt")
 
