@@ -20,7 +20,7 @@ import pytest
 from tracline.approvals import RequestService, open_requests
 from tracline.capture import worker_environment
 from tracline.config import Config, load_config, reset_config
-from tracline.delivery import reset_emitter, wait_delivered
+from tracline.delivery import Emitter, reset_emitter
 from tracline.testing import GATE_POLICY
 
 __all__ = ["Project", "free_port", "make_project", "wait_for"]
@@ -89,8 +89,14 @@ class Project:
         return open_requests(self.config())
 
     def deliver(self) -> None:
-        """Deliver what the outbox holds and wait until every sink has it (no fixed time)."""
-        wait_delivered(self.config())
+        """Deliver what the outbox holds (as `tracline outbox flush` does): one pass over the
+        sinks, waiting for another deliverer that holds one (a long deadline, not a timing);
+        a sink that is down keeps its events."""
+        emitter = Emitter(self.config(), background=False)
+        try:
+            emitter.flush(600.0)
+        finally:
+            emitter.close()
 
     def events(self) -> list[dict[str, Any]]:
         """The events delivered to the project's file sink (after delivering the outbox)."""
