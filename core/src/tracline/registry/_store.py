@@ -86,7 +86,8 @@ class Registry(Lookups):
                 hint="check the registry url and that the database is reachable",
             ) from e
         except OSError as e:
-            raise StoreError(f"cannot create the registry at {display_url(self.url)}: {e.strerror or e}",
+            raise StoreError(f"cannot create the registry at {display_url(self.url)}: "
+                             f"{e.strerror or e}",
                              hint="make its folder writable, or set TRACLINE_REGISTRY_URL "
                                   "(or [registry] url) to a writable place") from e
 
