@@ -408,7 +408,7 @@ def _sinks(
         if kind in {"marquez", "http"}:
             url = str(options.get("url", "")).strip()
             if not url.startswith(("http://", "https://")):
-                from tracline.db import display_url
+                from tracline._urls import display_url
 
                 raise ConfigError(
                     f"sink {name!r} in {_where(source)} has url {display_url(url)!r}, not an "
@@ -432,7 +432,7 @@ def _sinks(
             for s in sinks):
         taken = next((s for s in sinks if s.name == LOCAL_SINK), None)
         if taken is not None:
-            from tracline.db import display_url
+            from tracline._urls import display_url
 
             raise ConfigError(
                 f"sink {LOCAL_SINK!r} in {_where(source)} is not the local registry "

@@ -4,7 +4,6 @@ PostgreSQL, through the same SQLAlchemy Core code."""
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +11,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from tracline import statefiles
+from tracline._urls import display_url
 from tracline.errors import ConfigError
 
 __all__ = ["display_url", "make_engine", "sqlite_path"]
-
-#: The password of a URL's user (``scheme://user:PASSWORD@host``), wherever it appears in a text.
-_PASSWORD = re.compile(r"(//[^/:@\s]*):[^@/\s]*@")
-
-
-def display_url(text: str) -> str:
-    """``text`` (a database or HTTP URL, or a message holding one) with every URL password
-    replaced by ``***``: the form of a URL that messages, logs and output may show."""
-    return _PASSWORD.sub(r"\1:***@", text)
-
 
 sqlite_path = statefiles.sqlite_path
 
