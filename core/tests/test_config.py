@@ -320,3 +320,39 @@ def test_other_parts_refuse_unknown_keys_in_their_sections(tmp_path: Path, secti
     assert caught.value.message == (f"unknown key 'reviewrs' in [{section}] of "
                                     f"{path.resolve()}")
     assert (caught.value.hint or "").startswith("known keys: ")
+
+
+def test_delivery_and_file_mode_defaults_and_values(tmp_path: Path) -> None:
+    """[outbox] max_attempts and deliverer_idle, and [tracline] file_mode, have their
+    documented defaults (5, 300 s, 0600) and are read from the file (the mode in octal)."""
+    config = load(tmp_path)
+    assert (config.max_attempts, config.deliverer_idle, config.file_mode) == (5, 300.0, 0o600)
+    write(tmp_path, '[tracline]\nfile_mode = "0640"\n[outbox]\nmax_attempts = 9\n'
+                    "deliverer_idle = 2.5\n")
+    config = load(tmp_path)
+    assert (config.max_attempts, config.deliverer_idle, config.file_mode) == (9, 2.5, 0o640)
+
+
+def test_delivery_and_file_mode_from_the_environment(tmp_path: Path) -> None:
+    """The same keys set by TRACLINE__SECTION__KEY variables override the file."""
+    write(tmp_path, "[outbox]\nmax_attempts = 9\n")
+    config = load(tmp_path, TRACLINE__OUTBOX__MAX_ATTEMPTS="3",
+                  TRACLINE__OUTBOX__DELIVERER_IDLE="60", TRACLINE__TRACLINE__FILE_MODE="600")
+    assert (config.max_attempts, config.deliverer_idle, config.file_mode) == (3, 60.0, 0o600)
+
+
+@pytest.mark.parametrize(("text", "message", "hint"), [
+    ("[outbox]\nmax_attempts = 0\n", "outbox.max_attempts = 0", "1 or more"),
+    ("[outbox]\nmax_attempts = 'often'\n", "outbox.max_attempts = 'often'", "a number"),
+    ("[outbox]\ndeliverer_idle = -1\n", "outbox.deliverer_idle = -1", "0.0 or more"),
+    ("[tracline]\nfile_mode = '0400'\n", "tracline.file_mode = '0400'", '"0600"'),
+    ("[tracline]\nfile_mode = 'rw'\n", "tracline.file_mode = 'rw'", "octal"),
+    ("[tracline]\nfile_mode = '1777'\n", "tracline.file_mode = '1777'", "octal"),
+])
+def test_bad_delivery_and_file_mode_values_are_refused(tmp_path: Path, text: str, message: str,
+                                                      hint: str) -> None:
+    """Each bad delivery or file-mode value is one ConfigError naming key, value and file."""
+    path = write(tmp_path, text)
+    e = error(tmp_path)
+    assert message in e.message and str(path.resolve()) in e.message
+    assert hint in (e.hint or "")
