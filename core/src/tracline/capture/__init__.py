@@ -29,7 +29,13 @@ if TYPE_CHECKING:
     )
     from tracline.capture._names import new_run_id
     from tracline.capture._redact import REDACTED, redact_argv, redact_env, redact_text
-    from tracline.capture._tree import become_subreaper, descendants, outliving, stop_tree
+    from tracline.capture._tree import (
+        alive,
+        become_subreaper,
+        descendants,
+        outliving,
+        stop_tree,
+    )
     from tracline.record import FileRecord, RunRecord
 
 #: Public name -> the module defining it; loaded on first use to keep `tracline run` fast.
@@ -42,7 +48,7 @@ _EXPORTS = {
     "capture_in_process": "_inproc", "find_strace": "_command", "glob_regex": "_classify",
     "job_name": "_jobs", "new_run_id": "_names", "redact_argv": "_redact", "redact_env": "_redact",
     "redact_text": "_redact",
-    "become_subreaper": "_tree", "descendants": "_tree", "outliving": "_tree",
+    "alive": "_tree", "become_subreaper": "_tree", "descendants": "_tree", "outliving": "_tree",
     "stop_tree": "_tree",
 }
 
@@ -55,6 +61,7 @@ __all__ = [
     "InProcessCapture",
     "Mechanism",
     "RunRecord",
+    "alive",
     "become_subreaper",
     "capture_command",
     "capture_in_process",

@@ -27,7 +27,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable
 
-__all__ = ["become_subreaper", "descendants", "describe", "outliving", "reap", "stop_tree"]
+__all__ = ["alive", "become_subreaper", "descendants", "describe", "outliving", "reap",
+           "stop_tree"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -90,7 +91,7 @@ def describe(pid: int) -> str:
     return " ".join(words) if words else f"pid {pid}"
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie has ended: only its exit status is left)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
@@ -127,7 +128,7 @@ def stop_tree(root: int, *, include_root: bool = True, grace: float = 0.0,
         pids = tree()
         _signal(pids, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        while time.monotonic() < deadline and any(alive(p) for p in pids):
             time.sleep(0.02)
     frozen: set[int] = set()
     while True:  # freeze until a pass finds no new process (a fork racing the freeze)
@@ -147,7 +148,7 @@ def outliving(root: int, ended: Collection[int] = (),
     """Processes below ``root`` still running (daemons a command left behind), less
     ``ended`` and ``spare``."""
     return [p for p in descendants(root)
-            if p not in ended and _alive(p) and (spare is None or not spare(p))]
+            if p not in ended and alive(p) and (spare is None or not spare(p))]
 
 
 def reap() -> None:

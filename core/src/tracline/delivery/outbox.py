@@ -151,7 +151,7 @@ class Outbox:
     def __init__(self, path: str | os.PathLike[str], *, checkpoint: bool = True,
                  mode: int | None = None) -> None:
         """``checkpoint=False``: this connection's commits never copy the write-ahead log
-        into the database (SQLite's auto-checkpoint, ~10 ms once the log passes 4 MB); for a
+        into the database (SQLite's auto-checkpoint, once the log passes 4 MB); for a
         process on the user's clock, such as `tracline run` — delivery, which follows it,
         checkpoints. ``mode``: the permissions of a new outbox file (default ``[tracline]
         file_mode``)."""

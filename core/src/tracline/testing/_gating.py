@@ -25,6 +25,7 @@ import attrs
 import pytest
 
 from tracline.approvals import DatasetRef, RequestService, RequestSpec, State, TrainingRequest
+from tracline.capture import alive
 
 __all__ = ["GATE_POLICY", "OVERRUN_CHILD", "GatedResult", "GatedRunConformanceSuite",
            "conformance_request"]
@@ -44,14 +45,6 @@ OVERRUN_CHILD = (
     "    time.sleep(0.05)\n"
 )
 
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
 
 
 def conformance_request(**changes: object) -> RequestSpec:
@@ -232,9 +225,9 @@ class GatedRunConformanceSuite:
         assert pid_file.exists(), "the work never started its child"
         pid = int(pid_file.read_text())
         deadline = time.monotonic() + 120
-        while _running(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _running(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
             pytest.fail("the work's child process outlived the approved time")
         request = self._get(request_id)
