@@ -16,8 +16,6 @@ import attrs
 import pytest
 from markdown_commands import Command, Outcome, masked, page_commands, run_commands
 
-from tracline.testing.plugin import require_service
-
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "quickstart.md"
 CLONE_URL = "https://github.com/tracline/tracline.git"
@@ -137,10 +135,12 @@ def test_the_walkthrough_left_what_the_page_says(walkthrough: Walkthrough) -> No
     assert "actual" in shown[-1].stdout
 
 
-def test_the_marquez_section_delivers_to_marquez(walkthrough: Walkthrough) -> None:
+def test_the_marquez_section_delivers_to_marquez(walkthrough: Walkthrough,
+                                                 marquez_url: str) -> None:
     """With a Marquez to talk to, the Marquez section's commands deliver the run and find its
-    job there (run by the CI that has one: TRACLINE_TEST_MARQUEZ_URL)."""
-    marquez = require_service("TRACLINE_TEST_MARQUEZ_URL", "Marquez")
+    job there (run by the CI that has one: TRACLINE_TEST_MARQUEZ_URL; skipped with the reason
+    where Marquez could not be had)."""
+    marquez = marquez_url
     commands = [for_this_machine(c, walkthrough.bare, marquez)
                 for c in page_commands(PAGE.read_text()) if c.section == MARQUEZ_SECTION]
     assert commands
