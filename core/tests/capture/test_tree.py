@@ -125,3 +125,44 @@ def test_daemon_is_reported_and_let_go(tracline_run: Run, tracline_home: Path,
         assert re.search(r"^TracerPid:\s+0$", status, re.MULTILINE), status
     finally:
         os.kill(daemon, signal.SIGKILL)
+
+
+
+_STOPS_ITS_TREE = """
+import json, os, subprocess, sys, time
+from tracline.capture import alive, stop_tree
+from tracline.config import get_config
+from tracline.delivery import poke, started_here
+assert poke(get_config()) == "started"
+sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+stopped = stop_tree(os.getpid(), include_root=False)
+sleeper.wait(timeout=60)
+(deliverer,) = started_here()
+print(json.dumps({"stopped": stopped, "sleeper": sleeper.pid, "deliverer": deliverer,
+                  "deliverer_alive": alive(deliverer)}))
+"""
+
+
+def test_the_deliverer_a_run_starts_is_not_the_commands(tracline_run: Run,
+                                                         tracline_home: Path) -> None:
+    """The deliverer a process starts for its events (its own child) is neither reported as a
+    daemon the command left behind (background delivery) nor stopped with the work's tree at
+    a time limit."""
+    root = tracline_home.parent
+    done = tracline_run("--", "true", deliver="background")
+    assert done.returncode == 0, done.stderr
+    assert "left running" not in done.stderr, done.stderr
+    write(root / "stops.py", _STOPS_ITS_TREE)
+    ran = subprocess.run([PYTHON, "stops.py"], cwd=root, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "TRACLINE__OUTBOX__DELIVERER_IDLE": "60",
+                                            "TRACLINE_OUTBOX": str(root / "own.db")})
+    assert ran.returncode == 0, ran.stderr
+    seen = json.loads(ran.stdout.strip().splitlines()[-1])
+    try:
+        assert seen["sleeper"] in seen["stopped"] and seen["deliverer"] not in seen["stopped"]
+        assert seen["deliverer_alive"]
+    finally:
+        try:
+            os.kill(seen["deliverer"], signal.SIGTERM)
+        except ProcessLookupError:
+            pass

@@ -112,16 +112,19 @@ def _signal(pids: Iterable[int], sig: int) -> None:
 def stop_tree(root: int, *, include_root: bool = True, grace: float = 0.0,
               spare: Callable[[int], bool] | None = None) -> list[int]:
     """Stop every process below ``root`` (and ``root`` itself unless ``include_root`` is
-    false); returns the pids stopped. ``spare``: processes to leave alone (tracers).
+    false); returns the pids stopped. ``spare``: processes to leave alone (tracers); the
+    deliverers this process started are never the work's, and are always left alone.
 
     With ``grace`` the tree is first sent ``SIGTERM`` and given that many seconds to end;
     then whatever is left is frozen and killed, so that from the moment this returns no
     process of the tree runs any more."""
+    ours = _deliverers()
+
     def tree() -> list[int]:
         pids = descendants(root)
         if include_root:
             pids.insert(0, root)
-        return [p for p in pids if spare is None or not spare(p)]
+        return [p for p in pids if p not in ours and (spare is None or not spare(p))]
 
     stopped: list[int] = []
     if grace > 0:
@@ -146,9 +149,17 @@ def stop_tree(root: int, *, include_root: bool = True, grace: float = 0.0,
 def outliving(root: int, ended: Collection[int] = (),
               spare: Callable[[int], bool] | None = None) -> list[int]:
     """Processes below ``root`` still running (daemons a command left behind), less
-    ``ended`` and ``spare``."""
-    return [p for p in descendants(root)
-            if p not in ended and alive(p) and (spare is None or not spare(p))]
+    ``ended``, ``spare`` and the deliverers this process started."""
+    ours = _deliverers()
+    return [p for p in descendants(root) if p not in ended and p not in ours and alive(p)
+            and (spare is None or not spare(p))]
+
+
+def _deliverers() -> frozenset[int]:
+    """The long-lived deliverers this process started: its children, never the work's."""
+    from tracline.delivery import started_here
+
+    return started_here()
 
 
 def reap() -> None:

@@ -5,7 +5,7 @@ demand, ``poke()``) delivers; ``flush()`` / ``wait_delivered()`` deliver from th
 """
 
 from tracline.delivery._recover import Recovery, recover
-from tracline.delivery._service import poke, service_pid
+from tracline.delivery._service import poke, service_pid, started_here
 from tracline.delivery.deliverer import Deliverer, DeliveryReport
 from tracline.delivery.emitter import (
     Emitter,
@@ -32,5 +32,6 @@ __all__ = [
     "recover",
     "reset_emitter",
     "service_pid",
+    "started_here",
     "wait_delivered",
 ]

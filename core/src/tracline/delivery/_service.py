@@ -25,12 +25,14 @@ from tracline.config import Config
 if TYPE_CHECKING:
     from tracline.delivery.deliverer import Deliverer
 
-__all__ = ["address", "poke", "serve", "service_pid"]
+__all__ = ["address", "poke", "serve", "service_pid", "started_here"]
 
 log = logging.getLogger("tracline.delivery")
 
 #: How the deliverer is started (the environment carries the configuration).
 _ARGV = ("-m", "tracline.delivery", "serve")
+#: Deliverers this process started (its children until it exits).
+_STARTED: set[int] = set()
 
 
 def _key(config: Config) -> str:
@@ -100,12 +102,19 @@ def poke(config: Config, *, start: bool = True) -> str:
         return "failed"
     null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
     try:
-        os.posix_spawn(sys.executable, [sys.executable, *_ARGV], _environment(config),
-                       file_actions=null, setsid=True)
+        pid = os.posix_spawn(sys.executable, [sys.executable, *_ARGV], _environment(config),
+                             file_actions=null, setsid=True)
     except OSError as e:
         log.warning("tracline: cannot start the deliverer (%s); run `tracline outbox flush`", e)
         return "failed"
+    _STARTED.add(pid)
     return "started"
+
+
+def started_here() -> frozenset[int]:
+    """The deliverers this process started: its children, but not the work's (`tracline run`
+    neither reports them as a command's daemons nor stops them at a time limit)."""
+    return frozenset(_STARTED)
 
 
 def serve(config: Config) -> int:
