@@ -88,3 +88,27 @@ def test_the_deliverer_leaves_when_idle_and_the_next_commit_starts_one(
     _emit(root, "second", 3)
     wait_delivered(load_config(), deliver=False)
     assert _lines(tracline_home) == 6
+
+
+def test_a_poke_never_waits_for_a_busy_deliverer(tracline_home: Path) -> None:
+    """Pokes to a deliverer that is busy and reads none of them (its queue full) still return
+    at once, as "poked": a process that emits is never held up by delivery."""
+    import socket
+    import threading
+
+    from tracline.delivery import poke
+    from tracline.delivery._service import address
+
+    config = load_config()
+    busy = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    busy.bind(address(config))  # stands for a deliverer in the middle of a long drain
+    answers: list[str] = []
+    try:
+        worker = threading.Thread(daemon=True, target=lambda: answers.extend(poke(config)
+                                                                for _ in range(500)))
+        worker.start()
+        worker.join(timeout=120)  # a blocked send would never return
+        assert not worker.is_alive(), f"poke blocked after {len(answers)} pokes"
+    finally:
+        busy.close()
+    assert answers == ["poked"] * 500

@@ -29,6 +29,9 @@ __all__ = ["address", "poke", "serve", "service_pid", "started_here"]
 
 log = logging.getLogger("tracline.delivery")
 
+#: The shortest time between two drains that pokes start (seconds).
+GATHER = 0.2
+
 #: How the deliverer is started (the environment carries the configuration).
 _ARGV = ("-m", "tracline.delivery", "serve")
 #: Deliverers this process started (its children until it exits).
@@ -94,7 +97,10 @@ def poke(config: Config, *, start: bool = True) -> str:
         return "failed"
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.sendto(b"!", address(config))
+            # Never blocking: with its queue full, the deliverer has pokes to read already.
+            sock.sendto(b"!", socket.MSG_DONTWAIT, address(config))
+        return "poked"
+    except BlockingIOError:
         return "poked"
     except OSError:
         pass  # nobody listens: start one
@@ -181,8 +187,13 @@ def _loop(sock: socket.socket, deliverer: Deliverer, config: Config) -> None:
         wait = min(deliverer.next_due(), idle - (time.monotonic() - last_work))
         if wait <= 0 and time.monotonic() - last_work >= idle:
             return
+        drained = time.monotonic()
         ready, _, _ = select.select([sock], [], [], max(wait, 0.01))
         if ready:
+            # A burst of commits (a process emitting event after event) is delivered in
+            # batches: drains are at least GATHER apart, so the outbox's writers are not kept
+            # waiting for its lock by a deliverer that drains after every single event.
+            time.sleep(max(0.0, GATHER - (time.monotonic() - drained)))
             while True:  # every poke so far asks for the same drain
                 try:
                     sock.recv(16, socket.MSG_DONTWAIT)
