@@ -29,7 +29,7 @@ __all__ = ["address", "poke", "serve", "service_pid", "started_here"]
 
 log = logging.getLogger("tracline.delivery")
 
-#: The shortest time between two drains that pokes start (seconds).
+#: How long a burst of pokes is left to gather before the next drain (seconds).
 GATHER = 0.2
 
 #: How the deliverer is started (the environment carries the configuration).
@@ -187,17 +187,20 @@ def _loop(sock: socket.socket, deliverer: Deliverer, config: Config) -> None:
         wait = min(deliverer.next_due(), idle - (time.monotonic() - last_work))
         if wait <= 0 and time.monotonic() - last_work >= idle:
             return
-        drained = time.monotonic()
         ready, _, _ = select.select([sock], [], [], max(wait, 0.01))
         if ready:
-            # A burst of commits (a process emitting event after event) is delivered in
-            # batches: drains are at least GATHER apart, so the outbox's writers are not kept
-            # waiting for its lock by a deliverer that drains after every single event.
-            time.sleep(max(0.0, GATHER - (time.monotonic() - drained)))
+            pokes = 0
             while True:  # every poke so far asks for the same drain
                 try:
                     sock.recv(16, socket.MSG_DONTWAIT)
+                    pokes += 1
                 except BlockingIOError:
                     break
+            if pokes > 1:
+                # A burst of commits (a process emitting event after event): let it gather
+                # into one batch rather than drain after each event, which would keep the
+                # emitting process waiting for the outbox's lock. A single poke (a run's
+                # start or its end) is served at once.
+                time.sleep(GATHER)
             last_work = time.monotonic()
 
