@@ -174,8 +174,10 @@ def fresh_schema(url: str, schema: str = "bench_registry") -> str:
 
 
 def cli(*argv: str) -> None:
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert cli_main(list(argv)) == 0
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = cli_main(list(argv))
+    assert code == 0, f"tracline {' '.join(argv)} exited {code}: {out.getvalue()}"
 
 
 def ingest_rate(url: str) -> float:
@@ -259,6 +261,9 @@ def main() -> None:
 
     os.environ["TRACLINE_REGISTRY_URL"] = url
     os.environ["TRACLINE_HOME"] = str(tmp / "home")
+    from tracline.config import reset_config
+
+    reset_config()  # the configuration read earlier in this process named another registry
     cases += [
         ("tracline trace --json (CLI, in process)", timed(
             lambda: cli("trace", deep, "--json"), args.repeat)),
