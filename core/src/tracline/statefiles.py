@@ -16,6 +16,7 @@ Standard library only: the outbox uses this on `tracline run`'s path.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -29,8 +30,11 @@ __all__ = [
     "is_damage",
     "make_dirs",
     "move_aside",
+    "set_aside",
     "sqlite_path",
 ]
+
+log = logging.getLogger("tracline")
 
 DEFAULT_MODE = 0o600
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
@@ -118,6 +122,20 @@ def move_aside(path: str | os.PathLike[str]) -> str:
             os.rename(target + suffix, aside + suffix)
         except FileNotFoundError:
             pass
+    return aside
+
+
+def set_aside(path: str | os.PathLike[str], what: str, reason: str, recover: str) -> str | None:
+    """Move the damaged ``what`` (``"outbox"``, ``"registry"``) at ``path`` aside and say so
+    loudly, with ``recover`` (what `tracline outbox recover` does with it); the new name, or
+    None when another process moved it first. The caller then starts a new one."""
+    try:
+        aside = move_aside(path)
+    except FileNotFoundError:
+        return None
+    log.error("tracline: the %s at %s is damaged (%s). It was moved, untouched, to %s and a "
+              "new %s was started. %s: run `tracline outbox recover %s`.",
+              what, os.fspath(path), reason, aside, what, recover, aside)
     return aside
 
 

@@ -18,7 +18,6 @@ the emit path is one INSERT and one commit.
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import threading
@@ -34,7 +33,6 @@ from tracline.errors import OutboxError
 
 __all__ = ["Outbox", "OutboxEvent", "Rejection", "SinkState"]
 
-log = logging.getLogger("tracline")
 T = TypeVar("T")
 
 _SCHEMA = """
@@ -201,16 +199,11 @@ class Outbox:
             except sqlite3.Error:
                 pass
             self._db = None
-        try:
-            aside = statefiles.move_aside(self.path)
-        except FileNotFoundError:
-            return  # another process moved it already
-        self.moved_aside.append(aside)
-        log.error(
-            "tracline: the outbox at %s is damaged (%s). It was moved, untouched, to %s and a "
-            "new outbox was started. Events it held that were not delivered yet are still in "
-            "that file: run `tracline outbox recover %s` to deliver them.",
-            self.path, reason, aside, aside)
+        aside = statefiles.set_aside(
+            self.path, "outbox", reason,
+            "Events it held that were not delivered yet are still in that file; to deliver them")
+        if aside is not None:
+            self.moved_aside.append(aside)
 
     def _run(self, what: str, body: Callable[[sqlite3.Connection], T]) -> T:
         """``body`` on the connection, under the lock; a damaged file is replaced once.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -37,7 +36,6 @@ from tracline.statefiles import sqlite_path
 __all__ = ["ArtifactRow", "Registry", "RunRow"]
 
 
-log = logging.getLogger("tracline")
 
 
 def _damage(error: BaseException) -> bool:
@@ -97,15 +95,10 @@ class Registry(Lookups):
         engine = getattr(self, "engine", None)
         if engine is not None:
             engine.dispose()
-        try:
-            aside = statefiles.move_aside(self.path)
-        except FileNotFoundError:
-            return  # another process moved it already
-        self.moved_aside.append(aside)
-        log.error(
-            "tracline: the registry at %s is damaged (%s). It was moved, untouched, to %s and "
-            "a new registry was started. Run `tracline outbox recover %s` to index again the "
-            "events it still holds.", self.path, reason, aside, aside)
+        aside = statefiles.set_aside(
+            self.path, "registry", reason, "To index again the events it still holds")
+        if aside is not None:
+            self.moved_aside.append(aside)
 
     def _schema_version(self) -> str | None:
         try:
