@@ -131,6 +131,46 @@ def test_change_after_approval_voids_it(service: RequestService, clock: Clock) -
     assert service.claim(r.id, "run-1").state == State.CLAIMED
 
 
+def test_amending_back_to_earlier_content_does_not_revive_its_approvals(
+        service: RequestService) -> None:
+    """Content A approved, amended to B and back to A: A's old approval stays void, and the
+    reviewers approve again at the same instant without a clash."""
+    r = service.file(docs_spec(reviewers=["user:chris", "user:dana"], min_approvals=2))
+    service.approve(r.id, "user:chris")
+    service.amend(r.id, "agent:trainer", hours="6")
+    back = service.amend(r.id, "agent:trainer", hours="3.2")
+    assert (back.compute, back.estimate, back.revision) == (r.compute, r.estimate, 2)
+    assert back.digest not in {r.digest, service.audit(r.id)[-2].details["digest"]}
+    assert service.in_force(back) == (set(), [])
+    assert service.audit(r.id)[-1].details["voided_approvals"] == []
+
+    assert service.approve(r.id, "user:dana").state == State.PENDING
+    refused(service, ApprovalInvalid, "changed after user:chris approved", service.claim, r.id,
+            "run-1")
+    approved = service.approve(r.id, "user:chris")
+    assert approved.state == State.APPROVED
+    assert service.in_force(approved)[0] == {"user:chris", "user:dana"}
+    assert service.claim(r.id, "run-1").state == State.CLAIMED
+    assert service.verify_audit().ok
+
+
+def test_auto_approval_after_amending_back_is_a_new_approval(store_url: str,
+                                                             clock: Clock) -> None:
+    """A policy-approved request amended to other content and back is approved anew, once per
+    revision, at the same instant."""
+    policy = {"reviewers": ["user:chris"], "auto_approve_below": 50}
+    svc = RequestService(store_url, make_config(policy), clock=clock)
+    r = svc.file(docs_spec(gpu_model="T4", gpu_count=1, hours=2, budget=10))
+    svc.amend(r.id, "agent:trainer", hours=1)
+    back = svc.amend(r.id, "agent:trainer", hours=2)
+    assert back.state == State.APPROVED and back.digest != r.digest
+    assert [a.digest for a in back.approvals][-1] == back.digest
+    assert len({a.digest for a in back.approvals}) == 3
+    assert svc.claim(r.id, "run-1").state == State.CLAIMED
+    assert svc.verify_audit().ok
+    svc.close()
+
+
 def test_approving_a_stale_view_is_refused(service: RequestService) -> None:
     """Approving with the digest the reviewer saw fails once the request changed since."""
     r = service.file(docs_spec())

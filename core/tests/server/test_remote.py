@@ -142,6 +142,23 @@ def test_gate_side_verifies_the_claim_with_its_own_allowed_signers(team: TeamSer
         gate.close()
 
 
+def test_amending_back_through_the_server_voids_the_earlier_approval(team: TeamServer) -> None:
+    """Through the server too, content amended to B and back to A is a new revision: the
+    approval of A stays void until the reviewer approves again, and audit --verify agrees."""
+    agent, chris = team.client("agent:trainer"), team.client("user:chris")
+    r = agent.file(docs_spec(title="amended back"))
+    chris.approve(r.id, "user:chris", digest=r.digest)
+    agent.amend(r.id, "agent:trainer", hours="6")
+    back = agent.amend(r.id, "agent:trainer", hours="3.2")
+    assert (back.state, back.revision, back.compute) == (State.PENDING, 2, r.compute)
+    assert back.digest != r.digest and chris.get(r.id) == back
+    with pytest.raises(ApprovalInvalid, match="changed after user:chris approved"):
+        agent.claim(r.id, str(uuid.uuid4()))
+    assert chris.approve(r.id, "user:chris", digest=back.digest).state == State.APPROVED
+    assert agent.claim(r.id, str(uuid.uuid4())).state == State.CLAIMED
+    assert chris.verify_audit().ok
+
+
 def test_same_errors_as_the_local_service(team: TeamServer) -> None:
     """NotFound, ValidationError (naming the field) and NotAuthorized come back as themselves."""
     agent = team.client("agent:trainer")

@@ -215,6 +215,10 @@ class TrainingRequest:
     digest: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    #: How many times the request was amended. It is part of the content the digest covers,
+    #: so an amendment back to earlier content still has a digest of its own: approvals of
+    #: the earlier revision never count again.
+    revision: int = 0
     approvals: tuple[Approval, ...] = ()
     run_id: str | None = None
     claimed_by: str | None = None
@@ -246,9 +250,14 @@ class TrainingRequest:
 
 
 def request_content(r: TrainingRequest) -> dict[str, Any]:
-    """The canonical content of a request: what an approval binds to."""
+    """The canonical content of a request: what an approval binds to.
+
+    ``revision`` appears once the request was amended (a request never amended has the digest
+    it had before revisions were counted).
+    """
     e = r.estimate
-    return {
+    revision = {"revision": r.revision} if r.revision else {}
+    return revision | {
         "title": r.title,
         "requester": r.requester,
         "project": r.project,
@@ -308,4 +317,5 @@ def content_fields(content: Mapping[str, Any]) -> dict[str, Any]:
         "min_approvals": int(content["reviewers"]["min_approvals"]),
         "expires_at": dt.datetime.fromisoformat(content["expires_at"]),
         "over_estimate": content.get("over_estimate"),
+        "revision": int(content.get("revision", 0)),
     }

@@ -264,7 +264,8 @@ class RequestService:
         return self.get(r.id)
 
     def amend(self, request_id: str, actor: str, **changes: Any) -> TrainingRequest:
-        """Change a pending or approved request; any approval of the old content is void."""
+        """Change a pending or approved request; every approval given before is void for good
+        (the amended request is a new revision, with a digest of its own)."""
         actor = self._acting("actor", actor)
         unknown = set(changes) - _AMENDABLE
         if unknown:
@@ -281,9 +282,13 @@ class RequestService:
                                         "request can be amended", hint="file a new request")
             spec = attrs.evolve(_spec_of(r), **changes)
             fields = validate_spec(spec, self.config, self.policy, now)
-            new = _build(r.id, State.PENDING, fields, r.created_at, now)
-            if new.digest == r.digest:
+            if _build(r.id, r.state, fields, r.created_at, now, revision=r.revision
+                      ).digest == r.digest:
                 return r
+            # A new revision, so a new digest even when the content is an earlier one again:
+            # no approval given before this amendment ever counts again.
+            new = _build(r.id, State.PENDING, fields, r.created_at, now,
+                         revision=r.revision + 1)
             voided = sorted({a.actor for a in r.approvals if a.digest == r.digest})
             self.store.set_content(conn, new)
             self._log(conn, actor, "amend", r.id, old_digest=r.digest, digest=new.digest,
