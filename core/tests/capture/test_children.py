@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -77,6 +78,26 @@ def test_shell_command_is_traced(tracline_run: Run, tracline_home: Path, mode: s
     assert event["run"]["facets"]["tracline_execution"]["captureMode"] == expected
     assert names(event["inputs"], root) == {"a"}
     assert names(event["outputs"], root) == {"d"}
+    assert digests(event["outputs"]) == {str(root / "d"): blake3_of(root / "d")}
+
+
+@needs_strace
+@pytest.mark.parametrize("mode", ["auto", "strace"])
+def test_file_removed_after_early_hashing_is_no_output(tracline_run: Run, tracline_home: Path,
+                                                      mode: str) -> None:
+    """A file the run wrote and removed is no output, even once tracline hashed it early while
+    it was there (the command waits for that read before it goes on)."""
+    root = tracline_home.parent
+    moved = write(root / "b", "some bytes\n")
+    os.utime(moved, ns=(0, moved.stat().st_mtime_ns))  # unread since written: -N holds
+    # `[ -N c ]`: c was modified since it was last read — until tracline's early hash reads it.
+    until_hashed = "for i in $(seq 1200); do [ -N c ] || break; sleep 0.05; done"
+    done = tracline_run("--capture", mode, "--", "bash", "-c",
+                        f"mv b c && {until_hashed}; cat c > d && rm c")
+    assert done.returncode == 0, done.stderr
+    event = last(tracline_home)
+    assert names(event["outputs"], root) == {"d"}
+    assert names(event["inputs"], root) == set()
     assert digests(event["outputs"]) == {str(root / "d"): blake3_of(root / "d")}
 
 

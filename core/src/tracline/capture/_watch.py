@@ -4,6 +4,8 @@ Inputs are hashed as soon as a process opens them, on another core while the run
 their digest is the content the run read and little hashing is left when it ends. At the
 end each early digest is kept only if the file's stat is unchanged since (else the file is
 hashed again, or — if the run itself changed it — the early digest stands, marked modified).
+An input the run removed keeps the digest it was read with; an output the run removed is no
+output, even if it was hashed while it was there.
 """
 
 from __future__ import annotations
@@ -112,6 +114,8 @@ class Hashes:
         """The digest of ``path`` now: the early one if the file is unchanged since.
 
         ``modified``: an input the run changed (its early digest, taken when read, stands).
+        ``written``: an output — None when it is gone (the run removed a file it had written:
+        an intermediate, whatever was hashed while it was there).
         """
         early = self.taken.get(path)
         try:
@@ -120,6 +124,8 @@ class Hashes:
             st = None
         except OSError as e:
             return FileRecord(path, error=f"cannot stat {path}: {e.strerror}")
+        if st is None and written:
+            return None
         if early is not None and (st is None or modified or identity(st) == early[0]):
             record = early[1]
             if modified and st is not None and identity(st) != early[0]:
