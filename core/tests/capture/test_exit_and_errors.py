@@ -42,32 +42,34 @@ def test_sigterm_is_forwarded_to_the_command(tracline_home: Path) -> None:
     root = tracline_home.parent
     write(root / "wait.py", "import signal, sys, time\n"
           "signal.signal(signal.SIGTERM, lambda *a: (open('got_term', 'w').close(), sys.exit(7)))\n"
-          "open('ready', 'w').close()\ntime.sleep(60)\n")
+          "open('ready', 'w').close()\ntime.sleep(600)\n")
     proc = subprocess.Popen([PYTHON, "-m", "tracline", "run", "--", PYTHON, "wait.py"], cwd=root,
                             env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
                                "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 300
     while not (root / "ready").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert (root / "ready").exists(), "the command never started"
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 7
+    assert proc.wait(timeout=300) == 7
     assert (root / "got_term").exists()
 
 
 def test_sigint_not_from_a_terminal_is_forwarded(tracline_home: Path) -> None:
     """SIGINT sent to tracline alone (no terminal) interrupts the command: exit 130."""
     root = tracline_home.parent
-    write(root / "wait.py", "import time\nopen('ready', 'w').close()\ntime.sleep(60)\n")
+    write(root / "wait.py", "import time\nopen('ready', 'w').close()\ntime.sleep(600)\n")
     proc = subprocess.Popen([PYTHON, "-m", "tracline", "run", "--", PYTHON, "wait.py"], cwd=root,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True,
                             env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "inline",
                                "TRACLINE__OUTBOX__FLUSH_TIMEOUT": "120"})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 300
     while not (root / "ready").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert (root / "ready").exists(), "the command never started"
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 128 + signal.SIGINT  # Python dies by SIGINT on Ctrl-C
+    assert proc.wait(timeout=300) == 128 + signal.SIGINT  # Python dies by SIGINT on Ctrl-C
     assert b"KeyboardInterrupt" in proc.stderr.read()  # type: ignore[union-attr]
 
 

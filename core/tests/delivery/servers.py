@@ -58,7 +58,7 @@ class LineageBackend:
             stderr=subprocess.STDOUT,
             env=env,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"{self.url}/api/v1/health", timeout=1):

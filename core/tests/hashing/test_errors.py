@@ -25,7 +25,7 @@ def _finishes(call: Callable[[], object]) -> BaseException | None:
     """Run ``call`` in a thread and return what it raised; fail if it hangs."""
     pool = ThreadPoolExecutor(1)
     try:
-        return pool.submit(call).exception(timeout=30)
+        return pool.submit(call).exception(timeout=300)
     except TimeoutError:
         pytest.fail("hashing blocked (hang guard tripped)")
     finally:
