@@ -83,6 +83,22 @@ def test_shell_command_is_traced(tracline_run: Run, tracline_home: Path, mode: s
 
 @needs_strace
 @pytest.mark.parametrize("mode", ["auto", "strace"])
+def test_file_written_again_after_renaming_it_away_is_an_output(
+        tracline_run: Run, tracline_home: Path, mode: str) -> None:
+    """`mv log log.1; echo > log` (a log rotation) records both log.1 and the new log as
+    outputs, each with the digest of its bytes at the end."""
+    root = tracline_home.parent
+    done = tracline_run("--capture", mode, "--", "bash", "-c",
+                        "echo old > log && mv log log.1 && echo new > log")
+    assert done.returncode == 0, done.stderr
+    event = last(tracline_home)
+    assert names(event["outputs"], root) == {"log", "log.1"}
+    assert digests(event["outputs"]) == {str(root / n): blake3_of(root / n)
+                                         for n in ("log", "log.1")}
+
+
+@needs_strace
+@pytest.mark.parametrize("mode", ["auto", "strace"])
 def test_file_removed_after_early_hashing_is_no_output(tracline_run: Run, tracline_home: Path,
                                                       mode: str) -> None:
     """A file the run wrote and removed is no output, even once tracline hashed it early while

@@ -196,7 +196,10 @@ def classify(observed: Observed, rules: IgnoreRules) -> Classified:
     """Split the observed paths into inputs and outputs, dropping noise."""
     written: dict[str, None] = dict(observed.writes)
     for src, dst in observed.renames:
-        written.pop(src, None)
+        # A file renamed away is no output of its own — unless the run made it again
+        # (`mv log log.1; echo > log`): then it is there at the end.
+        if not os.path.lexists(src):
+            written.pop(src, None)
         written[dst] = None
     outputs = [p for p in written if not rules.ignored(p, read=False)]
     inputs = [
