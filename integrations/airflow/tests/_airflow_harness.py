@@ -129,7 +129,7 @@ class Server:
                 return True if r.status == 200 else None
             return None
 
-        wait_for("tracline serve", healthy, timeout=30)
+        wait_for("tracline serve", healthy, timeout=180)
         return cls(url, db, process)
 
     def stop(self) -> None:
