@@ -35,6 +35,13 @@ EXAMPLE = REPO / "examples" / "prefect"
 TEST_FLOWS = Path(__file__).resolve().parent / "flows"
 BIN = Path(sys.executable).parent
 POOL = "tracline-tests"
+#: How the worker looks for flow runs to start: every second (Prefect's default is 10 s), so a
+#: flow run the watcher resumed is taken within a second.
+WORKER_SETTINGS = {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+#: The job variables of every deployment: the worker starts Prefect's engine directly, one
+#: process per flow run (without a command, a workspace-preparing process starts first and
+#: then becomes the engine: Python and Prefect imported twice).
+JOB_VARIABLES = {"command": "python -m prefect.engine"}
 _TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
 T = TypeVar("T")
 
@@ -144,6 +151,21 @@ class PrefectEnv:
         self.services[name] = service
         return service
 
+    def start_worker(self, pool: str = POOL, name: str = "worker",
+                     settings: dict[str, str] | None = None) -> Service:
+        """Create the process work pool ``pool`` and start a worker for it that runs one flow
+        run at a time (``settings``: Prefect's worker settings, :data:`WORKER_SETTINGS` by
+        default)."""
+        env = {**self.env, **(WORKER_SETTINGS if settings is None else settings)}
+        subprocess.run([str(BIN / "prefect"), "work-pool", "create", pool, "--type", "process",
+                        "--overwrite"], env=env, cwd=self.work, check=True,
+                       capture_output=True, timeout=300)
+        service = Service.start(name, [str(BIN / "prefect"), "worker", "start", "--pool", pool,
+                                       "--type", "process", "--limit", "1"],
+                                env, self.work, self.root)
+        self.services[name] = service
+        return service
+
     def stop_watcher(self, name: str = "watcher") -> None:
         service = self.services.pop(name, None)
         if service is not None:
@@ -176,17 +198,20 @@ class PrefectEnv:
 
     # -- flows -----------------------------------------------------------------------------------
 
-    def deploy(self, source: Path, entrypoint: str, name: str = "tests") -> str:
+    def deploy(self, source: Path, entrypoint: str, name: str = "tests", *, pool: str = POOL,
+               job_variables: dict[str, Any] | None = None) -> str:
         """Deploy ``entrypoint`` (``file.py:flow``) from a copy of ``source`` in the work
-        folder; returns the deployment's ``flow/name``."""
+        folder to ``pool`` (``job_variables``: :data:`JOB_VARIABLES` by default); returns the
+        deployment's ``flow/name``."""
         from prefect import flow
 
         target = self.work / "flows" / source.name
         if not target.exists():
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         loaded = flow.from_source(source=str(target), entrypoint=entrypoint)
-        loaded.deploy(name=name, work_pool_name=POOL, print_next_steps=False,
-                      ignore_warnings=True)
+        loaded.deploy(name=name, work_pool_name=pool, print_next_steps=False,
+                      ignore_warnings=True,
+                      job_variables=JOB_VARIABLES if job_variables is None else job_variables)
         full = f"{loaded.name}/{name}"
         self.deployed[entrypoint] = full
         return full
@@ -365,8 +390,6 @@ def make_env(root: Path, api_port: int, prefect_home: Path) -> Iterator[PrefectE
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(api_port),
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_PREFETCH_SECONDS": "5",
         # tracline's Prefect plugin: capture's interposer preloaded into flow-run processes.
         "PREFECT_PLUGINS_ENABLED": "true",
     }
@@ -385,12 +408,7 @@ def make_env(root: Path, api_port: int, prefect_home: Path) -> Iterator[PrefectE
             return _healthy(f"{api_url}/health")
 
         wait_for("prefect server start", up, timeout=600)
-        subprocess.run([str(BIN / "prefect"), "work-pool", "create", POOL, "--type", "process",
-                        "--overwrite"], env=env, cwd=work, check=True, capture_output=True,
-                       timeout=300)
-        prefect_env.services["worker"] = Service.start(
-            "worker", [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type",
-                       "process", "--limit", "1"], env, work, root)
+        prefect_env.start_worker()
         prefect_env.start_watcher()
         yield prefect_env
     finally:
