@@ -9,7 +9,13 @@ bound to the digest of the exact training arrays) and is *suspended* until a rev
 no process, no worker slot while it waits. Approved, ``train`` runs under a time limit that
 the approved GPU-hours pay for; rejected, the flow fails with the reviewer's reason.
 
-See docs/prefect.md for the set-up (a worker, tracline's watcher) and a walk-through.
+See docs/prefect.md for the set-up and a walk-through. In short: a process worker that takes
+resumed flow runs promptly, tracline's watcher next to it, and this file deployed:
+
+    PREFECT_PLUGINS_ENABLED=true PREFECT_WORKER_QUERY_SECONDS=1 prefect worker start --pool gpu
+    tracline-prefect watch --poll-interval 1
+    python train_pipeline.py                 # deploys "train-pipeline/weekly" to the pool gpu
+    prefect deployment run train-pipeline/weekly
 """
 
 from __future__ import annotations
@@ -125,5 +131,11 @@ def train_pipeline(model: str = "churn-v2", hours: str = "0.5", epochs: int = 3,
     return evaluate(model_path, arrays)
 
 
+#: The worker starts Prefect's engine directly: one new process per flow run (a resumed one
+#: included) instead of a workspace-preparing process that then becomes the engine.
+JOB_VARIABLES = {"command": "python -m prefect.engine"}
+
 if __name__ == "__main__":
-    train_pipeline()
+    train_pipeline.from_source(str(Path(__file__).parent), "train_pipeline.py:train_pipeline") \
+        .deploy("weekly", work_pool_name=os.environ.get("PREFECT_WORK_POOL", "gpu"),
+                job_variables=JOB_VARIABLES)
