@@ -15,8 +15,9 @@ approval (the approval's recorded time) to the first line of ``train``:
 - resume: the watcher resumes the flow run (Prefect's "Resuming" state);
 - pickup: the worker takes it (Pending);
 - process: the worker has started the flow-run process;
-- start: the process has imported Prefect, read its flow run and deployment from the API and
-  imported the flow's module (tracline);
+- engine: Prefect's engine has started in it (Python, ``import prefect``, the flow run and
+  its deployment read from the API, the pull steps) and begins to import the flow's module;
+- module: the flow's module is imported (tracline_prefect and what it imports);
 - to flow: Prefect has loaded the flow run and calls the flow function;
 - tasks: the flow has run again up to the gate (the finished tasks return their persisted
   results);
@@ -53,7 +54,8 @@ from uuid import UUID
 
 HARNESS = Path(__file__).resolve().parents[1] / "integrations" / "prefect" / "tests"
 GOAL_S = 5.0
-STEPS = ("resume", "pickup", "process", "start", "to flow", "tasks", "claim", "to task")
+STEPS = ("resume", "pickup", "process", "engine", "module", "to flow", "tasks", "claim",
+         "to task")
 
 FLOW = '''\
 """Example-style gated flow of benchmarks/prefect_resume.py: marks when each step starts."""
@@ -85,8 +87,7 @@ def process_start():
     """When this process was started (its fork by the worker), from /proc."""
     stat = Path("/proc/self/stat").read_text()
     ticks = int(stat[stat.rfind(")") + 2:].split()[19])
-    boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                if line.startswith("btime"))
+    boot = time.time() - float(Path("/proc/uptime").read_text().split()[0])
     return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -231,7 +232,7 @@ def one_round(env: Any, deployment: str, worker: Any, model: str, *, via: str,
         return next(s.timestamp.timestamp() for s in after if s.type.value == kind)
 
     seen = marks(env, flow_run_id)
-    times = [first("SCHEDULED"), first("PENDING"), seen["process"], seen["loaded"],
+    times = [first("SCHEDULED"), first("PENDING"), seen["process"], seen["module"], seen["loaded"],
              seen["flow"], seen["gate"], seen["claimed"], seen["task"]]
     steps = dict(zip(STEPS, (b - a for a, b in zip([approved, *times[:-1]], times, strict=True)),
                      strict=True))
