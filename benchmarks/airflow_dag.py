@@ -12,8 +12,9 @@ database in a temporary folder:
 - **plain**: the tracline-airflow distribution hidden from Airflow (no plugin, listener,
   transport or policy), the OpenLineage provider off and no interposer preloaded — Airflow as
   it is before tracline is installed;
-- **tracline**: the installed plugin, the provider sending through the ``tracline`` transport,
-  the interposer preloaded as docs/airflow.md asks of workers — every task try captured (its
+- **tracline**: the installed plugin, the provider sending through the ``tracline`` transport
+  from a thread of the task's process (``execute_in_thread``), the interposer preloaded — as
+  docs/airflow.md asks of workers — every task try captured (its
   files hashed, recipe) and its events committed to the outbox.
 
 Runs alternate (plain, tracline, plain, ...) after one warm-up of each, so both see the same
@@ -134,6 +135,7 @@ def environments(root: Path) -> dict[str, dict[str, str]]:
              "AIRFLOW__OPENLINEAGE__DISABLED": "True"}
     traced = {**base, "BENCH_OUT": str(root / "tracline"),
               "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "tracline"}),
+              "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
               "AIRFLOW__OPENLINEAGE__NAMESPACE": "bench",
               "TRACLINE_CONFIG": str(root / "tracline.toml"), **worker_environment(base)}
     return {"plain": plain, "tracline": traced}

@@ -237,6 +237,7 @@ def make_env(root: Path) -> Iterator[AirflowEnv]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "tracline"}),
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "airflow-tests",
         "AIRFLOW__TRACLINE__GATED_POOLS": "gpu",
         "AIRFLOW__TRACLINE__GATED_TAGS": "gpu",

@@ -1,6 +1,7 @@
 """`tracline doctor` checks Airflow's side: the OpenLineage transport first (unset, the
-provider is off and nothing is recorded — silently), a relative DAGs folder, a shared
-TRACLINE_CONFIG; and a task run with the transport unset says so in its log."""
+provider is off and nothing is recorded — silently), emission in a thread rather than a fork
+per event, a relative DAGs folder, a shared TRACLINE_CONFIG; and a task run with the
+transport unset says so in its log."""
 
 from __future__ import annotations
 
@@ -48,6 +49,22 @@ def test_tracline_transport_is_ok_from_env_or_airflow_cfg(tmp_path: Path) -> Non
     assert str(home / "airflow.cfg") in check["detail"]
     check = doctor(tmp_path, AIRFLOW__OPENLINEAGE__TRANSPORT="tracline")[TRANSPORT]
     assert check["status"] == "fail" and "not a JSON object" in check["detail"]
+
+
+def test_forked_emission_is_a_warning_with_the_fix(tmp_path: Path) -> None:
+    """Without execute_in_thread the provider forks per event: a warning with the setting that
+    avoids it; set by variable or in airflow.cfg it is ok, naming where."""
+    emission = "airflow: OpenLineage emission"
+    check = doctor(tmp_path)[emission]
+    assert check["status"] == "warn" and "forks" in check["detail"]
+    assert "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD=True" in check["hint"]
+    check = doctor(tmp_path, AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD="True")[emission]
+    assert check["status"] == "ok" and "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD" in check["detail"]
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    (home / "airflow.cfg").write_text("[openlineage]\nexecute_in_thread = true\n")
+    check = doctor(tmp_path)[emission]
+    assert check["status"] == "ok" and str(home / "airflow.cfg") in check["detail"]
 
 
 def test_relative_dags_folder_and_shared_config(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from tracline.cli import Check
 
-__all__ = ["TRANSPORT_HINT", "checks", "warn_if_lineage_is_off"]
+__all__ = ["THREAD_HINT", "TRANSPORT_HINT", "checks", "warn_if_lineage_is_off"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 TRANSPORT_HINT = ("export AIRFLOW__OPENLINEAGE__TRANSPORT='{\"type\": \"tracline\"}' for every "
                   "Airflow process (or transport = {\"type\": \"tracline\"} in the openlineage "
                   "section of airflow.cfg)")
+#: How to have the provider emit a task's events in a thread rather than a forked child.
+THREAD_HINT = ("export AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD=True for the workers (or "
+               "execute_in_thread = True in the openlineage section of airflow.cfg; "
+               "apache-airflow-providers-openlineage 2.20 or later)")
 _TRACLINE_TYPES = {"tracline", "tracline_airflow.transport.TraclineTransport"}
 _warned: set[str] = set()
 
@@ -78,6 +82,20 @@ def _transport() -> Check:
                  "tracline (no files, digests or outbox)", TRANSPORT_HINT)
 
 
+def _emission() -> Check:
+    """The provider's default forks the task's process for each of its events; the tracline
+    transport only commits the event to the local outbox, so a thread does the same work
+    without copying the process (and, as the provider documents, without the fork's risk of
+    leaving a task stuck in running when emission blocks)."""
+    name = "airflow: OpenLineage emission"
+    value, where = _option("openlineage", "execute_in_thread")
+    if (value or "").lower() == "true":
+        return Check(name, "ok", f"in a thread of the task's process ({where})")
+    return Check(name, "warn", "each task event forks the task's process (the provider's "
+                 "default): the fork, not tracline's capture, is most of a task's overhead",
+                 THREAD_HINT)
+
+
 def _dags_folder() -> Check | None:
     value, where = _option("core", "dags_folder")
     if value is None or os.path.isabs(os.path.expanduser(value)):
@@ -101,6 +119,7 @@ def _shared_config() -> Check:
 def checks() -> Iterator[Check]:
     """The Airflow settings tracline depends on, transport first."""
     yield _transport()
+    yield _emission()
     if (folder := _dags_folder()) is not None:
         yield folder
     yield _shared_config()
