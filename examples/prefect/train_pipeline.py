@@ -13,7 +13,7 @@ See docs/prefect.md for the set-up and a walk-through. In short: a process worke
 resumed flow runs promptly, tracline's watcher next to it, and this file deployed:
 
     PREFECT_PLUGINS_ENABLED=true PREFECT_WORKER_QUERY_SECONDS=1 prefect worker start --pool gpu
-    tracline-prefect watch --poll-interval 1
+    tracline-prefect watch --poll-interval 0.5
     python train_pipeline.py                 # deploys "train-pipeline/weekly" to the pool gpu
     prefect deployment run train-pipeline/weekly
 """
