@@ -13,13 +13,12 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import attrs
 
 from tracline.config import Config
 from tracline.delivery.outbox import Outbox, OutboxEvent
-from tracline.delivery.sinks import Sink, build_sink
+from tracline.delivery.sinks import OutgoingEvent, Sink, build_sink
 from tracline.errors import SinkError, TraclineError
 
 __all__ = ["Deliverer", "DeliveryReport"]
@@ -56,24 +55,27 @@ class Deliverer:
         self.batch = batch
         self._sinks: dict[str, Sink] = {}
         self._broken: dict[str, str] = {}
-        #: Events built in this drain, by outbox id: each sink gets the same one.
-        self._built: dict[int, dict[str, Any]] = {}
+        #: Events read or built in this drain, by outbox id: each sink gets the same one.
+        self._built: dict[int, OutgoingEvent] = {}
         outbox.register_sinks(s.name for s in config.sinks)
 
-    def event(self, stored: OutboxEvent) -> dict[str, Any]:
+    def event(self, stored: OutboxEvent) -> OutgoingEvent:
         """The OpenLineage event an outbox row holds, or stands for (a run's record, built
-        by :mod:`tracline.events`). Raises ValueError when it cannot be read."""
+        by :mod:`tracline.events`), made once for all sinks. Raises ValueError when it cannot
+        be read."""
         built = self._built.get(stored.id)
         if built is None:
             if stored.kind == "record":
                 from tracline.events import expand_record
 
-                built = expand_record(stored.event_type or "OTHER", stored.payload,
-                                      self.config.producer)
+                built = OutgoingEvent(expand_record(stored.event_type or "OTHER",
+                                                    stored.payload, self.config.producer),
+                                      clean=True)
             else:
-                built = json.loads(stored.payload)
-                if not isinstance(built, dict):
+                data = json.loads(stored.payload)
+                if not isinstance(data, dict):
                     raise ValueError("the stored event is not a JSON object")
+                built = OutgoingEvent(data)
             if len(self._built) >= 2 * self.batch:
                 self._built.clear()
             self._built[stored.id] = built

@@ -9,6 +9,8 @@ a connection that broke while it was sent, a read timeout).
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -16,14 +18,55 @@ from typing import Any, Protocol
 from tracline.config import Config, SinkConfig
 from tracline.errors import ConfigError, SinkError
 
-__all__ = ["Sink", "build_sink"]
+__all__ = ["OutgoingEvent", "Sink", "build_sink"]
 
+
+class OutgoingEvent:
+    """One event on its way to the sinks: the dict, and its JSON texts made at most once
+    whatever the number of sinks that want them (the registry's canonical form, the JSON-lines
+    file's line), so a big run's event is not serialized again by every sink.
+
+    ``clean`` says the dict is already what openlineage-python's ``Serde.to_dict`` makes of it
+    (an event :mod:`tracline.events` built); then the file sink's line is the plain dump of
+    it, which is what ``Serde.to_json`` would write.
+    """
+
+    __slots__ = ("_canonical", "_line", "clean", "data")
+
+    def __init__(self, data: dict[str, Any], *, clean: bool = False) -> None:
+        self.data = data
+        self.clean = clean
+        self._canonical: str | None = None
+        self._line: str | None = None
+
+    def canonical(self) -> str:
+        """Compact JSON with sorted keys: what the registry stores and keys the event by."""
+        if self._canonical is None:
+            self._canonical = json.dumps(self.data, sort_keys=True, separators=(",", ":"))
+        return self._canonical
+
+    def line(self) -> str:
+        """The text openlineage-python's ``FileTransport`` writes for the event (its
+        ``Serde.to_json``), without the newline."""
+        if self._line is None:
+            if self.clean:
+                self._line = json.dumps(self.data, sort_keys=True, default=_unserializable)
+            else:
+                from openlineage.client.serde import Serde
+
+                self._line = Serde.to_json(self.data)
+        return self._line
+
+
+def _unserializable(value: object) -> str:
+    # Serde.to_json's placeholder for a value JSON cannot hold.
+    return f"<<non-serializable: {type(value).__qualname__}>>"
 
 
 class Sink(Protocol):
     name: str
 
-    def send(self, event: dict[str, Any]) -> None: ...
+    def send(self, event: OutgoingEvent) -> None: ...
 
     def close(self) -> None: ...
 
@@ -36,11 +79,14 @@ class TransportSink:
         self.transport = transport
         self.target = target
 
-    def send(self, event: dict[str, Any]) -> None:
+    def _emit(self, event: OutgoingEvent) -> None:
+        self.transport.emit(event.data)
+
+    def send(self, event: OutgoingEvent) -> None:
         import requests
 
         try:
-            self.transport.emit(event)
+            self._emit(event)
         except requests.HTTPError as e:
             status = e.response.status_code if e.response is not None else None
             body = (e.response.text[:200].strip() if e.response is not None else "") or str(e)
@@ -89,6 +135,26 @@ class TransportSink:
             pass
 
 
+class FileSink(TransportSink):
+    """The JSON-lines file: appends the line openlineage-python's ``FileTransport`` (append
+    mode, local path) writes, from the event's JSON made once for all sinks, and fails as
+    that transport does, so :class:`TransportSink` sorts out its errors alike."""
+
+    def __init__(self, name: str, transport: Any, target: str, path: str) -> None:
+        super().__init__(name, transport, target)
+        self.path = path
+
+    def _emit(self, event: OutgoingEvent) -> None:
+        try:
+            with open(self.path, "a") as handle:
+                handle.write(event.line() + "\n")
+        except (PermissionError, io.UnsupportedOperation) as error:
+            raise RuntimeError(f"Log file `{self.path}` is not writeable") from error
+        except Exception as error:
+            raise RuntimeError(
+                f"Failed to write to log file `{self.path}`: {error}") from error
+
+
 def _not_connected(error: BaseException) -> bool:
     """True when a ``requests.ConnectionError`` means no connection was made (refused, no
     such host), False when one broke while the event was sent."""
@@ -119,11 +185,11 @@ class RegistrySink:
         self.url = url
         self.registry = Registry(url, mode=mode)
 
-    def send(self, event: dict[str, Any]) -> None:
+    def send(self, event: OutgoingEvent) -> None:
         from tracline.errors import StoreError, ValidationError
 
         try:
-            self.registry.ingest(event)
+            self.registry.ingest(event.data, canonical=event.canonical())
         except ValidationError as e:
             raise SinkError(f"the registry cannot index this event: {e.message}",
                             hint="the event is kept aside", permanent=True) from e
@@ -183,7 +249,10 @@ def _file(name: str, options: dict[str, Any], config: Config) -> TransportSink:
     except OSError:
         pass
     transport = FileTransport(FileConfig(log_file_path=path, append=True))
-    return TransportSink(name, transport, f"file sink {name!r} ({path})")
+    target = f"file sink {name!r} ({path})"
+    if "://" in path:  # a remote file system (fsspec) or a file:// URL: the transport's own
+        return TransportSink(name, transport, target)
+    return FileSink(name, transport, target, path)
 
 
 def _openlineage(name: str) -> TransportSink:

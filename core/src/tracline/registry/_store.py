@@ -179,8 +179,12 @@ class Registry(Lookups):
 
     # -- ingest --------------------------------------------------------------------------------
 
-    def ingest(self, event: dict[str, Any]) -> bool:
-        """Index one run event; return False if it was already there (delivery is at least once)."""
+    def ingest(self, event: dict[str, Any], *, canonical: str | None = None) -> bool:
+        """Index one run event; return False if it was already there (delivery is at least once).
+
+        ``canonical`` is the event as compact JSON with sorted keys when the caller made it
+        already (the deliverer makes it once for every sink); it is what is stored and keyed.
+        """
         try:
             run_id = event["run"]["runId"]
             event_type = event.get("eventType") or "OTHER"
@@ -188,7 +192,8 @@ class Registry(Lookups):
             event_time = event["eventTime"]
         except (KeyError, TypeError) as e:
             raise ValidationError("event", f"not an OpenLineage run event (missing {e})") from e
-        canonical = json.dumps(event, sort_keys=True, separators=(",", ":"))
+        if canonical is None:
+            canonical = json.dumps(event, sort_keys=True, separators=(",", ":"))
         key = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
         for attempt in (1, 2):
             try:
