@@ -1,6 +1,7 @@
 """`tracline run` starts the command first and sets the capture up while it runs.
 
-Before the command only the command line (click) and the configuration are read; everything
+Before the command only the command line (without click, for a well-formed one) and the
+configuration are read; everything
 else (the run's record, START, the log readers, SQLite, openlineage-python) happens once the
 command has started. These tests hold that order and its consequences: bad settings still
 refused before anything runs, an outbox that cannot be opened never stopping the command,
@@ -42,8 +43,8 @@ from tracline.capture import _process
 seen = {}
 start = _process.start
 def spy(*args, **kwargs):
-    seen["loaded"] = sorted(m for m in ("rich", "pathlib", "subprocess", "sqlite3",
-                                         "sqlalchemy", "openlineage")
+    seen["loaded"] = sorted(m for m in ("attrs", "click", "rich", "pathlib", "subprocess",
+                                         "sqlite3", "sqlalchemy", "openlineage")
                             if m in sys.modules)
     return start(*args, **kwargs)
 _process.start = spy
@@ -54,8 +55,8 @@ print(code, ",".join(seen["loaded"]))
 
 
 def test_command_starts_before_the_heavy_imports(tracline_home: Path) -> None:
-    """The command is started before rich, pathlib, subprocess, SQLite, SQLAlchemy or
-    openlineage-python are imported."""
+    """The command is started before click, attrs, rich, pathlib, subprocess, SQLite,
+    SQLAlchemy or openlineage-python are imported."""
     done = subprocess.run([PYTHON, "-c", PROBE], cwd=tracline_home.parent, capture_output=True,
                           text=True, check=False,
                           env={**os.environ, "TRACLINE__CAPTURE__DELIVER": "none"})

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from tracline.cli._doctor import Check
     from tracline.cli._receipt_view import render_receipt
     from tracline.cli._trace_view import render_trace
+    from tracline.errors import TraclineError
 
     app: click.Group
 
@@ -34,7 +35,7 @@ COMMANDS = {
     "trace": ("tracline.cli._lineage", "Show the upstream lineage of an artifact."),
 }
 
-__all__ = ["COMMANDS", "Check", "app", "main", "render_receipt", "render_trace"]
+__all__ = ["COMMANDS", "Check", "app", "console", "main", "render_receipt", "render_trace"]
 
 
 def __getattr__(name: str) -> object:
@@ -66,23 +67,26 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(f"tracline, version {__version__}\n")
         return 0
-    import click
-
-    from tracline.cli._app import app
     from tracline.errors import TraclineError
 
     as_json = wants_json(args)
+    if args[:1] == ["run"]:
+        from tracline.cli._runner import quick_parse, run_params
+
+        params = quick_parse(args[1:])
+        if params is not None:  # a plain `tracline run ...`: its command starts without click
+            try:
+                return run_params(params)
+            except TraclineError as e:
+                return _failed(e, as_json)
+    import click
+
+    from tracline.cli._app import app
+
     try:
         result = app(args=args, prog_name="tracline", standalone_mode=False)
     except TraclineError as e:
-        from tracline.cli._output import error_json, line
-
-        code = getattr(e, "exit_code", 2)
-        if as_json:
-            error_json(e, exit_code=code)
-        else:
-            line(f"tracline: error: {e}", stderr=True)
-        return code
+        return _failed(e, as_json)
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.ClickException as e:
@@ -99,6 +103,41 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
+def console() -> None:
+    """The ``tracline`` executable (and ``python -m tracline``): :func:`main`, then exit.
+
+    `tracline run` leaves without tearing the interpreter down: by then its records are
+    committed, its capture folder is removed and the user's command has ended, so all that is
+    left is freeing memory, on the clock of whoever waits for the command.
+    """
+    code = main()
+    if sys.argv[1:2] == ["run"]:
+        import os
+
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed pipe: Python's own exit reports it
+            sys.exit(code)
+        if "logging" in sys.modules:
+            import logging
+
+            logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
+
+
+def _failed(error: TraclineError, as_json: bool) -> int:
+    """Report a :class:`TraclineError` (one line, or a JSON error); its exit code."""
+    from tracline.cli._output import error_json, line
+
+    code = int(getattr(error, "exit_code", 2))
+    if as_json:
+        error_json(error, exit_code=code)
+    else:
+        line(f"tracline: error: {error}", stderr=True)
+    return code
+
 
 def wants_json(args: list[str]) -> bool:
     """Whether the command line asks for JSON (``--json`` before any ``--``)."""
@@ -107,4 +146,4 @@ def wants_json(args: list[str]) -> bool:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

@@ -1,7 +1,5 @@
 """`python -m tracline.cli`."""
 
-import sys
+from tracline.cli import console
 
-from tracline.cli import main
-
-sys.exit(main())
+console()
