@@ -146,7 +146,9 @@ def test_input_changed_by_another_process_is_reported(tracline_home: Path) -> No
     data = write(root / "data.txt", "first version\n")
     # Capture hashes an input soon after the run reads it: the rewrite must come after that
     # early digest (before it, the change is not one the run could notice). The run reads
-    # without touching the access time (O_NOATIME); capture's read then sets it, from 0.
+    # without touching the access time (O_NOATIME); capture's read then sets it, from 0. (If
+    # the rewrite lands while capture is still hashing, capture sees the input change under
+    # it: the same warning.)
     os.utime(data, ns=(0, data.stat().st_mtime_ns))
     probe = write(root / "probe", "x")
     os.utime(probe, ns=(0, probe.stat().st_mtime_ns))

@@ -457,7 +457,8 @@ class _Capture:
             record.inputs.append(item)
             if item.error:
                 record.warnings.append(f"input not hashed: {item.error}")
-            elif early is not None and item.digest != early[1].digest and not item.modified:
+            elif not item.modified and (path in hashes.moving or (
+                    early is not None and item.digest != early[1].digest)):
                 record.warnings.append(
                     f"input {path} changed while the run went on (not by the run): recorded "
                     "as it was at the end; the run may have read an earlier version")

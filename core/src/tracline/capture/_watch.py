@@ -23,7 +23,7 @@ import attrs
 
 from tracline.capture._classify import IgnoreRules
 from tracline.capture._observe import Observed, PythonProcess, StraceParser, Tail
-from tracline.errors import HashError
+from tracline.errors import ChangedWhileHashing, HashError
 from tracline.hashing._digest import check_algorithm
 from tracline.hashing._file import Identity, hash_regular, identity, stat_many
 from tracline.record import FileRecord
@@ -51,6 +51,8 @@ class Hashes:
         self.taken: dict[str, tuple[Identity, FileRecord]] = {}
         self._new: list[tuple[str, os.stat_result, str]] = []
         self._started = time.time_ns()
+        #: Files seen changing while they were being hashed (someone was writing them).
+        self.moving: set[str] = set()
 
     @property
     def store(self) -> Any:
@@ -94,6 +96,8 @@ class Hashes:
             try:
                 hexdigest, hashed = hash_regular(path, self.algorithm, advance)
             except HashError as e:
+                if isinstance(e, ChangedWhileHashing):
+                    self.moving.add(path)
                 return FileRecord(path, error=e.message)
             record = FileRecord(path, f"{self.algorithm}:{hexdigest}", hashed.st_size, 1, "file")
             self._new.append((path, st, hexdigest))
