@@ -18,8 +18,10 @@ $(UV):
 	$(VENV)/tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 # One environment per part: sync the lock, then install the working tree without deps.
-# core builds one C library (capture's file-access interposer; see core/hatch_build.py).
-CORE_BUILD := core/pyproject.toml core/hatch_build.py core/src/tracline/capture/_preload.c
+# core builds two C libraries (capture's file-access interposer, the directory walk's inner
+# loop; see core/hatch_build.py).
+CORE_BUILD := core/pyproject.toml core/hatch_build.py core/src/tracline/capture/_preload.c \
+	core/src/tracline/hashing/_listing.c
 
 $(CORE)/.synced: $(UV) core/requirements.lock $(CORE_BUILD)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(CORE)

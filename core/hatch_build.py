@@ -1,12 +1,17 @@
-"""Build capture's file-access interposer into the wheel.
+"""Build core's two C libraries into the wheel.
 
-``tracline/capture/_preload.c`` compiles to ``_preload.so``, a plain shared library (no Python
-API, so one build serves every Python) that ``tracline run`` and in-process captures preload
-(``LD_PRELOAD``) to see every file a process tree opens, native code included (see
-``docs/capture.md``). It is optional: where no C compiler is found the wheel is pure Python and
-capture falls back to audit hooks and strace (it then sees less: ``tracline doctor`` says what),
-with a warning here. ``TRACLINE_BUILD_EXTENSION=0`` skips it; ``=require`` makes a failed build
-an error.
+Both are plain shared libraries (no Python API, so one build serves every Python):
+
+- ``tracline/capture/_preload.c`` compiles to ``_preload.so``, which ``tracline run`` and
+  in-process captures preload (``LD_PRELOAD``) to see every file a process tree opens, native
+  code included (see ``docs/capture.md``). Without it capture falls back to audit hooks and
+  strace (it then sees less: ``tracline doctor`` says what).
+- ``tracline/hashing/_listing.c`` compiles to ``_listing.so``, the directory walk's inner loop
+  (list a folder, stat each entry), loaded with ctypes. Without it the same loop runs in
+  Python, slower (see ``benchmarks/hashing.py``).
+
+They are optional: where no C compiler is found the wheel is pure Python, with a warning
+here. ``TRACLINE_BUILD_EXTENSION=0`` skips them; ``=require`` makes a failed build an error.
 
 An editable install builds it in place, next to its source, which is what the installed
 project loads.
@@ -25,8 +30,14 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = "src/tracline/capture/_preload.c"
-TARGET = "tracline/capture/_preload.so"
+#: (source under the project, target in the package, what is lost without it).
+LIBRARIES = (
+    ("src/tracline/capture/_preload.c", "tracline/capture/_preload.so",
+     "capture falls back to audit hooks and strace, which do not see files opened by native "
+     "code"),
+    ("src/tracline/hashing/_listing.c", "tracline/hashing/_listing.so",
+     "directory walks run in Python, slower"),
+)
 
 
 def compile_library(source: Path, target: Path) -> None:
@@ -41,30 +52,33 @@ def compile_library(source: Path, target: Path) -> None:
 
 
 class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
-    """Adds the compiled interposer to wheels (standard and editable)."""
+    """Adds the compiled libraries to wheels (standard and editable)."""
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         setting = os.environ.get("TRACLINE_BUILD_EXTENSION", "1").lower()
         if self.target_name != "wheel" or setting in {"0", "false", "no", "off"}:
             return
         if not sys.platform.startswith("linux"):
-            return  # LD_PRELOAD of a library built for glibc's names: Linux only
+            return  # built for glibc and Linux's stat: Linux only
         root = Path(self.root)
-        if version == "editable":
-            built = root / "src" / TARGET
-        else:
-            built = Path(tempfile.mkdtemp(prefix="tracline-ext-")) / "_preload.so"
-        try:
-            compile_library(root / SOURCE, built)
-        except (OSError, RuntimeError) as e:
-            if setting == "require":
-                raise
-            self.app.display_warning(
-                f"tracline: the capture interposer was not built ({e}); capture falls back to "
-                "audit hooks and strace, which do not see files opened by native code")
+        built_any = False
+        for source, target, without in LIBRARIES:
+            if version == "editable":
+                built = root / "src" / target
+            else:
+                built = Path(tempfile.mkdtemp(prefix="tracline-ext-")) / Path(target).name
+            try:
+                compile_library(root / source, built)
+            except (OSError, RuntimeError) as e:
+                if setting == "require":
+                    raise
+                self.app.display_warning(f"tracline: {target} was not built ({e}); {without}")
+                continue
+            if version != "editable":
+                build_data["force_include"][str(built)] = target
+            built_any = True
+        if not built_any:
             return
-        if version != "editable":
-            build_data["force_include"][str(built)] = TARGET
         build_data["pure_python"] = False
         platform = sysconfig.get_platform().replace("-", "_").replace(".", "_")
         build_data["tag"] = f"py3-none-{platform}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tracline.hashing import _file
+from tracline.hashing import _file, _folder
 
 HashFd = Callable[[int, str, int, object], tuple[str, int]]
 
@@ -37,3 +37,15 @@ def _make_old(*paths: Path) -> None:
 def make_old() -> Callable[..., None]:
     """Set files' modification time an hour back, so later writes surely change it."""
     return _make_old
+
+
+@pytest.fixture(params=["c", "python"])
+def walk_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with the directory walk's inner loop in C (``_listing.so``, skipped with
+    the reason when it is not built) and in Python."""
+    if request.param == "c":
+        if _folder._library() is None:
+            pytest.skip(f"{_folder.LIBRARY} is not built (no C compiler at install time)")
+    else:
+        monkeypatch.setattr(_folder, "_library", lambda: None)
+    return str(request.param)

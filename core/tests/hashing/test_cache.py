@@ -14,7 +14,17 @@ import pytest
 
 from tracline.config import reset_config
 from tracline.errors import ChangedWhileHashing
-from tracline.hashing import StatCache, _file, _tree, default_cache, digest_file, digest_path
+from tracline.hashing import (
+    StatCache,
+    _file,
+    _folder,
+    _tree,
+    default_cache,
+    digest_file,
+    digest_path,
+)
+
+pytestmark = pytest.mark.usefixtures("walk_loop")
 
 
 @pytest.fixture
@@ -307,8 +317,18 @@ def test_directory_listed_in_another_order_is_served_and_remembered(
     dataset(tmp_path / "data")
     cache = StatCache(tmp_path / "cache.db", settle_ns=0)
     first = digest_path(tmp_path / "data", cache=cache)
-    listdir = os.listdir
-    monkeypatch.setattr(os, "listdir", lambda fd: listdir(fd)[::-1])
+    lister = _folder.folder_lister
+
+    def reversed_lister() -> Callable[[int], _folder.Listed]:
+        def listing(fd: int) -> _folder.Listed:
+            names, identities, others = lister()(fd)
+            size = _folder.IDENTITY.size
+            rows = [identities[i : i + size] for i in range(0, len(identities), size)]
+            return b"\0".join(names[:-1].split(b"\0")[::-1]) + b"\0", b"".join(rows[::-1]), others
+
+        return listing
+
+    monkeypatch.setattr(_tree, "folder_lister", reversed_lister)
     unpacked = _count_leaves(monkeypatch)
     reads.clear()
     assert digest_path(tmp_path / "data", cache=cache) == first

@@ -13,6 +13,8 @@ from tracline.hashing import digest_path
 
 HEADER = b"tracline-tree-v1\0"
 
+pytestmark = pytest.mark.usefixtures("walk_loop")
+
 
 def _hex(data: bytes, algorithm: str) -> str:
     return (blake3.blake3(data) if algorithm == "blake3" else hashlib.sha256(data)).hexdigest()

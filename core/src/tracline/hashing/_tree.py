@@ -8,16 +8,17 @@ from __future__ import annotations
 import marshal
 import os
 import stat
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from itertools import chain
 
 import blake3
 
 from tracline.errors import HashError
 from tracline.hashing import _file
 from tracline.hashing._digest import new_hasher
-from tracline.hashing._file import Advance, Identity, identity, os_error, stat_many
+from tracline.hashing._file import Advance, Identity, identity, os_error
+from tracline.hashing._folder import IDENTITY, Listed, folder_lister
 
 __all__ = ["HEADER", "File", "Link", "Listing", "hash_many", "merkle_hex", "walk"]
 
@@ -30,8 +31,6 @@ _BATCH_BYTES = 16 << 20
 
 #: O_DIRECTORY: a FIFO or file swapped in for a directory fails to open instead of blocking.
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
-#: How os.fsencode turns the str names of a listing by descriptor back into the raw bytes.
-_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 #: (device, inode) and path of each directory from the root down to the current one.
 _Ancestors = tuple[tuple[tuple[int, int], bytes], ...]
@@ -53,16 +52,17 @@ def _refuse_special(path: bytes, mode: int) -> HashError:
 
 
 class Listing:
-    """The leaves under a root, packed as one marshalled chunk per directory, and a
-    fingerprint of them all in walk order.
+    """The leaves under a root, packed as one marshalled chunk per folder, and a fingerprint
+    of them all in walk order.
 
-    A chunk is ``(relative directory path, names of its regular files, their identities,
-    its dangling links)``; the fingerprint is the blake3 hash of the chunks in walk order.
-    Two walks with equal fingerprints found the same files, with the same (device, inode,
-    size, mtime_ns, ctime_ns), and the same dangling links: the stat cache serves an
-    unchanged directory from that alone. Packing each directory as soon as it is listed keeps
-    few objects alive (fresh memory for 10,000 files' worth costs milliseconds);
-    :meth:`leaves` unpacks when files must be looked at one by one.
+    A chunk is ``(relative folder path, names, identities, extra files, dangling links)``:
+    the names and packed identities of the folder's regular files as listed (see
+    ``_folder.Listed``), then ``(name, identity)`` of the regular files found otherwise (a
+    symlink followed); the fingerprint is the blake3 hash of the chunks in walk order. Two
+    walks with equal fingerprints found the same files, with the same (device, inode, size,
+    mtime_ns, ctime_ns), and the same dangling links: the stat cache serves an unchanged
+    directory from that alone, without one Python object per file. :meth:`leaves` unpacks
+    when files must be looked at one by one.
     """
 
     __slots__ = ("_base", "_chunks", "_leaves", "count", "fingerprint")
@@ -82,11 +82,13 @@ class Listing:
         if self._leaves is None:
             files: list[File] = []
             links: list[Link] = []
-            base, encoding, errors = self._base, _FS_ENCODING, _FS_ERRORS
+            base, unpack = self._base, IDENTITY.iter_unpack
             for chunk in self._chunks:
-                prefix, names, identities, found = marshal.loads(chunk)
-                for name, ident in zip(names, identities, strict=True):
-                    rel = prefix + name.encode(encoding, errors)
+                prefix, names, identities, extras, found = marshal.loads(chunk)
+                listed = zip(names[:-1].split(b"\0") if names else (), unpack(identities),
+                             strict=True)
+                for name, ident in chain(listed, extras):
+                    rel = prefix + name
                     files.append((rel, base + rel, ident))
                 links += found
             self._leaves = files, links
@@ -103,67 +105,59 @@ def walk(root: str) -> Listing:
     chunks: list[bytes] = []
     fingerprint = blake3.blake3()
     count = 0
+    list_folder = folder_lister()
     stack: list[_Folder] = [(top, b"", (((root_st.st_dev, root_st.st_ino), top),))]
     while stack:
         where = stack.pop()
-        names, identities, links = _list(root, where, stack)
-        if names or links:
-            # Version 2 has no back-references (whose use depends on reference counts) and
-            # writes every str alike (interned or not): equal contents give equal bytes.
-            chunk = marshal.dumps((where[1], names, identities, links), 2)
+        names, identities, extras, links = _list(root, where, stack, list_folder)
+        if names or extras or links:
+            # Version 2 has no back-references (whose use depends on reference counts):
+            # equal contents give equal bytes.
+            chunk = marshal.dumps((where[1], names, identities, extras, links), 2)
             fingerprint.update(chunk)
             chunks.append(chunk)
-            count += len(names)
+            count += len(identities) // IDENTITY.size + len(extras)
     return Listing(top, chunks, count, fingerprint.digest())
 
 
 def _list(
-    root: str, where: _Folder, stack: list[_Folder]
-) -> tuple[list[str], list[Identity], list[Link]]:
-    """The names (as ``os.listdir`` decodes them) and identities of the regular files of the
-    directory ``where``, and its dangling links; its subdirectories go onto ``stack``.
+    root: str, where: _Folder, stack: list[_Folder], list_folder: Callable[[int], Listed]
+) -> tuple[bytes, bytes, list[tuple[bytes, Identity]], list[Link]]:
+    """The folder ``where``: its regular files as ``list_folder`` packs them, the regular
+    files its symlinks lead to (name, identity), and its dangling links; its subfolders go
+    onto ``stack``.
 
-    This loop runs for each file of every directory digest, cached or not, so it does the
-    least it can: entries are stat'ed relative to the open directory (``fstatat``: one path
-    component for the kernel to look up, not the whole path, and no mix-up should the
-    directory be renamed meanwhile); names stay ``str`` (encoding them back costs more than
-    ``stat``'s own conversion; :meth:`Listing.leaves` does it when needed); and of each stat
-    only the identity is kept (a stat result is several times its size).
+    Entries are stat'ed relative to the open folder (``fstatat``: one path component for the
+    kernel to look up, not the whole path, and no mix-up should the folder be renamed
+    meanwhile). Only the entries that are not plain regular files are looked at here.
     """
     folder = where[0]
     try:
         fd = os.open(folder, _DIR_FLAGS)
     except OSError as e:
         raise os_error(folder, e, "list") from e
-    names: list[str] = []
-    identities: list[Identity] = []
+    extras: list[tuple[bytes, Identity]] = []
     links: list[Link] = []
-    add_name, add_identity = names.append, identities.append
-    is_regular = stat.S_ISREG
     try:
         try:
-            listed = os.listdir(fd)
+            names, identities, others = list_folder(fd)
         except OSError as e:
             raise os_error(folder, e, "list") from e
-        modes, keys = stat_many(listed, fd, follow=False)
-        for name, mode, key in zip(listed, modes, keys, strict=True):
-            if isinstance(key, int):  # the errno
-                error = OSError(key, os.strerror(key))
-                raise os_error(_join(folder, os.fsencode(name)), error, "stat")
-            if not is_regular(mode):  # a link, a folder or a special file: looked at again
-                try:
-                    st = os.lstat(name, dir_fd=fd)
-                except OSError as e:
-                    raise os_error(_join(folder, os.fsencode(name)), e, "stat") from e
+        for name in others:
+            try:
+                st = os.lstat(name, dir_fd=fd)
+            except OSError as e:
+                raise os_error(_join(folder, name), e, "stat") from e
+            # A regular file here has timestamps beyond 64 bits, or was just put in place.
+            if not stat.S_ISREG(st.st_mode):
                 followed = _other(root, fd, where, name, st, stack=stack, links=links)
                 if followed is None:
                     continue
-                key = identity(followed)
-            add_name(name)
-            add_identity(key)
+                st = followed
+            extras.append((name, identity(st)))
     finally:
         os.close(fd)
-    return names, identities, links
+    return names, identities, extras, links
 
 
 def _join(folder: bytes, name: bytes) -> bytes:
@@ -175,7 +169,7 @@ def _other(
     root: str,
     fd: int,
     where: _Folder,
-    name: str,
+    raw: bytes,
     st: os.stat_result,
     *,
     stack: list[_Folder],
@@ -185,14 +179,13 @@ def _other(
     the stat of the regular file a symlink leads to; record a dangling link in ``links``,
     push a directory onto ``stack``; refuse anything else."""
     folder, prefix, ancestors = where
-    raw = os.fsencode(name)
     path = _join(folder, raw)
     if stat.S_ISLNK(st.st_mode):
         try:
             try:
-                st = os.stat(name, dir_fd=fd)
+                st = os.stat(raw, dir_fd=fd)
             except FileNotFoundError:
-                links.append((prefix + raw, os.fsencode(os.readlink(name, dir_fd=fd))))
+                links.append((prefix + raw, os.readlink(raw, dir_fd=fd)))
                 return None
         except OSError as e:
             raise os_error(path, e, "stat") from e
