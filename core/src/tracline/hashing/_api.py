@@ -101,7 +101,7 @@ def _digest_tree(
     root: str, algorithm: str, store: StatCache | None, progress: bool, workers: int
 ) -> Digest:
     started = now_ns()
-    listing = _tree.walk(root)
+    listing = _tree.walk(root, workers)
     hits, tree = store.lookup_tree(root, listing, algorithm) if store else ({}, None)
     if tree is not None:
         return Digest(algorithm, tree[0], tree[1], listing.count, "directory")

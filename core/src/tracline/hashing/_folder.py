@@ -23,7 +23,7 @@ from tracline.hashing._file import identity
 if TYPE_CHECKING:
     import ctypes
 
-__all__ = ["IDENTITY", "LIBRARY", "Listed", "folder_lister", "list_folder_python"]
+__all__ = ["IDENTITY", "LIBRARY", "Listed", "folder_lister", "list_folder_python", "native"]
 
 #: One regular file's identity in the packed form: device, inode, size (unsigned), mtime_ns,
 #: ctime_ns (signed), 64 bits each, native byte order.
@@ -81,6 +81,12 @@ def _library() -> ctypes.CDLL | None:
                          ctypes.c_char_p, size, ctypes.POINTER(size)]
     function.restype = ctypes.c_int
     return library
+
+
+def native() -> bool:
+    """Whether the C loop is built (it runs without holding the interpreter, so several
+    threads can list folders at once)."""
+    return _library() is not None
 
 
 def folder_lister() -> Callable[[int], Listed]:

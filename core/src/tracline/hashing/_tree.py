@@ -5,9 +5,11 @@ The algorithm is specified in ``docs/hashing.md``; change it only with a new hea
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from itertools import chain
@@ -18,7 +20,7 @@ from tracline.errors import HashError
 from tracline.hashing import _file
 from tracline.hashing._digest import new_hasher
 from tracline.hashing._file import Advance, Identity, identity, os_error
-from tracline.hashing._folder import IDENTITY, Listed, folder_lister
+from tracline.hashing._folder import IDENTITY, Listed, folder_lister, native
 
 __all__ = ["HEADER", "File", "Link", "Listing", "hash_many", "merkle_hex", "walk"]
 
@@ -95,8 +97,9 @@ class Listing:
         return self._leaves
 
 
-def walk(root: str) -> Listing:
-    """List the leaves under ``root`` (symlinks followed, loops refused), in directory order."""
+def walk(root: str, workers: int = 1) -> Listing:
+    """List the leaves under ``root`` (symlinks followed, loops refused), folder by folder,
+    level by level; up to ``workers`` threads list the folders of a level at once."""
     try:
         root_st = os.stat(root)
     except OSError as e:
@@ -105,27 +108,61 @@ def walk(root: str) -> Listing:
     chunks: list[bytes] = []
     fingerprint = blake3.blake3()
     count = 0
-    list_folder = folder_lister()
-    stack: list[_Folder] = [(top, b"", (((root_st.st_dev, root_st.st_ino), top),))]
-    while stack:
-        where = stack.pop()
-        names, identities, extras, links = _list(root, where, stack, list_folder)
-        if names or extras or links:
-            # Version 2 has no back-references (whose use depends on reference counts):
-            # equal contents give equal bytes.
-            chunk = marshal.dumps((where[1], names, identities, extras, links), 2)
-            fingerprint.update(chunk)
-            chunks.append(chunk)
-            count += len(identities) // IDENTITY.size + len(extras)
+    # The C loop leaves the interpreter while it stats, so threads overlap; the Python loop
+    # holds it, so one thread does best.
+    threads = workers if native() else 1
+    local = threading.local()
+
+    def listed(where: _Folder) -> _Listed:
+        lister = getattr(local, "lister", None)
+        if lister is None:
+            lister = local.lister = folder_lister()
+        return _list(root, where, lister)
+
+    def listed_all(folders: list[_Folder]) -> list[_Listed]:
+        return [listed(where) for where in folders]
+
+    level: list[_Folder] = [(top, b"", (((root_st.st_dev, root_st.st_ino), top),))]
+    with contextlib.ExitStack() as stack:
+        pool: ThreadPoolExecutor | None = None
+        while level:
+            parts = min(threads, len(level))
+            if parts > 1:
+                if pool is None:
+                    pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="tracline-walk")
+                    stack.callback(pool.shutdown, cancel_futures=True)
+                # Every ``parts``-th folder to one thread, this one included: one hand-over
+                # per thread and level, whatever the number of folders.
+                others = [pool.submit(listed_all, level[i::parts]) for i in range(1, parts)]
+                results: list[_Listed] = [None] * len(level)  # type: ignore[list-item]
+                results[0::parts] = listed_all(level[0::parts])
+                for i, future in enumerate(others, 1):
+                    results[i::parts] = future.result()
+            else:
+                results = listed_all(level)
+            below: list[_Folder] = []
+            for where, (names, identities, extras, links, folders) in zip(
+                level, results, strict=True
+            ):
+                below += folders
+                if names or extras or links:
+                    # Version 2 has no back-references (whose use depends on reference
+                    # counts): equal contents give equal bytes.
+                    chunk = marshal.dumps((where[1], names, identities, extras, links), 2)
+                    fingerprint.update(chunk)
+                    chunks.append(chunk)
+                    count += len(identities) // IDENTITY.size + len(extras)
+            level = below
     return Listing(top, chunks, count, fingerprint.digest())
 
 
-def _list(
-    root: str, where: _Folder, stack: list[_Folder], list_folder: Callable[[int], Listed]
-) -> tuple[bytes, bytes, list[tuple[bytes, Identity]], list[Link]]:
-    """The folder ``where``: its regular files as ``list_folder`` packs them, the regular
-    files its symlinks lead to (name, identity), and its dangling links; its subfolders go
-    onto ``stack``.
+#: One folder listed: its regular files packed (names, identities), the regular files its
+#: symlinks lead to as (name, identity), its dangling links, its subfolders.
+_Listed = tuple[bytes, bytes, list[tuple[bytes, Identity]], list[Link], list[_Folder]]
+
+
+def _list(root: str, where: _Folder, list_folder: Callable[[int], Listed]) -> _Listed:
+    """The folder ``where``, its regular files as ``list_folder`` packs them.
 
     Entries are stat'ed relative to the open folder (``fstatat``: one path component for the
     kernel to look up, not the whole path, and no mix-up should the folder be renamed
@@ -138,6 +175,7 @@ def _list(
         raise os_error(folder, e, "list") from e
     extras: list[tuple[bytes, Identity]] = []
     links: list[Link] = []
+    folders: list[_Folder] = []
     try:
         try:
             names, identities, others = list_folder(fd)
@@ -150,14 +188,14 @@ def _list(
                 raise os_error(_join(folder, name), e, "stat") from e
             # A regular file here has timestamps beyond 64 bits, or was just put in place.
             if not stat.S_ISREG(st.st_mode):
-                followed = _other(root, fd, where, name, st, stack=stack, links=links)
+                followed = _other(root, fd, where, name, st, folders=folders, links=links)
                 if followed is None:
                     continue
                 st = followed
             extras.append((name, identity(st)))
     finally:
         os.close(fd)
-    return names, identities, extras, links
+    return names, identities, extras, links, folders
 
 
 def _join(folder: bytes, name: bytes) -> bytes:
@@ -172,12 +210,12 @@ def _other(
     raw: bytes,
     st: os.stat_result,
     *,
-    stack: list[_Folder],
+    folders: list[_Folder],
     links: list[Link],
 ) -> os.stat_result | None:
     """Deal with an entry of ``where`` (open as ``fd``) that is not a regular file: return
     the stat of the regular file a symlink leads to; record a dangling link in ``links``,
-    push a directory onto ``stack``; refuse anything else."""
+    a directory in ``folders``; refuse anything else."""
     folder, prefix, ancestors = where
     path = _join(folder, raw)
     if stat.S_ISLNK(st.st_mode):
@@ -201,7 +239,7 @@ def _other(
                     f"{os.fsdecode(above)}",
                     hint="remove the symlink or point it outside the directory",
                 )
-        stack.append((path, prefix + raw + b"/", (*ancestors, (ident, path))))
+        folders.append((path, prefix + raw + b"/", (*ancestors, (ident, path))))
         return None
     raise _refuse_special(path, st.st_mode)
 
