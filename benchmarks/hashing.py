@@ -8,6 +8,10 @@ Run: ``.venv/core/bin/python benchmarks/hashing.py [--size-mib 1024] [--files 10
    the stat cache against a cold digest (empty stat cache), cold both with the files in the OS
    page cache and with them evicted from it (``posix_fadvise(DONTNEED)``, no root needed).
    Target: from cache >= 20x faster than cold.
+3. Importing: a fresh ``python -c`` importing tracline's digest functions, beside one that
+   imports ``blake3`` alone and one that does nothing (no target; shown so that the hashing
+   path's imports stay lean). Each command runs twice untimed first, with bytecode writing
+   allowed, as after ``pip install``.
 
 Times are the best of several rounds; each round runs every contender once, in turn, and a
 ratio is the median over rounds of the ratio within a round (robust to a busy machine).
@@ -22,14 +26,13 @@ import random
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tracline.hashing import StatCache, digest_file, digest_path
-from tracline.hashing._api import DEFAULT_WORKERS
-from tracline.hashing._cache import SETTLE_NS
+from tracline.hashing import DEFAULT_WORKERS, SETTLE_NS, StatCache, digest_file, digest_path
 
 GIB = 1 << 30
 
@@ -166,6 +169,36 @@ def many_files(work: Path, count: int, runs: int) -> list[tuple[str, float, str]
     ]
 
 
+#: What each import row runs with ``python -c``.
+IMPORTS = {
+    "python -c pass": "pass",
+    "import blake3": "import blake3",
+    "import tracline.hashing": "import tracline.hashing",
+    "from tracline.hashing import digest_path, StatCache": (
+        "from tracline.hashing import digest_path, StatCache"
+    ),
+}
+
+
+def imports(runs: int) -> list[tuple[str, float, str]]:
+    """Rows for the start-up cost of importing tracline's hashing, in fresh interpreters."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+    def command(code: str) -> Callable[[], object]:
+        return lambda: subprocess.run([sys.executable, "-c", code], env=env, check=True)
+
+    calls = {what: command(code) for what, code in IMPORTS.items()}
+    rounds(2, calls)  # bytecode written, files in the page cache
+    took = rounds(max(runs, 11), calls)
+    rows: list[tuple[str, float, str]] = [("imports, fresh interpreters", math.nan, "")]
+    for what in IMPORTS:
+        extra = statistics.median(t - p for t, p in zip(took[what], took["python -c pass"],
+                                                        strict=True))
+        note = "" if what == "python -c pass" else f"+{extra * 1000:.1f} ms over pass (median)"
+        rows.append((what, min(took[what]), note))
+    return rows
+
+
 def main() -> None:
     """Run both benchmarks in a temporary directory and print one table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -178,6 +211,7 @@ def main() -> None:
         rows = [(f"one file of {args.size_mib} MiB, in the page cache", float("nan"), "")]
         rows += large_file(work, args.size_mib << 20, args.runs)
         rows += many_files(work, args.files, args.runs)
+        rows += imports(args.runs)
     print(f"hashing benchmark: {os.cpu_count()} CPU cores, {args.runs} rounds")
     width = max(len(what) for what, _, _ in rows)
     for what, value, note in rows:

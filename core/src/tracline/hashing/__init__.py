@@ -9,11 +9,10 @@ The digest format and the directory Merkle algorithm are specified in ``docs/has
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # importing tracline.hashing loads nothing more (not even typing)
 if TYPE_CHECKING:
-    from tracline.hashing._api import digest_file, digest_path
-    from tracline.hashing._cache import StatCache, default_cache
+    from tracline.hashing._api import DEFAULT_WORKERS, digest_file, digest_path
+    from tracline.hashing._cache import SETTLE_NS, StatCache, default_cache
     from tracline.hashing._digest import (
         ALGORITHMS,
         DEFAULT_ALGORITHM,
@@ -25,9 +24,10 @@ if TYPE_CHECKING:
 #: Name -> submodule, loaded on first use: `tracline run` hashes files with ``_file`` alone,
 #: without the directory walker's thread pool or the stat cache's set-up.
 _EXPORTS = {
-    "ALGORITHMS": "_digest", "DEFAULT_ALGORITHM": "_digest", "Digest": "_digest",
-    "StatCache": "_cache", "default_cache": "_cache", "digest_bytes": "_digest",
-    "digest_file": "_api", "digest_path": "_api", "parse_digest": "_digest",
+    "ALGORITHMS": "_digest", "DEFAULT_ALGORITHM": "_digest", "DEFAULT_WORKERS": "_api",
+    "Digest": "_digest", "SETTLE_NS": "_cache", "StatCache": "_cache",
+    "default_cache": "_cache", "digest_bytes": "_digest", "digest_file": "_api",
+    "digest_path": "_api", "parse_digest": "_digest",
 }
 
 
@@ -46,6 +46,8 @@ def __dir__() -> list[str]:
 __all__ = [
     "ALGORITHMS",
     "DEFAULT_ALGORITHM",
+    "DEFAULT_WORKERS",
+    "SETTLE_NS",
     "Digest",
     "StatCache",
     "default_cache",

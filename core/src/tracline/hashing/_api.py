@@ -13,7 +13,7 @@ from tracline.hashing._cache import StatCache, now_ns, resolve_cache
 from tracline.hashing._digest import DEFAULT_ALGORITHM, Digest, check_algorithm, new_hasher
 from tracline.hashing._file import Advance, Identity, os_error
 
-__all__ = ["digest_file", "digest_path"]
+__all__ = ["DEFAULT_WORKERS", "digest_file", "digest_path"]
 
 def _cores() -> int:
     """The CPUs this process may run on (its affinity, not the machine's count)."""

@@ -11,6 +11,7 @@ changed, to serve the files that did not.
 
 from __future__ import annotations
 
+import collections
 import functools
 import marshal
 import os
@@ -18,15 +19,28 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 import blake3
 
 from tracline.hashing._file import Identity, identity
 from tracline.hashing._sqlite import SelfHealingDb, log
 
-if TYPE_CHECKING:  # not imported at run time: `tracline run` uses this module without it
+TYPE_CHECKING = False  # neither typing nor the walker is loaded at run time
+if TYPE_CHECKING:  # `tracline run` uses this module without the walker
+    from typing import Any, Final, Literal, NamedTuple
+
     from tracline.hashing._tree import Listing
+
+    class _HeadFields(NamedTuple):
+        fingerprint: bytes
+        hex: str
+        size: int
+        body_digest: bytes
+
+    #: (device, inode, size, mtime_ns, ctime_ns, hex)
+    Row = tuple[Any, ...]
+else:
+    _HeadFields = collections.namedtuple("_HeadFields", "fingerprint hex size body_digest")
 
 __all__ = ["SETTLE_NS", "StatCache", "default_cache", "now_ns", "resolve_cache"]
 
@@ -56,26 +70,23 @@ _SELECT_ONE = (
 
 #: A dangling symlink: (relative path, target).
 Link = tuple[bytes, bytes]
-#: (device, inode, size, mtime_ns, ctime_ns, hex)
-Row = tuple[Any, ...]
 #: A snapshot body: the file rows by relative path, and the sorted dangling links.
-Body = tuple[dict[bytes, Row], tuple[Link, ...]]
+Body = tuple[dict[bytes, "Row"], tuple[Link, ...]]
 
 #: The first field of a head. A head of another format is a plain miss, not damage.
 _HEAD_FORMAT = 2
 
 
-class Head(NamedTuple):
-    """The head of a directory snapshot: all that re-digesting an unchanged directory reads."""
+class Head(_HeadFields):
+    """The head of a directory snapshot: all that re-digesting an unchanged directory reads.
 
-    #: The walk fingerprint (``Listing.fingerprint``); empty when some file was too recently
-    #: modified to be cached (see SETTLE_NS), so that it can never match.
-    fingerprint: bytes
-    #: The directory's hex digest and total size.
-    hex: str
-    size: int
-    #: The blake3 digest of the body: a body is used only with the head written with it.
-    body_digest: bytes
+    ``fingerprint``: the walk fingerprint (``Listing.fingerprint``), empty when some file was
+    too recently modified to be cached (see SETTLE_NS), so that it can never match; ``hex``
+    and ``size``: the directory's hex digest and total size; ``body_digest``: the blake3
+    digest of the body (a body is used only with the head written with it).
+    """
+
+    __slots__ = ()
 
 
 def _encode_head(head: Head) -> bytes:

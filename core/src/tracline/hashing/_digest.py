@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-import re
-from typing import Literal, Protocol
-
-import attrs
 import blake3
 
 from tracline.errors import ValidationError
+
+TYPE_CHECKING = False  # typing, re and attrs stay unloaded: see Digest
+if TYPE_CHECKING:
+    from typing import Literal, Protocol
+
+    Kind = Literal["file", "directory"]
+
+    class Hasher(Protocol):
+        """What tracline needs of a hash object (blake3 and hashlib both fit)."""
+
+        def update(self, data: bytes | bytearray | memoryview, /) -> object:
+            """Feed bytes."""
+
+        def hexdigest(self) -> str:
+            """Return the hex digest of everything fed so far."""
 
 __all__ = [
     "ALGORITHMS",
@@ -25,19 +36,7 @@ __all__ = [
 ALGORITHMS: dict[str, int] = {"blake3": 64, "sha256": 64}
 DEFAULT_ALGORITHM = "blake3"
 
-_HEX = re.compile(r"[0-9a-f]+")
-
-Kind = Literal["file", "directory"]
-
-
-class Hasher(Protocol):
-    """What tracline needs of a hash object (blake3 and hashlib both fit)."""
-
-    def update(self, data: bytes | bytearray | memoryview, /) -> object:
-        """Feed bytes."""
-
-    def hexdigest(self) -> str:
-        """Return the hex digest of everything fed so far."""
+_HEX_DIGITS = "0123456789abcdef"
 
 
 def check_algorithm(algorithm: str) -> str:
@@ -82,7 +81,7 @@ def parse_digest(text: str) -> tuple[str, str]:
         )
     check_algorithm(algorithm)
     length = ALGORITHMS[algorithm]
-    if len(hexpart) != length or not _HEX.fullmatch(hexpart):
+    if len(hexpart) != length or hexpart.strip(_HEX_DIGITS):
         raise ValidationError(
             "digest",
             f"{text[:80]!r} is not a {algorithm} digest",
@@ -91,21 +90,59 @@ def parse_digest(text: str) -> tuple[str, str]:
     return algorithm, hexpart
 
 
-def _check_hex(instance: Digest, attribute: attrs.Attribute[str], value: str) -> None:
-    parse_digest(f"{instance.algorithm}:{value}")
-
-
-@attrs.frozen
 class Digest:
-    """The content digest of a file or a directory, with what it covers."""
+    """The content digest of a file or a directory, with what it covers (immutable).
 
-    algorithm: str = attrs.field(validator=lambda _i, _a, v: check_algorithm(v))
-    hex: str = attrs.field(validator=_check_hex)
+    A plain class rather than an attrs or dataclass one: importing ``tracline.hashing`` to
+    digest a file loads neither (see ``benchmarks/hashing.py``, import row).
+    """
+
+    __slots__ = ("algorithm", "file_count", "hex", "kind", "size")
+
+    algorithm: str
+    hex: str
     #: Bytes covered: the file's size, or the sum over a directory's files.
     size: int
     #: 1 for a file; the number of files hashed for a directory.
     file_count: int
     kind: Kind
+
+    def __init__(
+        self,
+        algorithm: str,
+        hex: str,
+        size: int,
+        file_count: int,
+        kind: Kind,
+    ) -> None:
+        parse_digest(f"{algorithm}:{hex}")
+        init = object.__setattr__
+        init(self, "algorithm", algorithm)
+        init(self, "hex", hex)
+        init(self, "size", size)
+        init(self, "file_count", file_count)
+        init(self, "kind", kind)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Digest is immutable: cannot set {name}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Digest is immutable: cannot delete {name}")
+
+    def _fields(self) -> tuple[str, str, int, int, str]:
+        return self.algorithm, self.hex, self.size, self.file_count, self.kind
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Digest):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (f"Digest(algorithm={self.algorithm!r}, hex={self.hex!r}, size={self.size!r}, "
+                f"file_count={self.file_count!r}, kind={self.kind!r})")
 
     @property
     def digest(self) -> str:

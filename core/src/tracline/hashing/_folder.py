@@ -16,10 +16,10 @@ import stat
 import struct
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from tracline.hashing._file import identity
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ctypes
 

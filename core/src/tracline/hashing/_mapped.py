@@ -19,7 +19,9 @@ import os
 import signal
 from collections.abc import Callable
 
-from tracline.hashing._digest import Hasher
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tracline.hashing._digest import Hasher
 
 __all__ = ["MAP_MIN", "hash_mapped"]
 

@@ -8,7 +8,6 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from tracline import statefiles
 
@@ -18,7 +17,11 @@ log = logging.getLogger("tracline.hashing")
 
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 
 class SelfHealingDb:

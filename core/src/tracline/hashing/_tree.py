@@ -11,7 +11,6 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from itertools import chain
 
 import blake3
@@ -21,6 +20,10 @@ from tracline.hashing import _file
 from tracline.hashing._digest import new_hasher
 from tracline.hashing._file import Advance, Identity, identity, os_error
 from tracline.hashing._folder import IDENTITY, Listed, folder_lister, native
+
+TYPE_CHECKING = False  # concurrent.futures loads only when threads are used
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["HEADER", "File", "Link", "Listing", "hash_many", "merkle_hex", "walk"]
 
@@ -129,6 +132,8 @@ def walk(root: str, workers: int = 1) -> Listing:
             parts = min(threads, len(level))
             if parts > 1:
                 if pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
                     pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="tracline-walk")
                     stack.callback(pool.shutdown, cancel_futures=True)
                 # Every ``parts``-th folder to one thread, this one included: one hand-over
@@ -286,6 +291,8 @@ def hash_many(
     """Hash ``files`` with ``workers`` threads; return ``(path, stat, hex)`` per file."""
     if workers <= 1 or len(files) <= 1:
         return _hash_batch(list(files), algorithm, advance)
+    from concurrent.futures import ThreadPoolExecutor, wait
+
     results: list[tuple[bytes, os.stat_result, str]] = []
     with ThreadPoolExecutor(workers, thread_name_prefix="tracline-hash") as pool:
         futures: list[Future[list[tuple[bytes, os.stat_result, str]]]] = [
