@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tracline.hashing import StatCache, _folder, digest_path
+from tracline.errors import HashError
+from tracline.hashing import StatCache, _folder, _tree, digest_path
 
 
 def _listed(path: Path, lister: Callable[[int], _folder.Listed]) -> _folder.Listed:
@@ -107,3 +108,34 @@ def test_file_of_a_cached_folder_replaced_with_same_size_and_mtime_is_seen(
     assert reads == [64]
     assert second != first
     assert second == digest_path(root, cache=False)
+
+
+def _tree_of_folders(root: Path, folders: int = 12, files: int = 5) -> None:
+    for i in range(folders):
+        sub = root / f"f{i:02d}" / "inner"
+        sub.mkdir(parents=True)
+        for j in range(files):
+            (sub / f"{j}.bin").write_bytes(bytes([i, j]))
+            (sub.parent / f"{j}.txt").write_bytes(bytes([j, i]))
+
+
+@pytest.mark.usefixtures("walk_loop")
+def test_walk_finds_the_same_listing_with_any_number_of_threads(tmp_path: Path) -> None:
+    """Folders listed by 1, 2 or 5 threads give the same fingerprint and the same files in
+    the same order (the cache's fast path does not depend on thread timing)."""
+    _tree_of_folders(tmp_path)
+    walks = [_tree.walk(str(tmp_path), workers) for workers in (1, 2, 5, 2)]
+    assert len({w.fingerprint for w in walks}) == 1
+    assert len({tuple(w.leaves()[0]) for w in walks}) == 1
+    assert walks[0].count == len(walks[0].leaves()[0]) == 12 * 10
+
+
+@pytest.mark.usefixtures("walk_loop")
+def test_special_file_in_one_of_many_folders_fails_the_threaded_walk(tmp_path: Path) -> None:
+    """A FIFO deep in one of many folders listed by several threads is refused with a
+    HashError naming it."""
+    _tree_of_folders(tmp_path)
+    os.mkfifo(tmp_path / "f07" / "inner" / "pipe")
+    with pytest.raises(HashError, match=r"f07/inner/pipe: it is a FIFO") as caught:
+        digest_path(tmp_path, cache=False, workers=4)
+    assert caught.value.hint
