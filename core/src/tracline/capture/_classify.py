@@ -108,6 +108,10 @@ class IgnoreRules:
     #: classification at the end asks again for the same thousands of paths.
     _answers: dict[tuple[str, bool], bool] = attrs.field(factory=dict, init=False,
                                                          repr=False, eq=False)
+    _prefixes: tuple[str, ...] = attrs.field(default=(), init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._prefixes = tuple(self.prefixes)
 
     @classmethod
     def build(cls, *, cwd: str, home: str, argv: Sequence[str] = (),
@@ -130,6 +134,7 @@ class IgnoreRules:
                        *[p for p in process.path if "-packages" in p or p.endswith(".zip")]):
             if folder and not self.cwd.startswith(folder.rstrip("/") + "/") and folder != "/":
                 self.prefixes.append(folder.rstrip("/") + "/")
+        self._prefixes = tuple(self.prefixes)
         self._answers.clear()
 
     def ignored(self, path: str, *, read: bool = True) -> bool:
@@ -145,7 +150,7 @@ class IgnoreRules:
             return False
         if self.ignore is not None and self.ignore.match(path):
             return True
-        if path.startswith(tuple(self.prefixes)):
+        if path.startswith(self._prefixes):
             return True
         inside = path.startswith(self.cwd.rstrip("/") + "/")
         if path.startswith(_SYSTEM) and not inside:

@@ -365,7 +365,8 @@ class _Capture:
             if launch.warning:
                 record.warnings.append(launch.warning)
             record.code = code_info(launch.git_state)
-            observer = _Observer(self, launch.capture_dir, launch.env, child.pid)
+            observer = _Observer(self, launch.capture_dir, launch.env, child.pid,
+                                 traced=launch.traced)
             self.open_emitter()
             self.start_event(start_facets)
         except Exception as e:  # noqa: BLE001 - lineage never breaks the command
@@ -545,7 +546,7 @@ class _Observer:
     """The observing side of a running command: log readers, early hashing, git, GPU."""
 
     def __init__(self, capture: _Capture, capture_dir: str, env: Mapping[str, str],
-                 pid: int) -> None:
+                 pid: int, *, traced: bool) -> None:
         from pathlib import Path
 
         from tracline.capture._classify import IgnoreRules
@@ -559,7 +560,7 @@ class _Observer:
                                        keep=section.get("keep", ()))
         self.hashes = Hashes(str(section.get("algorithm", "blake3")))
         self.watcher = Watcher(capture_dir, env["TRACLINE_CAPTURE_LOG"], record.cwd,
-                               self.rules, self.hashes)
+                               self.rules, self.hashes, traced=traced)
         # Each Python's site folders are read while the run goes on (for packages_for).
         cache = Path(capture.home) / "cache"
         self.watcher.on_python = lambda process: _sites_of(process, cache)

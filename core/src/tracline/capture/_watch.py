@@ -154,8 +154,11 @@ class Watcher:
     """Tails the capture log and trace files of one run in a thread."""
 
     def __init__(self, capture_dir: str, log_path: str, cwd: str, rules: IgnoreRules,
-                 hashes: Hashes | None, *, interval: float = 0.01) -> None:
+                 hashes: Hashes | None, *, interval: float = 0.01, traced: bool = False) -> None:
         self.capture_dir = capture_dir
+        #: Whether strace writes trace files: from the start (``traced``: the whole tree runs
+        #: under it), or once the log says a program started under it (a ``T`` record).
+        self.tracing = traced
         self.cwd = cwd
         self.rules = rules
         self.hashes = hashes
@@ -206,9 +209,11 @@ class Watcher:
                 if line.startswith("T\t"):
                     # A traced program started here: what the tracers wrote so far happened
                     # before the records that follow (the next step of a pipeline, say).
+                    self.tracing = True
                     busy |= self._traces(obs)
                 obs.feed_hook_line(line)
-            busy |= self._traces(obs)
+            if self.tracing:
+                busy |= self._traces(obs)
             while self._pythons < len(obs.pythons):
                 process = obs.pythons[self._pythons]
                 self.rules.add_python(process)
