@@ -94,7 +94,7 @@ class Hashes:
             # What digest_file(path, cache=False) does, less its per-call set-up: this runs
             # for each of a run's (maybe thousands of) files.
             try:
-                hexdigest, hashed = hash_regular(path, self.algorithm, advance)
+                hexdigest, hashed = hash_regular(path, self.algorithm, advance, before=st)
             except HashError as e:
                 if isinstance(e, ChangedWhileHashing):
                     self.moving.add(path)
