@@ -122,29 +122,36 @@ def walk(root: str, workers: int = 1) -> Listing:
             lister = local.lister = folder_lister()
         return _list(root, where, lister)
 
-    def listed_all(folders: list[_Folder]) -> list[_Listed]:
-        return [listed(where) for where in folders]
+    def list_level(level: list[_Folder], pool: ThreadPoolExecutor | None) -> list[_Listed]:
+        """List every folder of ``level``, on ``pool``'s threads and this one: each takes the
+        next folder not yet taken (a thread the machine leaves waiting holds up nobody)."""
+        results: list[_Listed | None] = [None] * len(level)
+        todo = iter(enumerate(level))  # a built-in iterator: next() is atomic under the GIL
+
+        def drain() -> None:
+            for i, where in todo:
+                results[i] = listed(where)
+
+        helpers = [pool.submit(drain) for _ in range(threads - 1)] if pool else []
+        try:
+            drain()
+        finally:
+            for helper in helpers:
+                helper.exception()  # waits: no thread still lists when this returns or raises
+        for helper in helpers:
+            helper.result()  # a helper's error, if any
+        return results  # type: ignore[return-value]  # every slot filled
 
     level: list[_Folder] = [(top, b"", (((root_st.st_dev, root_st.st_ino), top),))]
     with contextlib.ExitStack() as stack:
         pool: ThreadPoolExecutor | None = None
         while level:
-            parts = min(threads, len(level))
-            if parts > 1:
-                if pool is None:
-                    from concurrent.futures import ThreadPoolExecutor
+            if pool is None and threads > 1 and len(level) > 1:
+                from concurrent.futures import ThreadPoolExecutor
 
-                    pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="tracline-walk")
-                    stack.callback(pool.shutdown, cancel_futures=True)
-                # Every ``parts``-th folder to one thread, this one included: one hand-over
-                # per thread and level, whatever the number of folders.
-                others = [pool.submit(listed_all, level[i::parts]) for i in range(1, parts)]
-                results: list[_Listed] = [None] * len(level)  # type: ignore[list-item]
-                results[0::parts] = listed_all(level[0::parts])
-                for i, future in enumerate(others, 1):
-                    results[i::parts] = future.result()
-            else:
-                results = listed_all(level)
+                pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="tracline-walk")
+                stack.callback(pool.shutdown, cancel_futures=True)
+            results = list_level(level, pool if len(level) > 1 else None)
             below: list[_Folder] = []
             for where, (names, identities, extras, links, folders) in zip(
                 level, results, strict=True
