@@ -11,9 +11,11 @@ names another.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -207,12 +209,37 @@ def run_event(
         ),
     }
     jfacets.update(job_facets or {})
+    with _producer_checked_by_the_event():
+        datasets = ([a.as_input(producer) for a in inputs],
+                    [a.as_output(producer) for a in outputs])
     return RunEvent(
         eventType=state,
         eventTime=event_time or utcnow(),
         run=Run(runId=run_id, facets=facets),
         job=Job(namespace=namespace, name=job_name, facets=jfacets),
-        inputs=[a.as_input(producer) for a in inputs],
-        outputs=[a.as_output(producer) for a in outputs],
+        inputs=datasets[0],
+        outputs=datasets[1],
         producer=producer,
     )
+
+
+@contextlib.contextmanager
+def _producer_checked_by_the_event() -> Iterator[None]:
+    """Build the datasets without attrs validators, when this process runs no other thread.
+
+    The only validators of a dataset and its facets are openlineage-python's facet-base checks
+    that the producer and the schema URL parse as URLs (``urlparse``), three per facet: for a
+    run's thousands of files, most of what building its event costs. Here every facet's
+    producer is the event's, which the ``RunEvent`` built right after checks the same way, and
+    the schema URLs are the facet classes' own. attrs' switch is process-wide, so it is turned
+    off only when no other thread could build objects meanwhile (the long-lived deliverer, a
+    flush from the command line), and put back as it was.
+    """
+    if threading.active_count() != 1 or attrs.validators.get_disabled():
+        yield
+        return
+    attrs.validators.set_disabled(True)
+    try:
+        yield
+    finally:
+        attrs.validators.set_disabled(False)
