@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +50,11 @@ def test_digest_is_immutable_and_compares_by_value() -> None:
     assert "size=3" in repr(one)
     with pytest.raises(AttributeError):
         one.size = 4  # type: ignore[misc]
+
+
+def test_digest_survives_pickle_and_copy() -> None:
+    """A Digest pickled (as orchestrators pass results between processes) or deep-copied
+    comes back equal."""
+    one = Digest("sha256", "cd" * 32, 10, 4, "directory")
+    assert pickle.loads(pickle.dumps(one)) == one
+    assert copy.deepcopy(one) == one == copy.copy(one)

@@ -129,8 +129,12 @@ class Digest:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"Digest is immutable: cannot delete {name}")
 
-    def _fields(self) -> tuple[str, str, int, int, str]:
+    def _fields(self) -> tuple[str, str, int, int, Kind]:
         return self.algorithm, self.hex, self.size, self.file_count, self.kind
+
+    def __reduce__(self) -> tuple[type[Digest], tuple[str, str, int, int, Kind]]:
+        # pickle and copy rebuild it through __init__ (setting its fields one by one fails).
+        return Digest, self._fields()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Digest):
