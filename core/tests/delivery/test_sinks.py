@@ -62,10 +62,11 @@ def test_file_sink_writes_an_event_with_nulls_as_the_transport_does(tracline_hom
 
 @pytest.mark.parametrize(("label", "event"), CORPUS[:3], ids=[label for label, _ in CORPUS[:3]])
 def test_registry_keys_the_canonical_text_as_it_keys_the_event(
-        tracline_home: Path, label: str, event: object) -> None:
-    """The registry given the deliverer's JSON stores and keys the event as it does when it
-    makes the JSON itself: the same event ingested the other way is a duplicate."""
-    registry = Registry(load_config().registry_url)
+        store_url: str, label: str, event: object) -> None:
+    """The registry (SQLite and PostgreSQL) given the deliverer's JSON stores and keys the
+    event as it does when it makes the JSON itself: the same event the other way is a
+    duplicate."""
+    registry = Registry(store_url)
     outgoing = OutgoingEvent(to_dict(event), clean=True)
     assert registry.ingest(outgoing.data, canonical=outgoing.canonical()) is True
     assert registry.ingest(to_dict(event)) is False
@@ -89,3 +90,25 @@ def test_a_delivered_record_reaches_each_sink_as_before(tracline_home: Path) -> 
         stored = [row[0] for row in db.execute(
             "SELECT payload FROM lineage_events ORDER BY event_type DESC")]
     assert stored == [to_json(e) for e in events]
+
+
+def test_file_sink_fails_as_the_transport_failed(tracline_home: Path) -> None:
+    """A JSON-lines file that cannot be written (its folder is a file) is reported exactly as
+    the sink on FileTransport reported it: the same message, the sink down, retried."""
+    from tracline.delivery.sinks import TransportSink
+    from tracline.errors import SinkError
+
+    blocker = tracline_home.parent / "blocker"
+    blocker.write_text("")
+    path = str(blocker / "events.jsonl")
+    ours = build_sink(SinkConfig("file", "file", {"path": path}), load_config())
+    theirs = TransportSink("file", FileTransport(FileConfig(log_file_path=path, append=True)),
+                           f"file sink 'file' ({path})")
+    errors = []
+    for sink in (ours, theirs):
+        with pytest.raises(SinkError) as caught:
+            sink.send(OutgoingEvent(to_dict(CORPUS[0][1]), clean=True))
+        errors.append(caught.value)
+    assert type(ours).__name__ == "FileSink"
+    assert str(errors[0]) == str(errors[1]) and "Not a directory" in str(errors[0])
+    assert [(e.sink_down, e.permanent) for e in errors] == [(True, False)] * 2
