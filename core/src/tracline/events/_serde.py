@@ -49,7 +49,9 @@ def _plain(value: Any) -> Any:
         obj: dict[str, Any] = {}
         for name in names:
             item = getattr(value, name)
-            if item is not None and (item := _plain(item)) is not None:
+            # Text and numbers (most fields) are taken as they are, without a call.
+            if type(item) in _SCALARS or (
+                    item is not None and (item := _plain(item)) is not None):
                 obj[name] = item
         return obj
     if cls is dict:
@@ -57,7 +59,8 @@ def _plain(value: Any) -> Any:
         for key, item in value.items():
             if type(key) is not str:
                 raise _Unusual
-            if item is not None and (item := _plain(item)) is not None:
+            if type(item) in _SCALARS or (
+                    item is not None and (item := _plain(item)) is not None):
                 obj[key] = item
         return obj
     if cls is list or cls is tuple:
