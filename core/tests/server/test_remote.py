@@ -4,7 +4,11 @@ from the token."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from team import DIGEST_A, TeamServer, docs_spec
@@ -260,3 +264,17 @@ def test_forged_approval_on_the_server_is_not_claimable(team: TeamServer) -> Non
                      .values(state="pending"))
     engine.dispose()
     assert agent.verify_audit().ok
+
+
+def test_remote_client_loads_no_sql(tmp_path: Path) -> None:
+    """Requests reached through the team server (an orchestrator's approval gate starting)
+    load neither SQLAlchemy nor the local store."""
+    probe = ("import sys; from tracline.approvals import open_requests; r = open_requests(); "
+             "print(type(r).__name__, 'sqlalchemy' in sys.modules, "
+             "'tracline.approvals._store' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                          text=True, check=False,
+                          env={**os.environ, "TRACLINE_URL": "http://127.0.0.1:9",
+                               "TRACLINE_TOKEN": "tl_probe"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["RemoteRequests", "False", "False"]

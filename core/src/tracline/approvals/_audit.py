@@ -21,10 +21,12 @@ import json
 from typing import Any
 
 import attrs
-from sqlalchemy import Connection, insert, select, update
 
-from tracline.approvals import _schema as t
 from tracline.approvals._model import canonical_json
+
+TYPE_CHECKING = False  # the entries' types without SQLAlchemy: the server's client needs no SQL
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 __all__ = ["GENESIS", "AuditEntry", "AuditProblem", "AuditReport", "append", "entries",
            "verify"]
@@ -75,6 +77,10 @@ def entry_hash(seq: int, at: str, actor: str, action: str, request_id: str | Non
 
 def ensure_head(conn: Connection) -> None:
     """Create the head row of an empty log (idempotent)."""
+    from sqlalchemy import insert, select
+
+    from tracline.approvals import _schema as t
+
     if conn.execute(select(t.audit_head.c.id).where(t.audit_head.c.id == 1)).first() is None:
         conn.execute(insert(t.audit_head).values(id=1, seq=0, hash=GENESIS))
 
@@ -82,6 +88,10 @@ def ensure_head(conn: Connection) -> None:
 def append(conn: Connection, *, at: str, actor: str, action: str, request_id: str | None,
            details: dict[str, Any]) -> AuditEntry:
     """Append one entry inside the caller's transaction (locks the head until commit)."""
+    from sqlalchemy import insert, select, update
+
+    from tracline.approvals import _schema as t
+
     head = conn.execute(
         select(t.audit_head.c.seq, t.audit_head.c.hash)
         .where(t.audit_head.c.id == 1)
@@ -110,6 +120,10 @@ def _entry(row: Any) -> AuditEntry:
 
 def entries(conn: Connection, request_id: str | None = None) -> list[AuditEntry]:
     """All entries in seq order, or those of one request."""
+    from sqlalchemy import select
+
+    from tracline.approvals import _schema as t
+
     query = select(t.audit).order_by(t.audit.c.seq)
     if request_id is not None:
         query = query.where(t.audit.c.request_id == request_id)
@@ -123,6 +137,10 @@ _STATE_OF = {"file": "pending", "claim": "claimed", "complete": "completed", "fa
 
 def _reconcile(conn: Connection, rows: list[AuditEntry], last_seq: int) -> list[AuditProblem]:
     """Problems where the request tables say something the log does not."""
+    from sqlalchemy import select
+
+    from tracline.approvals import _schema as t
+
     state: dict[str, str] = {}
     digest: dict[str, str] = {}
     run: dict[str, str] = {}
@@ -170,6 +188,10 @@ def _reconcile(conn: Connection, rows: list[AuditEntry], last_seq: int) -> list[
 def verify(conn: Connection, expect_head: str | None = None) -> AuditReport:
     """Recompute the chain; report each seq where it was edited, cut or reordered, each row
     of the request tables the log does not account for, and a missing ``expect_head``."""
+    from sqlalchemy import select
+
+    from tracline.approvals import _schema as t
+
     problems: list[AuditProblem] = []
     prev_hash, expected = GENESIS, 1
     rows = entries(conn)

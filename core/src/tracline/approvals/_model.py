@@ -26,6 +26,8 @@ __all__ = [
     "State",
     "TrainingRequest",
     "canonical_json",
+    "completion_from_json",
+    "completion_json",
     "content_digest",
     "iso",
 ]
@@ -319,3 +321,28 @@ def content_fields(content: Mapping[str, Any]) -> dict[str, Any]:
         "over_estimate": content.get("over_estimate"),
         "revision": int(content.get("revision", 0)),
     }
+
+
+def completion_json(c: Completion) -> str:
+    """A completion record as stored."""
+    return canonical_json({
+        "run_id": c.run_id, "measurement": c.measurement, "gpu_model": c.gpu_model,
+        "gpu_count": c.gpu_count, "gpu_hours": str(c.gpu_hours),
+        "actual": str(c.actual.amount), "currency": c.actual.currency,
+        "price_source": c.price_source, "overrun": c.overrun,
+        "overrun_by": str(c.overrun_by.amount), "gpu_hours_over": c.gpu_hours_over,
+        "recorded_at": iso(c.recorded_at),
+    })
+
+
+def completion_from_json(text: str | None) -> Completion | None:
+    """The completion record :func:`completion_json` stored (None for none)."""
+    if not text:
+        return None
+    d = json.loads(text)
+    return Completion(
+        d["run_id"], d["measurement"], d["gpu_model"], int(d["gpu_count"]),
+        Decimal(d["gpu_hours"]), Money(Decimal(d["actual"]), d["currency"]), d["price_source"],
+        bool(d["overrun"]), Money(Decimal(d["overrun_by"]), d["currency"]),
+        bool(d["gpu_hours_over"]), dt.datetime.fromisoformat(d["recorded_at"]),
+    )

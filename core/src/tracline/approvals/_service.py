@@ -19,12 +19,13 @@ from tracline.approvals._model import (
     RequestSpec,
     State,
     TrainingRequest,
+    completion_json,
     content_digest,
     iso,
     request_content,
 )
 from tracline.approvals._review_policy import AUTO_APPROVER, EXPIRY_ACTOR, ReviewPolicy
-from tracline.approvals._store import Store, completion_json
+from tracline.approvals._store import Store
 from tracline.approvals._validate import check_actor, check_claimant, check_text, validate_spec
 from tracline.config import Config, get_config
 from tracline.errors import (
@@ -39,9 +40,9 @@ from tracline.facets import TraclineApprovalRunFacet, TraclineGpuCostRunFacet
 from tracline.identity import Signatures, SigningSettings, approval_message
 
 if TYPE_CHECKING:
-    from tracline.approvals._remote import RemoteRequests
+    pass
 
-__all__ = ["RequestService", "open_requests"]
+__all__ = ["RequestService"]
 
 _AMENDABLE = {f.name for f in attrs.fields(RequestSpec)} - {"requester"}
 #: How far a reviewer's clock may be from the server's when they sign an approval.
@@ -615,16 +616,3 @@ def _spec_of(r: TrainingRequest) -> RequestSpec:
         base_model=r.base_model, code_ref=r.code_ref, reviewers=r.reviewers,
         min_approvals=r.min_approvals, expires_at=r.expires_at, over_estimate=r.over_estimate,
     )
-
-
-def open_requests(config: Config | None = None) -> RequestService | RemoteRequests:
-    """The requests of this configuration: the team server's when ``TRACLINE_URL`` (or
-    ``[server] url``) is set (a :class:`RemoteRequests` with the same methods and errors),
-    else the local store (``[requests] url`` or the registry URL)."""
-    from tracline.approvals._remote import RemoteRequests, server_token, server_url
-
-    config = config or get_config()
-    url = server_url(config)
-    if url:
-        return RemoteRequests(url, server_token(config), config)
-    return RequestService(config=config)

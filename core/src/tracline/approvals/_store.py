@@ -12,7 +12,6 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event, insert, inspect, select, text, update
@@ -22,11 +21,10 @@ from tracline.approvals import _audit
 from tracline.approvals import _schema as t
 from tracline.approvals._model import (
     Approval,
-    Completion,
-    Money,
     State,
     TrainingRequest,
     canonical_json,
+    completion_from_json,
     content_digest,
     content_fields,
     iso,
@@ -146,7 +144,7 @@ class Store:
             updated_at=dt.datetime.fromisoformat(row.updated_at),
             approvals=approvals, run_id=row.run_id, claimed_by=row.claimed_by,
             claimed_at=_time(row.claimed_at), state_actor=row.state_actor,
-            state_note=row.state_note, completion=_completion(row.completion),
+            state_note=row.state_note, completion=completion_from_json(row.completion),
             **content_fields(content),
         )
 
@@ -193,27 +191,3 @@ class Store:
             decided_at=iso(a.decided_at), expires_at=iso(a.expires_at), note=a.note,
             signature=a.signature, via=a.via,
         ))
-
-
-def completion_json(c: Completion) -> str:
-    """A completion record as stored."""
-    return canonical_json({
-        "run_id": c.run_id, "measurement": c.measurement, "gpu_model": c.gpu_model,
-        "gpu_count": c.gpu_count, "gpu_hours": str(c.gpu_hours),
-        "actual": str(c.actual.amount), "currency": c.actual.currency,
-        "price_source": c.price_source, "overrun": c.overrun,
-        "overrun_by": str(c.overrun_by.amount), "gpu_hours_over": c.gpu_hours_over,
-        "recorded_at": iso(c.recorded_at),
-    })
-
-
-def _completion(text: str | None) -> Completion | None:
-    if not text:
-        return None
-    d = json.loads(text)
-    return Completion(
-        d["run_id"], d["measurement"], d["gpu_model"], int(d["gpu_count"]),
-        Decimal(d["gpu_hours"]), Money(Decimal(d["actual"]), d["currency"]), d["price_source"],
-        bool(d["overrun"]), Money(Decimal(d["overrun_by"]), d["currency"]),
-        bool(d["gpu_hours_over"]), dt.datetime.fromisoformat(d["recorded_at"]),
-    )

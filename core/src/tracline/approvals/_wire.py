@@ -25,11 +25,12 @@ from tracline.approvals._model import (
     RequestSpec,
     State,
     TrainingRequest,
+    completion_from_json,
+    completion_json,
     content_fields,
     iso,
 )
 from tracline.approvals._review_policy import ReviewPolicy
-from tracline.approvals._store import _completion, completion_json
 
 __all__ = ["audit_from_wire", "error_from_wire", "error_to_wire", "policy_from_wire",
            "policy_to_wire", "report_from_wire", "request_from_wire", "request_to_wire",
@@ -61,7 +62,8 @@ def request_from_wire(data: Mapping[str, Any]) -> TrainingRequest:
         updated_at=dt.datetime.fromisoformat(data["updated_at"]), approvals=approvals,
         run_id=data.get("run_id"), claimed_by=data.get("claimed_by"),
         claimed_at=_time(data.get("claimed_at")), state_actor=data.get("state_actor"),
-        state_note=data.get("state_note"), completion=_completion(data.get("completion_record")),
+        state_note=data.get("state_note"),
+        completion=completion_from_json(data.get("completion_record")),
         **content_fields(data["content"]),
     )
 

@@ -21,7 +21,10 @@ from tracline.identity._ssh import (
     sign,
     verify,
 )
-from tracline.identity._tokens import IssuedToken, TokenInfo, TokenStore
+
+TYPE_CHECKING = False  # the token store (SQLAlchemy) loads on first use: clients need none
+if TYPE_CHECKING:
+    from tracline.identity._tokens import IssuedToken, TokenInfo, TokenStore
 
 __all__ = [
     "DEFAULT_ROLES",
@@ -43,3 +46,11 @@ __all__ = [
     "sign",
     "verify",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name in {"IssuedToken", "TokenInfo", "TokenStore"}:
+        from tracline.identity import _tokens
+
+        return getattr(_tokens, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
