@@ -17,10 +17,12 @@ a `tracline run` commits its records and pokes the long-lived per-user deliverer
 tracline.delivery serve`), which builds the events and delivers them to the sinks — the local
 registry included. The deliverer is started and warmed before timing (a warm-up run and its
 delivery), as for a user's second run; it is not restarted during a workload. Whole wall time
-runs from the start until the run's events are delivered (``wait_delivered``: no sink has
-anything pending); whole CPU time is the process tree's (``wait4``: the command and tracline)
-plus the deliverer's CPU across the run (its /proc figures before and after); peak memory is
-the larger of the tree's peak and the deliverer's peak during the run. The foreground figure
+runs from the start until the run's events are delivered: when the outbox records the last
+sink's delivery, read once no sink has anything pending (``wait_delivered``, looking every
+50 ms so as not to take a core from the deliverer); whole CPU time is the process tree's
+(``wait4``: the command and tracline) plus the deliverer's CPU across the run (its /proc
+figures before and after); peak memory is the larger of the tree's peak and the deliverer's
+peak during the run. The foreground figure
 (wall until `tracline run` returned) comes from the same runs. roar-cli runs with its preload
 tracer (``--tracer preload --no-tracer-fallback``), the one of its tracers that records here.
 Both tools' recorded file counts are checked against the workload's in the same run: a tool
@@ -167,11 +169,21 @@ class Deliverer:
             raise SystemExit("no long-lived deliverer runs for the project's configuration")
         return pid
 
-    def wait(self) -> None:
-        """Return once the outbox has nothing left for any sink (the deliverer delivers)."""
-        from tracline.delivery import wait_delivered
+    def wait(self) -> float:
+        """Return once the outbox has nothing left for any sink (the deliverer delivers),
+        with when the last sink recorded its delivery (``time.time()``). The outbox is looked
+        at seldom, so that waiting takes no CPU from the deliverer; the time comes from the
+        outbox, not from when this process looked."""
+        from tracline.delivery import Outbox, wait_delivered
 
-        wait_delivered(self.config, timeout=600, deliver=False)
+        wait_delivered(self.config, timeout=600, deliver=False, interval=0.05)
+        names = {s.name for s in self.config.sinks}
+        outbox = Outbox(self.config.outbox_path)
+        try:
+            return max(s.last_success_at or 0.0 for s in outbox.sink_states()
+                       if s.name in names)
+        finally:
+            outbox.close()
 
 
 class Sample:
@@ -193,6 +205,7 @@ def timed(cmd: list[str], env: dict[str, str], deliverer: Deliverer | None = Non
         reset_peak(pid)
         served = cpu_of(pid)
     null = os.open(os.devnull, os.O_RDWR)
+    started_at = time.time()
     start = time.perf_counter()
     child = os.posix_spawnp(cmd[0], cmd, env, file_actions=[
         (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1)])
@@ -203,8 +216,11 @@ def timed(cmd: list[str], env: dict[str, str], deliverer: Deliverer | None = Non
         raise SystemExit(f"{' '.join(cmd)} failed ({status})")
     sample = Sample(fore, fore, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
     if deliverer:
-        deliverer.wait()
-        sample.wall = time.perf_counter() - start
+        delivered_at = deliverer.wait()
+        if delivered_at < started_at:
+            raise SystemExit("the outbox records no delivery since the run began: nothing to time")
+        # The deliverer may finish while `tracline run` is still exiting.
+        sample.wall = max(fore, delivered_at - started_at)
         if deliverer.pid() != pid:
             raise SystemExit("the deliverer restarted during a run: its CPU cannot be counted")
         sample.served = cpu_of(pid) - served

@@ -236,11 +236,13 @@ def flush(timeout: float | None = None) -> DeliveryReport:
 
 
 def wait_delivered(config: Config | None = None, timeout: float = 600.0, *,
-                   deliver: bool = True) -> DeliveryReport:
+                   deliver: bool = True, interval: float | None = None) -> DeliveryReport:
     """Return once no sink has anything left to deliver; :class:`OutboxError` if that takes
     over ``timeout`` seconds (a sink that stays down). With ``deliver`` (the default) this
     process delivers too, alongside whichever deliverer is at it; ``deliver=False`` only
-    waits for the long-lived deliverer (poking it), to measure it.
+    waits for the long-lived deliverer (poking it), to measure it. ``interval``: seconds
+    between looks at the outbox (a measurement that reads when the sinks finished from the
+    outbox can look seldom, leaving the deliverer the CPU).
 
     For tests and benchmarks that check an outcome: they wait for it, never for a fixed time.
     """
@@ -260,7 +262,7 @@ def wait_delivered(config: Config | None = None, timeout: float = 600.0, *,
                 left = ", ".join(f"{sink}: {n}" for sink, n in report.pending.items() if n)
                 raise OutboxError(f"events still pending after {timeout:.0f} s ({left})",
                                   hint="; ".join(report.errors.values()) or None)
-            time.sleep(0.05 if deliver else 0.002)
+            time.sleep(interval if interval is not None else 0.05 if deliver else 0.002)
     finally:
         emitter.close()
 
