@@ -24,8 +24,7 @@ import attrs
 from tracline.capture._classify import IgnoreRules
 from tracline.capture._observe import Observed, PythonProcess, StraceParser, Tail
 from tracline.errors import ChangedWhileHashing, HashError
-from tracline.hashing._digest import check_algorithm
-from tracline.hashing._file import Identity, hash_regular, identity, stat_many
+from tracline.hashing import Identity, check_algorithm, hash_regular, identity, stat_many
 from tracline.record import FileRecord
 
 __all__ = ["Hashes", "Watcher"]
@@ -58,7 +57,7 @@ class Hashes:
     def store(self) -> Any:
         """The stat cache, opened on first use (a run that touches no file never opens it)."""
         if self._store is None:
-            from tracline.hashing._cache import resolve_cache
+            from tracline.hashing import resolve_cache
 
             try:
                 self._store = resolve_cache(self.cache) or False
