@@ -10,7 +10,6 @@ a connection that broke while it was sent, a read timeout).
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -22,13 +21,14 @@ __all__ = ["OutgoingEvent", "Sink", "build_sink"]
 
 
 class OutgoingEvent:
-    """One event on its way to the sinks: the dict, and its JSON texts made at most once
-    whatever the number of sinks that want them (the registry's canonical form, the JSON-lines
-    file's line), so a big run's event is not serialized again by every sink.
+    """One event on its way to the sinks: the dict, and its canonical JSON text made at most
+    once whatever the number of sinks that want it (the registry stores and keys the event
+    by it, the JSON-lines file holds it as a line), so a big run's event is not serialized
+    again by every sink.
 
     ``clean`` says the dict is already what openlineage-python's ``Serde.to_dict`` makes of it
-    (an event :mod:`tracline.events` built); then the file sink's line is the plain dump of
-    it, which is what ``Serde.to_json`` would write.
+    (an event :mod:`tracline.events` built); an event read back from the outbox is put in
+    that form (None values dropped) before it becomes a line, as ``FileTransport`` would.
     """
 
     __slots__ = ("_canonical", "_line", "clean", "data")
@@ -40,27 +40,26 @@ class OutgoingEvent:
         self._line: str | None = None
 
     def canonical(self) -> str:
-        """Compact JSON with sorted keys: what the registry stores and keys the event by."""
+        """Compact JSON with sorted keys (:func:`tracline.events.canonical_json`)."""
         if self._canonical is None:
-            self._canonical = json.dumps(self.data, sort_keys=True, separators=(",", ":"))
+            from tracline.events import canonical_json
+
+            self._canonical = canonical_json(self.data)
         return self._canonical
 
     def line(self) -> str:
-        """The text openlineage-python's ``FileTransport`` writes for the event (its
-        ``Serde.to_json``), without the newline."""
+        """The event's line in a JSON-lines file (without the newline): the canonical JSON
+        of ``Serde.to_dict``'s form of it."""
         if self._line is None:
             if self.clean:
-                self._line = json.dumps(self.data, sort_keys=True, default=_unserializable)
+                self._line = self.canonical()
             else:
                 from openlineage.client.serde import Serde
 
-                self._line = Serde.to_json(self.data)
+                from tracline.events import canonical_json
+
+                self._line = canonical_json(Serde.to_dict(self.data))
         return self._line
-
-
-def _unserializable(value: object) -> str:
-    # Serde.to_json's placeholder for a value JSON cannot hold.
-    return f"<<non-serializable: {type(value).__qualname__}>>"
 
 
 class Sink(Protocol):
@@ -136,9 +135,9 @@ class TransportSink:
 
 
 class FileSink(TransportSink):
-    """The JSON-lines file: appends the line openlineage-python's ``FileTransport`` (append
-    mode, local path) writes, from the event's JSON made once for all sinks, and fails as
-    that transport does, so :class:`TransportSink` sorts out its errors alike."""
+    """The JSON-lines file: appends each event's canonical JSON as a line (UTF-8), the text
+    made once for all sinks, and fails as openlineage-python's ``FileTransport`` (append
+    mode, local path) does, so :class:`TransportSink` sorts out its errors alike."""
 
     def __init__(self, name: str, transport: Any, target: str, path: str) -> None:
         super().__init__(name, transport, target)
@@ -146,7 +145,7 @@ class FileSink(TransportSink):
 
     def _emit(self, event: OutgoingEvent) -> None:
         try:
-            with open(self.path, "a") as handle:
+            with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(event.line() + "\n")
         except (PermissionError, io.UnsupportedOperation) as error:
             raise RuntimeError(f"Log file `{self.path}` is not writeable") from error

@@ -5,6 +5,7 @@
     event = run_event("COMPLETE", run_id=new_run_id(), job_name="train", namespace="ml",
                       inputs=[Artifact.file("/data/raw.csv", digest, size)])
     to_json(event)                       # openlineage-python's Serde, keys sorted
+    canonical_json(to_dict(event))       # what the registry stores and keys it by
 
 Events are openlineage-python objects (``openlineage.client.event_v2``) carrying tracline's
 facets (:mod:`tracline.facets`); :func:`record_event` builds them from a run's record of facts
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         run_event,
         utcnow,
     )
+    from tracline.events._canonical import canonical_json
     from tracline.events._names import dataset_name, path_bytes, path_of
     from tracline.events._record import (
         execution_facet,
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 #: Public name -> the module defining it.
 _EXPORTS = {
     "Artifact": "_build", "ParentRun": "_build", "RunState": "_build",
+    "canonical_json": "_canonical",
     "dataset_name": "_names", "error_facet": "_build", "execution_facet": "_record",
     "expand_record": "_record", "file_dataset": "_record", "gpu_cost_facet": "_record",
     "new_run_id": "_build", "path_bytes": "_names", "path_of": "_names",
@@ -58,6 +61,7 @@ __all__ = [
     "Artifact",
     "ParentRun",
     "RunState",
+    "canonical_json",
     "dataset_name",
     "error_facet",
     "execution_facet",

@@ -7,7 +7,6 @@ do not carry, so it can always be rebuilt by replaying them.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from collections.abc import Iterator
@@ -182,8 +181,9 @@ class Registry(Lookups):
     def ingest(self, event: dict[str, Any], *, canonical: str | None = None) -> bool:
         """Index one run event; return False if it was already there (delivery is at least once).
 
-        ``canonical`` is the event as compact JSON with sorted keys when the caller made it
-        already (the deliverer makes it once for every sink); it is what is stored and keyed.
+        ``canonical`` is the event's :func:`~tracline.events.canonical_json` when the caller
+        made it already (the deliverer makes it once for every sink); it is what is stored and
+        keyed.
         """
         try:
             run_id = event["run"]["runId"]
@@ -193,7 +193,9 @@ class Registry(Lookups):
         except (KeyError, TypeError) as e:
             raise ValidationError("event", f"not an OpenLineage run event (missing {e})") from e
         if canonical is None:
-            canonical = json.dumps(event, sort_keys=True, separators=(",", ":"))
+            from tracline.events import canonical_json
+
+            canonical = canonical_json(event)
         key = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
         for attempt in (1, 2):
             try:
