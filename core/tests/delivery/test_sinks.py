@@ -119,3 +119,25 @@ def test_file_sink_fails_as_the_transport_failed(tracline_home: Path) -> None:
     assert type(ours).__name__ == "FileSink"
     assert str(errors[0]) == str(errors[1]) and "Not a directory" in str(errors[0])
     assert [(e.sink_down, e.permanent) for e in errors] == [(True, False)] * 2
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_a_registry_failing_under_the_sink_is_named_without_its_password(
+        store_url: str) -> None:
+    """The registry sink's error — kept in the outbox, logged, shown by `tracline outbox
+    status` — names the database without the password of its URL."""
+    import urllib.parse
+
+    import sqlalchemy as sa
+
+    from tracline.errors import SinkError
+
+    password = urllib.parse.urlsplit(store_url).password
+    assert password
+    sink = build_sink(SinkConfig("reg", "registry", {"url": store_url}), load_config())
+    with sink.registry.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(sa.text("DROP TABLE run_io"))  # the database breaks under the sink
+    with pytest.raises(SinkError) as caught:
+        sink.send(OutgoingEvent(to_dict(CORPUS[1][1]), clean=True))
+    assert f":{password}@" not in str(caught.value)
+    assert ":***@" in str(caught.value) and "run_io" in str(caught.value)

@@ -278,3 +278,20 @@ def test_remote_client_loads_no_sql(tmp_path: Path) -> None:
                                "TRACLINE_TOKEN": "tl_probe"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["RemoteRequests", "False", "False"]
+
+
+def test_an_unreachable_server_is_named_without_the_password_of_its_url(
+        tmp_path: Path) -> None:
+    """A server URL may carry credentials (``https://user:password@host``): the error of a
+    client that cannot reach it names the server without the password."""
+    from tracline.errors import StoreError
+    from tracline.lineage._remote import RemoteLineage
+
+    url = "http://trainer:pa55-w0rd@127.0.0.1:9"  # the discard port: nothing listens
+    config = load_config({"TRACLINE_HOME": str(tmp_path)}, tmp_path)
+    for ask in (lambda: RemoteRequests(url, "tlk_x", config, timeout=5).list(),
+                lambda: RemoteLineage(url, "tlk_x", timeout=5).trace(DIGEST_A, 1)):
+        with pytest.raises(StoreError) as caught:
+            ask()
+        assert "pa55-w0rd" not in str(caught.value)
+        assert "http://trainer:***@127.0.0.1:9" in str(caught.value)

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 import httpx
 
+from tracline._urls import display_url
 from tracline.approvals._audit import AuditEntry, AuditReport
 from tracline.approvals._budget import SpendRow, approval_facet
 from tracline.approvals._model import DatasetRef, RequestSpec, State, TrainingRequest, iso
@@ -98,7 +99,7 @@ class RemoteRequests:
                                        params={k: v for k, v in (params or {}).items()
                                                if v is not None})
         except httpx.HTTPError as e:
-            raise StoreError(f"cannot reach the tracline server at {self.url}: {e}",
+            raise StoreError(display_url(f"cannot reach the tracline server at {self.url}: {e}"),
                              hint="check TRACLINE_URL and that tracline serve is running"
                              ) from e
         if reply.status_code >= 400:

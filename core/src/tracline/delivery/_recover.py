@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from tracline._urls import display_url
 from tracline.config import Config
 from tracline.errors import NotFound, TraclineError, ValidationError
 
@@ -160,4 +161,4 @@ def _into_registry(config: Config, db: sqlite3.Connection, source: str) -> Recov
         recovered, unreadable = _count(_rows(db, "lineage_events", "payload", 0), index)
     finally:
         registry.close()
-    return Recovery(source, "registry", recovered, unreadable, config.registry_url)
+    return Recovery(source, "registry", recovered, unreadable, display_url(config.registry_url))

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from tracline._urls import display_url
 from tracline.config import Config, SinkConfig
 from tracline.errors import ConfigError, SinkError
 
@@ -196,7 +197,7 @@ class RegistrySink:
             raise SinkError(f"the registry cannot store this event: {type(e).__name__}: {e}",
                             hint="the event is kept aside", permanent=True) from e
         except StoreError as e:
-            raise SinkError(f"registry at {self.url}: {e.message}", hint=e.hint,
+            raise SinkError(display_url(f"registry at {self.url}: {e.message}"), hint=e.hint,
                             sink_down=True) from e
 
     def close(self) -> None:
@@ -213,8 +214,6 @@ def _http(name: str, options: dict[str, Any], *, marquez: bool) -> TransportSink
             hint=f'add url = "http://host:5000" under [sinks.{name}]',
         )
     if not url.startswith(("http://", "https://")):
-        from tracline.db import display_url
-
         raise ConfigError(
             f"sink {name!r} url {display_url(url)!r} is not an http(s) URL",
             hint="write it as http://host:port",
@@ -231,8 +230,6 @@ def _http(name: str, options: dict[str, Any], *, marquez: bool) -> TransportSink
         transport = HttpTransport(HttpConfig.from_dict(params))
     except (ValueError, RuntimeError, TypeError) as e:
         raise ConfigError(f"sink {name!r}: {e}", hint="check its url and options") from e
-    from tracline.db import display_url
-
     label = "Marquez" if marquez else "HTTP sink"
     return TransportSink(name, transport, f"{label} {name!r} at {display_url(url)}")
 

@@ -13,6 +13,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tracline._urls import display_url
 from tracline.config import Config, get_config, server_url
 from tracline.errors import StoreError, ValidationError
 from tracline.lineage._common import RunInfo
@@ -49,7 +50,7 @@ class RemoteLineage:
         try:
             reply = self._http.get("/api/v1" + path, params=params)
         except httpx.HTTPError as e:
-            raise StoreError(f"cannot reach the tracline server at {self.url}: {e}",
+            raise StoreError(display_url(f"cannot reach the tracline server at {self.url}: {e}"),
                              hint="check TRACLINE_URL and that tracline serve is running, or "
                              "ask the local registry with --from local") from e
         if reply.status_code >= 400:
@@ -59,14 +60,14 @@ class RemoteLineage:
     def trace(self, ref: str, depth: int) -> Trace:
         """The upstream lineage of ``ref`` (a path here, or a digest) as the server knows it."""
         found = trace_from_dict(self._get("/trace", {"ref": server_ref(ref), "depth": depth}))
-        found.source = f"the team server at {self.url}"
+        found.source = f"the team server at {display_url(self.url)}"
         return found
 
     def receipt(self, ref: str, depth: int) -> Receipt:
         """The receipt of ``ref`` (a path here, or a digest) as the server knows it."""
         made = receipt_from_dict(self._get("/receipt", {"ref": server_ref(ref),
                                                         "depth": depth}))
-        made.trace.source = f"the team server at {self.url}"
+        made.trace.source = f"the team server at {display_url(self.url)}"
         return made
 
     def close(self) -> None:

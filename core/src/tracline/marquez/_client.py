@@ -16,6 +16,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
+from tracline._urls import display_url
 from tracline.errors import StoreError
 from tracline.marquez._settings import MarquezSettings
 
@@ -45,7 +46,7 @@ class MarquezClient:
     # -- errors ------------------------------------------------------------------------------
 
     def _failed(self, error: BaseException, what: str) -> StoreError:
-        return StoreError(f"Marquez at {self.url} could not answer {what}: {error}",
+        return StoreError(display_url(f"Marquez at {self.url} could not answer {what}: {error}"),
                           hint="check [marquez] url and that Marquez is running "
                           "(its API port, not the web UI's)")
 

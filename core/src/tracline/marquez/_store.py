@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from tracline._urls import display_url
 from tracline.marquez import _parse
 from tracline.marquez._client import MarquezClient
 from tracline.marquez._settings import MarquezSettings
@@ -30,7 +31,7 @@ class MarquezStore:
     def __init__(self, settings: MarquezSettings, client: MarquezClient | None = None) -> None:
         self.client = client or MarquezClient(settings)
         self.settings = settings
-        self.url = f"Marquez at {self.client.url}"
+        self.url = f"Marquez at {display_url(self.client.url)}"
         self._runs: dict[str, RunRow] = {}
         self._io: dict[str, list[ArtifactRow]] = {}
         self._writers_loaded: set[Dataset] = set()
