@@ -176,7 +176,7 @@ class Deliverer:
         outbox, not from when this process looked."""
         from tracline.delivery import Outbox, wait_delivered
 
-        wait_delivered(self.config, timeout=600, deliver=False, interval=0.05)
+        wait_delivered(self.config, timeout=120, deliver=False, interval=0.05)
         names = {s.name for s in self.config.sinks}
         outbox = Outbox(self.config.outbox_path)
         try:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests_helpers import pipeline_events
@@ -181,6 +182,28 @@ def test_forked_child_gets_its_own_emitter(tracline_home: Path) -> None:
     assert parent.outbox().count() == 2
 
 
+def _big_event(root: Path, run_id: str | None = None) -> dict[str, Any]:
+    """A valid event of 2 MB (a long job description); ``run_id``: for another run."""
+    from openlineage.client.serde import Serde
+
+    event: dict[str, Any] = json.loads(Serde.to_json(pipeline_events(root)[0]))
+    event["job"]["facets"]["documentation"] = {
+        "_producer": event["producer"],
+        "_schemaURL": "https://openlineage.io/spec/facets/1-1-0/DocumentationJobFacet.json"
+                      "#/$defs/DocumentationJobFacet",
+        "description": "x" * 2_000_000,
+    }
+    if run_id is not None:
+        event["run"]["runId"] = run_id
+    return event
+
+
+def _append(outbox: Any, event: dict[str, Any]) -> None:
+    outbox.append(json.dumps(event, separators=(",", ":"), sort_keys=True),
+                  run_id=event["run"]["runId"], event_type=event["eventType"],
+                  job=f"{event['job']['namespace']}/{event['job']['name']}")
+
+
 def test_writer_without_checkpoints_leaves_them_to_delivery(tracline_home: Path) -> None:
     """A writer opened with checkpoint=False (tracline run) never copies its write-ahead log on
     commit, its events are committed all the same, and the delivery that follows checkpoints."""
@@ -189,19 +212,9 @@ def test_writer_without_checkpoints_leaves_them_to_delivery(tracline_home: Path)
     config = load_config()
     writer = Outbox(config.outbox_path, checkpoint=False)
     writer.register_sinks(s.name for s in config.sinks)
-    from openlineage.client.serde import Serde
-
-    event = json.loads(Serde.to_json(pipeline_events(tracline_home.parent)[0]))
-    event["job"]["facets"]["documentation"] = {  # a valid event of 2 MB
-        "_producer": event["producer"],
-        "_schemaURL": "https://openlineage.io/spec/facets/1-1-0/DocumentationJobFacet.json"
-                      "#/$defs/DocumentationJobFacet",
-        "description": "x" * 2_000_000,
-    }
-    big = json.dumps(event, separators=(",", ":"), sort_keys=True)
+    event = _big_event(tracline_home.parent)
     for _ in range(3):  # 6 MB: past SQLite's auto-checkpoint threshold (1,000 pages)
-        writer.append(big, run_id=event["run"]["runId"], event_type=event["eventType"],
-                      job=f"{event['job']['namespace']}/{event['job']['name']}")
+        _append(writer, event)
     wal = config.outbox_path.with_name(config.outbox_path.name + "-wal")
     # Nothing copied into the database file yet: the events live in the write-ahead log.
     assert wal.stat().st_size > 6_000_000
@@ -210,6 +223,43 @@ def test_writer_without_checkpoints_leaves_them_to_delivery(tracline_home: Path)
     assert reader.count() == 3
     Emitter(config, background=False).flush(10)
     assert config.outbox_path.stat().st_size > 6_000_000
+
+
+def test_delivery_checkpoints_the_registry_once_the_delivery_is_recorded(
+        tracline_home: Path) -> None:
+    """The registry sink's commits never copy the registry's write-ahead log into its file
+    (for a big run, thousands of pages copied and both files synced, on the delivery's
+    clock): the deliverer checkpoints it after the drain, before the outbox. Everything
+    delivered is in the registry before that; a registry opened otherwise still checkpoints
+    on commit."""
+    from tracline.delivery.deliverer import Deliverer
+    from tracline.delivery.outbox import Outbox
+    from tracline.events import new_run_id
+
+    config = load_config()
+    outbox = Outbox(config.outbox_path)
+    outbox.register_sinks(s.name for s in config.sinks)
+    events = [_big_event(tracline_home.parent, new_run_id()) for _ in range(3)]  # 6 MB
+    for event in events:
+        _append(outbox, event)
+    deliverer = Deliverer(outbox, config)
+    report = deliverer.drain()
+    assert report.complete and report.delivered == {"local": 3, "file": 3}
+    registry = tracline_home / "tracline.db"
+    wal = registry.with_name("tracline.db-wal")
+    assert wal.stat().st_size > 6_000_000
+    assert registry.stat().st_size < 1_000_000  # delivered, not yet copied into the file
+    deliverer.checkpoint()
+    assert registry.stat().st_size > 6_000_000
+    deliverer.close()
+    assert Registry(config.registry_url).event_count() == 3
+
+    other = Registry(f"sqlite:///{tracline_home / 'other.db'}")
+    for event in events:
+        assert other.ingest(event)
+    # SQLite copied the log on the commit that took it past 1,000 pages (4 MB)
+    assert (tracline_home / "other.db").stat().st_size > 3_000_000
+    other.close()
 
 
 def test_new_outboxes_use_16k_pages_and_old_ones_still_open(tracline_home: Path) -> None:

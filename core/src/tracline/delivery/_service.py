@@ -196,7 +196,7 @@ def _loop(sock: socket.socket, deliverer: Deliverer, config: Config) -> None:
             if not settled:
                 _settle()
                 settled = True
-        deliverer.outbox.checkpoint()
+        deliverer.checkpoint()
         if not os.path.exists(config.outbox_path):
             return  # the outbox went away (its folder was removed)
         wait = min(deliverer.next_due(), idle - (time.monotonic() - last_work))

@@ -154,6 +154,19 @@ class Deliverer:
                     report.errors[state.name] = state.last_error
         return report
 
+    def checkpoint(self) -> None:
+        """Copy the write-ahead logs of the sinks' databases (the local registry), then the
+        outbox's, into their files — after a drain, off the time a delivery takes (best
+        effort: what is left is copied by the next checkpoint)."""
+        for sink in self._sinks.values():
+            checkpoint = getattr(sink, "checkpoint", None)
+            if checkpoint is not None:
+                try:
+                    checkpoint()
+                except Exception as e:  # noqa: BLE001 - best effort, tried after every drain
+                    log.debug("tracline: cannot checkpoint sink %r: %s", sink.name, e)
+        self.outbox.checkpoint()
+
     def close(self) -> None:
         for sink in self._sinks.values():
             sink.close()

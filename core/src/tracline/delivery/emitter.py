@@ -182,7 +182,7 @@ class Emitter:
             report = self.deliverer().drain(deadline, ignore_backoff=ignore_backoff)
             busy = any(e == BUSY for e in report.errors.values())
             if not busy or (deadline is not None and time.monotonic() >= deadline):
-                self.outbox().checkpoint()
+                self.deliverer().checkpoint()
                 return report
             time.sleep(0.05)  # another deliverer holds a sink: wait for it, within the time
 

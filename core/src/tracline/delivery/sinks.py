@@ -183,7 +183,8 @@ class RegistrySink:
 
         self.name = name
         self.url = url
-        self.registry = Registry(url, mode=mode)
+        # The deliverer checkpoints once the delivery is recorded (Deliverer.checkpoint).
+        self.registry = Registry(url, mode=mode, checkpoint=False)
 
     def send(self, event: OutgoingEvent) -> None:
         from tracline.errors import StoreError, ValidationError
@@ -199,6 +200,9 @@ class RegistrySink:
         except StoreError as e:
             raise SinkError(display_url(f"registry at {self.url}: {e.message}"), hint=e.hint,
                             sink_down=True) from e
+
+    def checkpoint(self) -> None:
+        self.registry.checkpoint()
 
     def close(self) -> None:
         self.registry.close()
