@@ -69,7 +69,8 @@ def test_trace_by_path_asks_the_server(recorded: Project, sqlite_team: TeamServe
     done = tracline("trace", str(recorded.model), "--json", cwd=cwd, env=env)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert data["artifact"] == digest_path(recorded.model).digest
+    root = next(a for a in data["artifacts"] if a["id"] == data["artifact"])
+    assert root["digest"] == digest_path(recorded.model).digest
     assert [r["job_name"] for r in data["runs"]] == ["prepare", "train"]
     assert sqlite_team.url in data["source"]
     tree = tracline("trace", str(recorded.model), cwd=cwd, env=env)

@@ -84,6 +84,8 @@ def test_digest_question_takes_the_latest_write_anywhere(pipeline: Pipeline) -> 
     copier = pipeline.recorder.run("copy_model", [pipeline.model], [copy])
     digest = digest_path(pipeline.model, cache=False).digest
     data = json.loads(render_trace(trace(digest, registry=pipeline.recorder.registry), "json"))
-    (root,) = [a for a in data["artifacts"] if a["id"] == digest]
-    assert root["madeBy"] == copier
+    (root,) = [a for a in data["artifacts"] if a["id"] == data["artifact"]]
+    assert root["digest"] == digest and root["madeBy"] == copier
+    # the copy's input, the same bytes at the original's name, is traced to its own maker
+    assert [r["job_name"] for r in data["runs"]] == ["prepare", "train", "copy_model"]
     assert root["alsoMadeBy"] == [first] and root["identicalReruns"] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -78,6 +79,29 @@ def test_cycle_is_walked_once(pipeline: Pipeline) -> None:
     result = trace(str(pipeline.raw), registry=pipeline.recorder.registry)
     assert len(list(result.root.walk())) == 2
     assert result.root.inputs[0].repeat
+
+
+def test_a_byte_copy_is_traced_to_the_maker_of_its_original(pipeline: Pipeline) -> None:
+    """A model published by copying it byte for byte traces through the copy to the run that
+    trained the original: the same digest at another name is another artifact, not the root
+    met again. The copy is named on the original as another writer of those bytes."""
+    pipeline.all()
+    release = pipeline.root / "release" / "model.bin"
+    release.parent.mkdir()
+    shutil.copyfile(pipeline.model, release)
+    publish = pipeline.recorder.run("publish", [pipeline.model], [release])
+    result = trace(str(release), registry=pipeline.recorder.registry)
+    assert result.root.run is not None and result.root.run.run_id == publish
+    (original,) = result.root.inputs
+    assert original.name == str(pipeline.model.resolve()) and not original.repeat
+    assert original.digest == result.root.digest
+    assert original.run is not None and original.run.job_name == "train"
+    assert [r.job_name for r in result.runs()] == ["prepare", "train", "publish"]
+    assert "raw.csv" in _names(result.root)
+    assert [r.run_id for r in original.also_made_by] == [publish]
+    data = json.loads(render_trace(result, "json"))
+    assert len({a["id"] for a in data["artifacts"]}) == len(data["artifacts"])
+    assert [r["job_name"] for r in data["runs"]] == ["prepare", "train", "publish"]
 
 
 def test_formats_mermaid_dot_json(pipeline: Pipeline) -> None:

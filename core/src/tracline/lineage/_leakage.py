@@ -156,15 +156,22 @@ def _overlap(test: _TestSet, upstream: Path, fmt: str, label: str, note: str | N
 
 
 def _upstream_of_test(registry: Registry, test: _TestSet, depth: int) -> set[str]:
-    """Keys of artifacts upstream of the test set (or its files), when the registry knows it."""
+    """The artifacts upstream of the test set (or its files), when the registry knows it, by
+    :func:`_content`."""
     keys: set[str] = set()
     for path in {test.path, *test.files}:
         try:
             tree = trace_artifact(registry, resolve(registry, str(path)), depth)
         except NotFound:
             continue
-        keys |= {n.key for n in tree.root.walk() if n is not tree.root}
+        keys |= {_content(n) for n in tree.root.walk() if n is not tree.root}
     return keys
+
+
+def _content(node: TraceNode) -> str:
+    """What makes two artifacts the same data here: their digest (a copy of an ancestor is
+    that ancestor), else their name."""
+    return node.digest or node.key
 
 
 def _check(report: LeakageReport, test: _TestSet, node: TraceNode) -> None:
@@ -207,7 +214,7 @@ def leakage(model: str, test_set: str | os.PathLike[str], *, depth: int = DEFAUL
         digest_path(test_path).digest, len(test.files), [])
     for node in tree.artifacts():
         label = display_name(node.namespace, node.name)
-        if node.key in shared:
+        if _content(node) in shared:
             report.shared_ancestors.append(label)
             continue
         report.upstream_checked.append(label)

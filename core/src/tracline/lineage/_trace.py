@@ -2,7 +2,8 @@
 
 The walk goes one level at a time with a few batched queries per level, so its cost grows
 with the depth of the lineage and not with the size of the registry. It is cycle-safe (each
-artifact is expanded once; later sightings are marked ``repeat``) and stops at ``depth``.
+artifact — a content at a name — is expanded once; later sightings are marked ``repeat``) and
+stops at ``depth``.
 """
 
 from __future__ import annotations
@@ -56,8 +57,12 @@ class TraceNode:
 
     @property
     def key(self) -> str:
-        """The node's identity in the graph: its digest, or its name when it has none."""
-        return self.digest or f"name:{self.namespace}:{self.name}"
+        """The node's identity in the graph: its content at its name (the digest, then the
+        dataset), or its name alone when it has no digest. A byte copy is another artifact
+        than its original — the copy's maker read the original, whose own maker is upstream —
+        though both have the same digest."""
+        name = f"{self.namespace}:{self.name}"
+        return f"{self.digest}@{name}" if self.digest else f"name:{name}"
 
     def walk(self) -> Iterator[TraceNode]:
         """This node and every node below it, depth first (iterative: any depth is fine)."""
