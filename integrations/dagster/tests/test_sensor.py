@@ -83,6 +83,53 @@ def test_approval_launches_one_run_with_its_claim_and_time_limit(pipeline: Any,
     assert _evaluate(pipeline, project).run_requests == []  # even without the cursor
 
 
+def test_a_claim_whose_run_never_launched_is_launched_again(pipeline: Any,
+                                                            project: Project) -> None:
+    """The daemon stopped between the sensor's claim and Dagster's launch: the request is
+    claimed by this sensor and no run exists. A tick soon after leaves it (the launch may be
+    on its way); once the claim is RELAUNCH_AFTER old, a tick asks for the run of that same
+    claim, under the same run_key — no second claim, nothing spent without a run. A claim
+    made elsewhere is never taken up."""
+    from tracline.gating import Gate, RunActor
+    from tracline_dagster._sensor import RELAUNCH_AFTER
+
+    request_id = _file(project, approve=True)
+    other_id = _file(project, approve=True)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=RELAUNCH_AFTER + 60)
+    earlier = RequestService(config=project.config(), clock=lambda: past)
+    try:
+        key = "0190f0f0-0000-7000-8000-00000000beef"
+        Gate(earlier, key=key, actor=RunActor("dagster", key, f"sensor {SENSOR}")).claim(
+            request_id)
+        elsewhere = "0190f0f0-0000-7000-8000-00000000cafe"
+        Gate(earlier, key=elsewhere, actor=RunActor("tracline", elsewhere, "tracline run")
+             ).claim(other_id)
+    finally:
+        earlier.close()
+    tick = _evaluate(pipeline, project)
+    assert [r.run_key for r in tick.run_requests] == [request_id]
+    tags = tick.run_requests[0].tags
+    assert tags["tracline/run_id"] == key
+    assert json.loads(tags["tracline/claim"])["request_id"] == request_id
+    with closing(project.requests()) as service:
+        assert [e.details["run_id"] for e in service.audit(request_id)
+                if e.action == "claim"] == [key]
+        assert service.get(other_id).run_id == elsewhere
+    assert _evaluate(pipeline, project, tick.cursor).run_requests == []
+
+
+def test_a_fresh_claim_without_its_run_yet_is_left_alone(pipeline: Any,
+                                                        project: Project) -> None:
+    """Right after this sensor's claim (no run seen yet, no cursor), a tick asks for nothing."""
+    request_id = _file(project, approve=True)
+    first = _evaluate(pipeline, project)
+    assert [r.run_key for r in first.run_requests] == [request_id]
+    again = _evaluate(pipeline, project)
+    assert again.run_requests == []
+    assert f"training request {request_id} was claimed by run" in (again.skip_message or "")
+    assert "Dagster run is not seen yet" in (again.skip_message or "")
+
+
 def test_racing_evaluations_launch_exactly_one_run(pipeline: Any, project: Project) -> None:
     """Four evaluations at once over one approved request: one RunRequest in all, one
     claim in the audit log; the others say the request was taken."""

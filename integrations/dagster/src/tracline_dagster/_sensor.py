@@ -15,12 +15,17 @@ Each tick reads the project's training requests through tracline's gated-run lif
   compute, before the approval.
 * settles the request of each run it launched once that run has ended: completed, or
   failed with the reason (over its time limit included), with the run's cost.
+* asks again for the run of a request it claimed when Dagster has no run for that claim
+  :data:`RELAUNCH_AFTER` seconds later (the daemon stopped between the claim and the launch):
+  the same claim, the same ``run_key`` — Dagster launches one run per key, so a run that did
+  start is never doubled — rather than an approval spent on nothing.
 
 The gate fails closed: if the request store cannot be read, nothing is launched.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
@@ -46,6 +51,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 _FINAL = {State.COMPLETED, State.FAILED}
 #: How many handled request ids the cursor remembers.
 _REMEMBER = 5000
+#: Seconds after its claim by this sensor that a request with no Dagster run is launched again.
+RELAUNCH_AFTER = 600.0
 RunConfigFn = Callable[[TrainingRequest], Mapping[str, Any] | dg.RunConfig]
 
 
@@ -125,10 +132,46 @@ class _Tick:
                                                                request.run_id)):
             self.handled(request.id)
             return
+        if self.claimed_here(service, request):
+            age = self.unlaunched_since(service, request)
+            if age >= RELAUNCH_AFTER:
+                self.launch(service, request, key=request.run_id)
+                return
+            # Claimed a moment ago by this sensor (another evaluation): its launch may be on
+            # its way. Not handled yet: a later tick launches it again if it never came.
+            self.note(f"training request {request.id} was claimed by run {request.run_id} "
+                      f"of this sensor {age:.0f} s ago; its Dagster run is not seen yet "
+                      f"(asked for again after {RELAUNCH_AFTER:.0f} s without one)")
+            return
         self.note(f"not launched: {decision.reason}", warn=True)
         self.handled(request.id)
 
-    def launch(self, service: Any, request: TrainingRequest) -> None:
+    def claimed_here(self, service: Any, request: TrainingRequest) -> bool:
+        """Whether this sensor claimed ``request`` (its run id, its principal, its step)."""
+        key = request.run_id
+        if request.state != State.CLAIMED or not key or \
+                request.claimed_by != RunActor("dagster", key).principal:
+            return False
+        step = f"sensor {self.gated.name}"
+        try:
+            audit = service.audit(request.id)
+        except TraclineError as e:  # not allowed to read it, say: the claim is left alone
+            self.note(f"cannot tell who claimed {request.id}: {e}", warn=True)
+            return False
+        return any(e.action == "claim" and e.details.get("run_id") == key
+                   and e.details.get("step") == step for e in audit)
+
+    @staticmethod
+    def unlaunched_since(service: Any, request: TrainingRequest) -> float:
+        """Seconds since the claim of a request that has no Dagster run."""
+        if request.claimed_at is None:
+            return math.inf
+        since: dt.timedelta = service.now() - request.claimed_at
+        return since.total_seconds()
+
+    def launch(self, service: Any, request: TrainingRequest, *, key: str | None = None) -> None:
+        """Claim ``request`` and ask for its run; ``key``: the run id of this sensor's claim
+        whose run was never launched (the claim is taken up again, not made twice)."""
         name = self.gated.name
         try:
             run_config = self.gated.run_config(request) if self.gated.run_config else None
@@ -136,7 +179,8 @@ class _Tick:
             self.note(f"not launched: run_config for {request.id} failed: "
                       f"{type(e).__name__}: {e}", warn=True)
             return
-        key = new_run_id()
+        again = key is not None
+        key = key or new_run_id()
         gate = Gate(service, key=key, actor=RunActor("dagster", key, f"sensor {name}"),
                     config=self.resource.tracline_config())
         try:
@@ -151,6 +195,11 @@ class _Tick:
         }
         self.requests.append(dg.RunRequest(run_key=request.id, run_config=run_config, tags=tags))
         self.handled(request.id)
+        if again:
+            self.note(f"launching again the run of {request.id}: this sensor claimed it "
+                      f"{claim.claimed_at} (run {key}) but Dagster has no run for that claim "
+                      "(the daemon stopped before the launch?)", warn=True)
+            return
         self.note(f"launching a run for {request.id} (approved by "
                   f"{', '.join(claim.approved_by)}; time limit {claim.time_limit})")
 
