@@ -80,7 +80,9 @@ def fill(registry: Registry, total: int, seed: int = 7) -> str:
             if runs:
                 conn.execute(insert(t.runs), runs)
             if rows:
-                conn.execute(insert(t.run_io), rows)
+                conn.execute(insert(t.run_io), [
+                    {**row, "name_key": t.name_key(row["name"]),
+                     "digest_key": t.digest_key(row["digest"])} for row in rows])
         runs.clear()
         rows.clear()
 

@@ -59,7 +59,83 @@ def test_older_registry_gains_new_columns_and_indices(store_url: str) -> None:
     assert [r.name for r in registry.producers(digest("old"))] == ["/old"]
     assert registry.versions("/data/new")[0].event_time is not None
     indices = {i["name"] for i in sa.inspect(registry.engine).get_indexes("run_io")}
-    assert {"ix_run_io_digest_dir", "ix_run_io_name_time"} <= indices
+    assert {"ix_run_io_digest_key", "ix_run_io_name_key"} <= indices
+
+
+def test_schema_2_registry_is_keyed_and_its_text_indices_dropped(store_url: str) -> None:
+    """Rows written before run_io had its name and digest keys are keyed on open (in batches,
+    in primary-key order) and found by every lookup; the text indices the keys replaced go."""
+    from tracline.registry import _schema, _store
+
+    engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    odd = ["/data/été", "/data/odd", "/data/none", *[f"/data/many-{i}" for i in range(6)]]
+    versions = {"/data/été": digest("été"), "/data/odd": "v3 from another producer",
+                "/data/none": None, **{f"/data/many-{i}": digest(f"m{i}") for i in range(6)}}
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "CREATE TABLE registry_meta (key VARCHAR(32) PRIMARY KEY, value TEXT NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO registry_meta VALUES ('schema', '2')"))
+        conn.execute(sa.text(
+            "CREATE TABLE run_io (run_id VARCHAR(64) NOT NULL, direction VARCHAR(3) NOT NULL,"
+            " namespace TEXT NOT NULL, name TEXT NOT NULL, digest VARCHAR(80), size BIGINT,"
+            " file_count INTEGER, kind VARCHAR(16), event_time VARCHAR(40),"
+            " PRIMARY KEY (run_id, direction, namespace, name))"))
+        conn.execute(sa.text("CREATE INDEX ix_run_io_digest_dir ON run_io (digest, direction)"))
+        conn.execute(sa.text(
+            "CREATE INDEX ix_run_io_name_time ON run_io (name, namespace, event_time)"))
+        for i, name in enumerate(odd):
+            conn.execute(sa.text(
+                "INSERT INTO run_io VALUES (:r, 'out', 'file', :n, :d, 1, 1, 'file', :at)"),
+                {"r": f"run-{i % 4}", "n": name, "d": versions[name],
+                 "at": f"2025-01-0{1 + i % 4}T00:00:00+00:00"})
+    engine.dispose()
+
+    registry = Registry(store_url)
+    for name, version in versions.items():
+        if version is not None:
+            assert [r.name for r in registry.sightings(version)] == [name]
+            assert [r.name for r in registry.producers(version)] == [name]
+            assert [r.name for r in registry.versions(name)] == [name]
+    assert registry.digests_starting(digest("été")[:20]) == [digest("été")]
+    assert registry.last_writer("file", "/data/odd").digest == "v3 from another producer"
+    assert registry.has_digestless_writes()
+    assert list(registry.writes(["/data/none"], digestless=True)) == [("file", "/data/none")]
+    indices = {i["name"] for i in sa.inspect(registry.engine).get_indexes("run_io")}
+    assert {"ix_run_io_digest_key", "ix_run_io_name_key"} <= indices
+    assert not {"ix_run_io_digest_dir", "ix_run_io_name_time"} & indices
+
+    def keys() -> dict[str, tuple[Any, Any]]:
+        with registry.engine.connect() as conn:
+            return {r[0]: (r[1], r[2]) for r in conn.execute(sa.text(
+                "SELECT name, name_key, digest_key FROM run_io"))}
+
+    expected = {n: (_schema.name_key(n), _schema.digest_key(v)) for n, v in versions.items()}
+    assert keys() == expected
+    with registry.engine.begin() as conn:  # an upgrade stopped midway: small batches go on
+        conn.execute(sa.text("UPDATE run_io SET name_key = NULL, digest_key = NULL"))
+    _store._fill_keys(registry.engine, batch=2)
+    assert keys() == expected
+
+
+def test_keys_of_digests_and_names() -> None:
+    """A digest's key is its first 32 bits (shared by every digest a prefix of 8 or more hex
+    digits names); other versions and names are keyed by their CRC-32; non-text is refused."""
+    from tracline.errors import ValidationError
+    from tracline.registry import _schema
+
+    full = digest("x")
+    assert _schema.digest_key(full) == int(full[7:15], 16) == _schema.digest_key(full[:15])
+    assert _schema.digest_key("sha256:0123abcd" + "0" * 56) == 0x0123ABCD
+    assert _schema.digest_key("3") != _schema.digest_key("4")
+    assert _schema.digest_key("blake3:0123abcG") == _schema.digest_key("blake3:0123abcG")
+    assert _schema.digest_key(None) is None
+    assert _schema.name_key("/a/b") != _schema.name_key("/a/c")
+    registry = Registry("sqlite://")
+    event = to_dict(run_event("COMPLETE", run_id=new_run_id(), job_name="j", namespace="t",
+                              outputs=[Artifact.file("/a", digest("a"))]))
+    event["outputs"][0]["name"] = 7
+    with pytest.raises(ValidationError, match="must be text"):
+        registry.ingest(event)
 
 
 def test_lookups_by_name_prefix_and_tail(store_url: str) -> None:

@@ -14,13 +14,14 @@ from typing import Any
 from sqlalchemy import Connection, Dialect, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tracline.errors import ValidationError
 from tracline.registry import _schema as t
 
 __all__ = ["index_event"]
 
 _TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
 _KEY = ("run_id", "direction", "namespace", "name")
-_VALUES = ("digest", "size", "file_count", "kind", "event_time")
+_VALUES = ("digest", "digest_key", "size", "file_count", "kind", "event_time")
 
 
 def index_event(conn: Connection, event: dict[str, Any], run_id: str, event_type: str,
@@ -68,10 +69,14 @@ def _io_row(run_id: str, direction: str, ds: dict[str, Any], event_time: str) ->
     facets = ds.get("facets") or {}
     content = facets.get("tracline_contentHash") or {}
     digest = content.get("digest") or (facets.get("version") or {}).get("datasetVersion")
+    name = ds["name"]
+    if not isinstance(name, str) or not isinstance(digest, str | None):
+        raise ValidationError("event", f"dataset {name!r}: its name and version must be text")
     return {"run_id": run_id, "direction": direction, "namespace": ds["namespace"],
-            "name": ds["name"], "digest": digest, "size": content.get("size"),
+            "name": name, "digest": digest, "size": content.get("size"),
             "file_count": content.get("fileCount"), "kind": content.get("kind"),
-            "event_time": event_time}
+            "event_time": event_time, "name_key": t.name_key(name),
+            "digest_key": t.digest_key(digest)}
 
 
 @functools.cache

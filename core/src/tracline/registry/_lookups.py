@@ -88,6 +88,18 @@ class LineageStore(Protocol):
     def digests_starting(self, prefix: str, limit: int = 2) -> list[str]: ...
 
 
+def _digest_in(digests: list[str]) -> Any:
+    """``digest IN digests``, asked through the digest's indexed key."""
+    c = t.run_io.c
+    return c.digest_key.in_(sorted({t.digest_key(d) for d in digests})) & c.digest.in_(digests)
+
+
+def _name_in(names: list[str]) -> Any:
+    """``name IN names``, asked through the name's indexed key."""
+    c = t.run_io.c
+    return c.name_key.in_(sorted({t.name_key(n) for n in names})) & c.name.in_(names)
+
+
 def _chunks(items: Iterable[str]) -> Iterator[list[str]]:
     unique = sorted(set(items))
     for i in range(0, len(unique), _CHUNK):
@@ -182,7 +194,7 @@ class Lookups:
         found: dict[str, list[ArtifactRow]] = {}
         with self._tx() as conn:
             for chunk in _chunks(run_ids):
-                query = select(t.run_io).where(c.run_id.in_(chunk))
+                query = select(*t.RUN_IO_COLUMNS).where(c.run_id.in_(chunk))
                 if direction is not None:
                     query = query.where(c.direction == direction)
                 for row in conn.execute(query.order_by(c.direction, c.name)).mappings():
@@ -199,8 +211,8 @@ class Lookups:
         found: dict[str, list[ArtifactRow]] = {}
         with self._tx() as conn:
             for chunk in _chunks(digests):
-                for row in conn.execute(
-                    select(t.run_io).where(c.digest.in_(chunk) & (c.direction == "out"))
+                for row in conn.execute(select(*t.RUN_IO_COLUMNS).where(
+                    _digest_in(chunk) & (c.direction == "out"))
                 ).mappings():
                     found.setdefault(row["digest"], []).append(ArtifactRow(**row))
         return found
@@ -210,14 +222,14 @@ class Lookups:
         """For each digest, the writes of it with their runs (without facets), in one query."""
         io, runs = t.run_io.c, t.runs.c
         run_columns = [c.label(f"run_{c.name}") for c in t.runs.c if c.name != "facets"]
-        query = (select(t.run_io, *run_columns)
+        query = (select(*t.RUN_IO_COLUMNS, *run_columns)
                  .join(t.runs, runs.run_id == io.run_id)
                  .where(io.direction == "out"))
         found: dict[str, list[tuple[ArtifactRow, RunRow]]] = {}
         with self._tx() as conn:
             for chunk in _chunks(digests):
-                for row in conn.execute(query.where(io.digest.in_(chunk))).mappings():
-                    artifact = ArtifactRow(**{c.name: row[c.name] for c in t.run_io.c})
+                for row in conn.execute(query.where(_digest_in(chunk))).mappings():
+                    artifact = ArtifactRow(**{c.name: row[c.name] for c in t.RUN_IO_COLUMNS})
                     run = RunRow(**{c.name: row[f"run_{c.name}"] for c in t.runs.c
                                     if c.name != "facets"}, facets={})
                     found.setdefault(artifact.digest or "", []).append((artifact, run))
@@ -228,7 +240,7 @@ class Lookups:
         c = t.run_io.c
         with self._tx() as conn:
             rows = conn.execute(
-                select(t.run_io).where(c.digest == digest)
+                select(*t.RUN_IO_COLUMNS).where(_digest_in([digest]))
                 .order_by(c.event_time.desc()).limit(limit)
             ).mappings().all()
         return [ArtifactRow(**r) for r in rows]
@@ -237,7 +249,7 @@ class Lookups:
                  ) -> list[ArtifactRow]:
         """The dataset ``name`` as runs read or wrote it, newest first."""
         c = t.run_io.c
-        query = select(t.run_io).where((c.name == name) & c.digest.is_not(None))
+        query = select(*t.RUN_IO_COLUMNS).where(_name_in([name]) & c.digest.is_not(None))
         if namespace is not None:
             query = query.where(c.namespace == namespace)
         with self._tx() as conn:
@@ -248,8 +260,8 @@ class Lookups:
                     ) -> ArtifactRow | None:
         """The latest write of a dataset by name, at or before ``before`` (an ISO time)."""
         c = t.run_io.c
-        query = select(t.run_io).where(
-            (c.name == name) & (c.namespace == namespace) & (c.direction == "out"))
+        query = select(*t.RUN_IO_COLUMNS).where(
+            _name_in([name]) & (c.namespace == namespace) & (c.direction == "out"))
         if before is not None:
             query = query.where(c.event_time <= before)
         with self._tx() as conn:
@@ -263,7 +275,8 @@ class Lookups:
         found: dict[tuple[str, str], list[ArtifactRow]] = {}
         with self._tx() as conn:
             for chunk in _chunks(names):
-                query = select(t.run_io).where(c.name.in_(chunk) & (c.direction == "out"))
+                query = select(*t.RUN_IO_COLUMNS).where(
+                    _name_in(chunk) & (c.direction == "out"))
                 if digestless:
                     query = query.where(c.digest.is_(None))
                 for row in conn.execute(query.order_by(c.event_time)).mappings():
@@ -276,7 +289,8 @@ class Lookups:
         c = t.run_io.c
         with self._tx() as conn:
             return conn.execute(select(c.run_id).where(
-                c.digest.is_(None) & (c.direction == "out")).limit(1)).first() is not None
+                c.digest_key.is_(None) & c.digest.is_(None) & (c.direction == "out")
+            ).limit(1)).first() is not None
 
     def digests_starting(self, prefix: str, limit: int = 2) -> list[str]:
         """Distinct known digests that start with ``prefix`` (``algorithm:hex``)."""
@@ -286,8 +300,10 @@ class Lookups:
                                   hint="write it as blake3:<hex> (at least 8 hex digits)")
         upper = prefix[:-1] + _NEXT_HEX[prefix[-1]]
         c = t.run_io.c
-        query = (select(c.digest).where((c.digest >= prefix) & (c.digest < upper)
-                                        & c.digest.startswith(prefix, autoescape=True))
-                 .distinct().limit(limit))
+        query = select(c.digest).where((c.digest >= prefix) & (c.digest < upper)
+                                       & c.digest.startswith(prefix, autoescape=True))
+        if len(hex_part) >= 8:  # every digest with this prefix has its key
+            query = query.where(c.digest_key == t.digest_key(prefix))
+        query = query.distinct().limit(limit)
         with self._tx() as conn:
             return [r[0] for r in conn.execute(query)]

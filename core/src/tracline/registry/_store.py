@@ -13,7 +13,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import (
     DatabaseError,
@@ -122,8 +134,9 @@ class Registry(Lookups):
             return None
 
     def _upgrade(self) -> None:
-        """Create missing tables, columns and indices (added only, never changed or dropped).
-        Several processes may do it at once: what one of them made meanwhile is no error."""
+        """Bring an older registry to this schema: create missing tables, columns and indices,
+        fill the keys of rows written before them, drop the indices they replaced. Several
+        processes may do it at once: what one of them made meanwhile is no error."""
         for attempt in range(5):
             try:
                 self._upgrade_once()
@@ -148,6 +161,13 @@ class Registry(Lookups):
                     if name not in present:
                         ddl = type_.compile(dialect=self.engine.dialect)
                         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+        for table, names in t.DROPPED_INDICES.items():
+            indexed = {i["name"] for i in inspector.get_indexes(table)}
+            for name in names:
+                if name in indexed:
+                    with self.engine.begin() as conn:
+                        conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+        _fill_keys(self.engine)
         for schema_table in t.metadata.sorted_tables:
             indices = {i["name"] for i in inspector.get_indexes(schema_table.name)}
             for index in schema_table.indexes:
@@ -260,6 +280,30 @@ class Registry(Lookups):
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
+
+
+def _fill_keys(engine: Engine, batch: int = 5000) -> None:
+    """Set ``run_io``'s name and digest keys on the rows written before those columns, a batch
+    a transaction in primary-key order (an upgrade stopped midway goes on where it was)."""
+    c = t.run_io.c
+    key = (c.run_id, c.direction, c.namespace, c.name)
+    after: tuple[Any, ...] | None = None
+    while True:
+        query = select(*key, c.digest).where(c.name_key.is_(None)).order_by(*key).limit(batch)
+        if after is not None:
+            query = query.where(tuple_(*key) > tuple_(*after))
+        with engine.begin() as conn:
+            rows = conn.execute(query).all()
+            if not rows:
+                return
+            conn.execute(
+                update(t.run_io).where(
+                    (c.run_id == bindparam("r")) & (c.direction == bindparam("d"))
+                    & (c.namespace == bindparam("ns")) & (c.name == bindparam("n")))
+                .values(name_key=bindparam("nk"), digest_key=bindparam("dk")),
+                [{"r": r[0], "d": r[1], "ns": r[2], "n": r[3], "nk": t.name_key(r[3]),
+                  "dk": t.digest_key(r[4])} for r in rows])
+        after = tuple(rows[-1][:4])
 
 
 def _initialize(db: Any) -> None:
