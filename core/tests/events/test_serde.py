@@ -9,10 +9,10 @@ from collections import OrderedDict
 from enum import Enum
 
 import pytest
-from event_corpus import corpus, full_event, rich_record
+from event_corpus import corpus, full_event, rich_record, sparse_record
 from openlineage.client.serde import Serde
 
-from tracline.events import record_event, to_dict, to_json
+from tracline.events import Artifact, expand_record, record_event, to_dict, to_json
 from tracline.testing import assert_valid_events
 
 CORPUS = corpus()
@@ -68,3 +68,40 @@ def test_a_big_run_serializes_as_serde_does() -> None:
     event = record_event("COMPLETE", rich_record(files=2000))
     assert json.dumps(to_dict(event)) == json.dumps(Serde.to_dict(event))
     assert to_dict(event) == to_dict(Serde.to_dict(event))  # a dict goes through Serde
+
+
+@pytest.mark.parametrize("producer", [None, "https://example.com/other"])
+@pytest.mark.parametrize("state", ["START", "COMPLETE", "FAIL"])
+@pytest.mark.parametrize("make", [rich_record, sparse_record])
+def test_a_record_expands_to_its_event_as_the_objects_serialize(
+        make: object, state: str, producer: str | None) -> None:
+    """The deliverer's event of a record (datasets written by ``Artifact.to_dict``) is
+    ``to_dict`` of the objects ``record_event`` builds: the same dict, in the same key order,
+    for every kind of file (schema, directory, unhashed, unreadable, names that are not
+    UTF-8) and whichever producer."""
+    record = make()  # type: ignore[operator]
+    ours = expand_record(state, record.to_json(), producer)
+    theirs = to_dict(record_event(state, record, producer))
+    assert ours == theirs
+    assert json.dumps(ours) == json.dumps(theirs)
+    if state != "START" and make is rich_record:
+        assert len(ours["inputs"]) == len(record.inputs) and ours["outputs"]
+
+
+def test_an_artifact_writes_its_dataset_as_the_objects_serialize() -> None:
+    """``Artifact.to_dict`` is ``to_dict`` of ``as_input`` / ``as_output``, artifact by
+    artifact, key order included."""
+    digest = "sha256:" + "12" * 32
+    artifacts = [
+        Artifact.file("/a.parquet", digest, 10, schema=[("x", "int64"), ("é", "string")]),
+        Artifact.file("/dir", digest, None, 40, "directory"),
+        Artifact.file(b"/raw\xff", digest, 0, kind="file"),
+        Artifact.file("/unhashed"), Artifact("s3", "bucket/key", digest, 5),
+        Artifact.file("/schema-only", schema=[("a", "b")]),
+    ]
+    for artifact in artifacts:
+        for producer in (None, "https://example.com/p"):
+            for role, obj in (("input", artifact.as_input(producer)),
+                              ("output", artifact.as_output(producer))):
+                ours, theirs = artifact.to_dict(role, producer), to_dict(obj)
+                assert json.dumps(ours) == json.dumps(theirs), (artifact, role)

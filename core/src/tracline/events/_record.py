@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from openlineage.client.event_v2 import InputDataset, OutputDataset, RunEvent
 
 from tracline.events._build import Artifact, run_event
@@ -122,5 +123,13 @@ def record_event(state: str, record: RunRecord, producer: str | None = None) -> 
 
 
 def expand_record(state: str, record_json: str, producer: str | None = None) -> dict[str, Any]:
-    """The ``state`` event (as a dict) of a record stored as :meth:`RunRecord.to_json`."""
-    return to_dict(record_event(state, RunRecord.from_json(record_json), producer))
+    """The ``state`` event (as a dict) of a record stored as :meth:`RunRecord.to_json`:
+    :func:`record_event`'s, its datasets written by :meth:`Artifact.to_dict`."""
+    record = RunRecord.from_json(record_json)
+    producer = producer or record.producer or default_producer()
+    event = to_dict(record_event(state, attrs.evolve(record, inputs=[], outputs=[]), producer))
+    if state in _END_STATES:
+        inputs, outputs = record_artifacts(record)
+        event["inputs"] = [a.to_dict("input", producer) for a in inputs]
+        event["outputs"] = [a.to_dict("output", producer) for a in outputs]
+    return event
