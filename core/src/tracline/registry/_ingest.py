@@ -21,6 +21,10 @@ __all__ = ["index_event"]
 
 _TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
 _KEY = ("run_id", "direction", "namespace", "name")
+#: A ``run_io`` row's values, in the order :func:`_io_row` gives them.
+_COLUMNS = (*_KEY, "digest", "size", "file_count", "kind", "event_time", "name_key",
+            "digest_key")
+_IN_ORDER = tuple(range(len(_COLUMNS)))
 _VALUES = ("digest", "digest_key", "size", "file_count", "kind", "event_time")
 
 
@@ -51,38 +55,41 @@ def index_event(conn: Connection, event: dict[str, Any], run_id: str, event_type
         if parent:
             values["parent_run_id"] = parent
         conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(**values))
-    rows: dict[tuple[str, ...], dict[str, Any]] = {}
+    rows: dict[tuple[str, str, str], tuple[Any, ...]] = {}
     for direction, datasets in (("in", event.get("inputs")), ("out", event.get("outputs"))):
         for ds in datasets or []:
             item = _io_row(run_id, direction, ds, event_time)
-            key = tuple(item[k] for k in _KEY)
+            key = (direction, item[2], item[3])
             # One row per dataset and direction; a repeated one keeps a digest it has.
-            if key not in rows or item["digest"]:
+            if key not in rows or item[4]:
                 rows[key] = item
     if rows:
-        sql, names = _upsert_sql(conn.dialect)
-        conn.exec_driver_sql(sql, [tuple(row[k] for k in names) for row in rows.values()]
-                             if names is not None else list(rows.values()))
+        sql, order = _upsert_sql(conn.dialect)
+        found = list(rows.values())
+        conn.exec_driver_sql(sql, [dict(zip(_COLUMNS, r, strict=True)) for r in found]
+                             if order is None else found if order == _IN_ORDER
+                             else [tuple(r[i] for i in order) for r in found])
 
 
-def _io_row(run_id: str, direction: str, ds: dict[str, Any], event_time: str) -> dict[str, Any]:
+def _io_row(run_id: str, direction: str, ds: dict[str, Any], event_time: str,
+            ) -> tuple[Any, ...]:
+    """A dataset's ``run_io`` row, its values in the order of :data:`_COLUMNS`."""
     facets = ds.get("facets") or {}
     content = facets.get("tracline_contentHash") or {}
     digest = content.get("digest") or (facets.get("version") or {}).get("datasetVersion")
     name = ds["name"]
     if not isinstance(name, str) or not isinstance(digest, str | None):
         raise ValidationError("event", f"dataset {name!r}: its name and version must be text")
-    return {"run_id": run_id, "direction": direction, "namespace": ds["namespace"],
-            "name": name, "digest": digest, "size": content.get("size"),
-            "file_count": content.get("fileCount"), "kind": content.get("kind"),
-            "event_time": event_time, "name_key": t.name_key(name),
-            "digest_key": t.digest_key(digest)}
+    return (run_id, direction, ds["namespace"], name, digest, content.get("size"),
+            content.get("fileCount"), content.get("kind"), event_time, t.name_key(name),
+            t.digest_key(digest))
 
 
 @functools.cache
-def _upsert_sql(dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
-    """:func:`_upsert` as this driver's SQL, and the order of its parameters where the driver
-    takes them by position (SQLite's ``?``; None: by name, as psycopg's ``%(name)s``).
+def _upsert_sql(dialect: Dialect) -> tuple[str, tuple[int, ...] | None]:
+    """:func:`_upsert` as this driver's SQL, and where the driver takes its parameters by
+    position (SQLite's ``?``) the index in :data:`_COLUMNS` of each (None: by name, as
+    psycopg's ``%(name)s``).
 
     Its rows go straight to the driver's ``executemany``: SQLAlchemy's processing of each
     row's parameters was most of what ingesting a big run cost (a run with 3,000 inputs:
@@ -90,7 +97,9 @@ def _upsert_sql(dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
     need none.
     """
     compiled = _upsert(dialect.name).compile(dialect=dialect)
-    return compiled.string, tuple(compiled.positiontup or ()) if compiled.positional else None
+    if not compiled.positional:
+        return compiled.string, None
+    return compiled.string, tuple(_COLUMNS.index(k) for k in compiled.positiontup or ())
 
 
 @functools.cache
