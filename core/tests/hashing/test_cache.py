@@ -119,6 +119,28 @@ def test_algorithms_are_cached_separately(
     assert len(reads) == 2
 
 
+def test_many_files_are_looked_up_as_one_at_a_time(tmp_path: Path) -> None:
+    """``lookup_many`` answers what ``lookup`` answers file by file, across query batches:
+    unchanged files' digests; nothing for a changed file, another algorithm or a file never
+    cached (names that are not UTF-8 included)."""
+    (tmp_path / "data").mkdir()
+    files = [tmp_path / "data" / f"{i}.bin" for i in range(1203)]
+    for i, path in enumerate(files):
+        path.write_bytes(str(i).encode())
+    raw = Path(os.fsdecode(bytes(tmp_path / "data") + b"/raw-\xff.bin"))
+    raw.write_bytes(b"raw")
+    os.utime(raw, (1, 1))
+    cache = StatCache(tmp_path / "cache.db", settle_ns=0)
+    for path in [*files[:1200], raw]:
+        digest_file(path, cache=cache)
+    files[5].write_bytes(b"changed")
+    asked = [(str(p), os.stat(p)) for p in [*files, raw]]
+    one_by_one = {p: h for p, st in asked if (h := cache.lookup(p, st, "blake3")) is not None}
+    assert cache.lookup_many(asked, "blake3") == one_by_one
+    assert len(one_by_one) == 1200 and str(files[5]) not in one_by_one and str(raw) in one_by_one
+    assert cache.lookup_many(asked, "sha256") == {} and cache.lookup_many([], "blake3") == {}
+
+
 @pytest.mark.parametrize("damage", ["garbage", "torn-page"])
 def test_corrupted_cache_is_reported_once_and_rebuilt(
     dataset: Callable[..., list[Path]],

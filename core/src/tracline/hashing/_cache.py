@@ -64,6 +64,10 @@ _SNAPSHOTS = """CREATE TABLE IF NOT EXISTS snapshots (
 #: read it all): dropped. Their directories are served from ``entries`` once, which writes
 #: a snapshot of the current format.
 _DROP_TREES = "DROP TABLE IF EXISTS trees"
+#: Files per query of :meth:`StatCache.lookup_many` (well under SQLite's parameter limit).
+_BATCH = 500
+_SELECT_MANY = ("SELECT path, dev, ino, size, mtime_ns, ctime_ns, hex FROM entries "
+                "WHERE algorithm=? AND path IN")
 _SELECT_ONE = (
     "SELECT dev, ino, size, mtime_ns, ctime_ns, hex FROM entries WHERE path=? AND algorithm=?"
 )
@@ -158,6 +162,24 @@ class StatCache(SelfHealingDb):
             return row[5] if row is not None and row[:5] == identity(st) else None
 
         return self.guarded("lookup", None, body)
+
+    def lookup_many(self, files: Sequence[tuple[str, os.stat_result]],
+                    algorithm: str) -> dict[str, str]:
+        """:meth:`lookup` of many files (absolute path, stat) in a query per 500: the cached
+        hex digest of each one whose stat is unchanged, by path."""
+
+        def body(conn: sqlite3.Connection) -> dict[str, str]:
+            found: dict[str, str] = {}
+            for at in range(0, len(files), _BATCH):
+                wanted = {os.fsencode(path): (path, st) for path, st in files[at:at + _BATCH]}
+                marks = ",".join("?" * len(wanted))
+                for row in conn.execute(f"{_SELECT_MANY} ({marks})", (algorithm, *wanted)):
+                    path, st = wanted[row[0]]
+                    if row[1:6] == identity(st):
+                        found[path] = row[6]
+            return found
+
+        return self.guarded("lookup", {}, body) if files else {}
 
     def lookup_tree(
         self, root: str, listing: Listing, algorithm: str
