@@ -62,7 +62,8 @@ def test_older_registry_gains_new_columns_and_indices(store_url: str) -> None:
     assert {"ix_run_io_digest_key", "ix_run_io_name_key"} <= indices
 
 
-def test_schema_2_registry_is_keyed_and_its_text_indices_dropped(store_url: str) -> None:
+def test_schema_2_registry_is_keyed_and_its_text_indices_dropped(
+        store_url: str, caplog: pytest.LogCaptureFixture) -> None:
     """Rows written before run_io had its name and digest keys are keyed on open (in batches,
     in primary-key order) and found by every lookup; the text indices the keys replaced go."""
     from tracline.registry import _schema, _store
@@ -91,6 +92,7 @@ def test_schema_2_registry_is_keyed_and_its_text_indices_dropped(store_url: str)
     engine.dispose()
 
     registry = Registry(store_url)
+    assert "upgrading the registry" in caplog.text and "9 datasets" in caplog.text
     for name, version in versions.items():
         if version is not None:
             assert [r.name for r in registry.sightings(version)] == [name]

@@ -7,8 +7,10 @@ do not carry, so it can always be rebuilt by replaying them.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -46,6 +48,8 @@ from tracline.registry._lookups import ArtifactRow, Lookups, RunRow
 from tracline.statefiles import sqlite_path
 
 __all__ = ["ArtifactRow", "Registry", "RunRow"]
+
+log = logging.getLogger(__name__)
 
 
 
@@ -144,8 +148,6 @@ class Registry(Lookups):
             except (OperationalError, ProgrammingError, IntegrityError) as e:
                 if attempt == 4 or _damage(e):
                     raise
-                import time
-
                 time.sleep(0.05 * (attempt + 1))
 
     def _upgrade_once(self) -> None:
@@ -288,6 +290,7 @@ def _fill_keys(engine: Engine, batch: int = 5000) -> None:
     c = t.run_io.c
     key = (c.run_id, c.direction, c.namespace, c.name)
     after: tuple[Any, ...] | None = None
+    keyed, started = 0, time.monotonic()
     while True:
         query = select(*key, c.digest).where(c.name_key.is_(None)).order_by(*key).limit(batch)
         if after is not None:
@@ -295,7 +298,14 @@ def _fill_keys(engine: Engine, batch: int = 5000) -> None:
         with engine.begin() as conn:
             rows = conn.execute(query).all()
             if not rows:
+                if keyed:
+                    log.warning("tracline: registry upgraded: %d datasets of earlier runs keyed "
+                                "in %.1f s", keyed, time.monotonic() - started)
                 return
+            if not keyed:
+                log.warning("tracline: upgrading the registry at %s: keying the datasets of "
+                            "earlier runs (once; it goes on where it stopped if interrupted)",
+                            display_url(str(engine.url)))
             conn.execute(
                 update(t.run_io).where(
                     (c.run_id == bindparam("r")) & (c.direction == bindparam("d"))
@@ -303,6 +313,7 @@ def _fill_keys(engine: Engine, batch: int = 5000) -> None:
                 .values(name_key=bindparam("nk"), digest_key=bindparam("dk")),
                 [{"r": r[0], "d": r[1], "ns": r[2], "n": r[3], "nk": t.name_key(r[3]),
                   "dk": t.digest_key(r[4])} for r in rows])
+        keyed += len(rows)
         after = tuple(rows[-1][:4])
 
 
